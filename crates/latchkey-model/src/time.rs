@@ -1,0 +1,23 @@
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Seconds since the Unix epoch, UTC.
+pub type Timestamp = i64;
+
+/// `2026-11-23T15:04:05Z`, the form AWS's XML and JSON use for dates.
+pub fn format_iso8601(t: Timestamp) -> String {
+    let dt = OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let dt = dt.replace_nanosecond(0).unwrap_or(dt);
+    dt.format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_aws() {
+        assert_eq!(format_iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_iso8601(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+}
