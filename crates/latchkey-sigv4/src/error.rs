@@ -1,0 +1,371 @@
+//! Errors, with the code, message and status AWS STS and IAM put on the wire.
+//!
+//! Where the wording comes from: the texts are the ones AWS's Query-protocol
+//! services (STS, IAM) answer with, as recorded by people who probed them (an
+//! STS "oracle" test suite, dynalite/kinesalite's captured responses,
+//! scratchstack-aws-signature's error-ordering tests, botocore/Hadoop bug
+//! reports) and the AWS "Common Errors" reference pages. JSON-protocol
+//! services call `SignatureDoesNotMatch` `InvalidSignatureException`; the
+//! messages are the same.
+
+use std::fmt;
+
+use crate::time::format_iso_basic;
+
+/// Why a request's SigV4 authentication was refused.
+///
+/// [`Error::code`], [`Error::message`] and [`Error::http_status`] give what an
+/// AWS Query-protocol service (STS, IAM) would answer; `Display` prints the
+/// message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request carries no authentication, and the action needs some.
+    ///
+    /// [`parse`](crate::parse) never returns this (it answers `Ok(None)`);
+    /// the server does once it knows the action is not an unsigned one.
+    MissingAuthenticationToken,
+    /// Both an `Authorization` header and an `X-Amz-Algorithm` query
+    /// parameter are present, so it is ambiguous which one to check.
+    AmbiguousAuthentication,
+    /// A component of the `Authorization` header has no `=`.
+    MalformedAuthorizationPair {
+        /// The offending component.
+        pair: String,
+        /// The whole header, echoed back as AWS does.
+        header: String,
+    },
+    /// The `Authorization` header lacks required components.
+    MissingAuthorizationComponents {
+        /// The scheme word the header started with (AWS echoes it).
+        algorithm: String,
+        /// `Credential=` is missing or empty.
+        credential: bool,
+        /// `Signature=` is missing or empty.
+        signature: bool,
+        /// `SignedHeaders=` is missing.
+        signed_headers: bool,
+        /// Neither an `X-Amz-Date` nor a `Date` header is present.
+        date: bool,
+    },
+    /// A presigned request lacks required `X-Amz-*` query parameters.
+    MissingQueryParameters {
+        /// `X-Amz-Algorithm` is missing or empty.
+        algorithm: bool,
+        /// `X-Amz-Credential` is missing or empty.
+        credential: bool,
+        /// `X-Amz-Signature` is missing or empty.
+        signature: bool,
+        /// `X-Amz-SignedHeaders` is missing or empty.
+        signed_headers: bool,
+        /// `X-Amz-Date` is missing or empty.
+        date: bool,
+    },
+    /// The request date is not `YYYYMMDD'T'HHMMSS'Z'` (nor, for a `Date`
+    /// header, an RFC 1123 date).
+    InvalidDate {
+        /// The value received (lossily decoded).
+        value: String,
+    },
+    /// `host` is not among the signed headers.
+    HostNotSigned,
+    /// The algorithm is not `AWS4-HMAC-SHA256`.
+    UnsupportedAlgorithm {
+        /// The algorithm named by the request.
+        algorithm: String,
+    },
+    /// The credential is not `keyid/date/region/service/aws4_request`.
+    MalformedCredential {
+        /// The credential received.
+        credential: String,
+    },
+    /// The credential scope does not fit the request or this service.
+    ScopeMismatch(ScopeMismatch),
+    /// `X-Amz-Expires` is not a number in `1..=604800`.
+    InvalidExpires {
+        /// What is wrong with it.
+        problem: ExpiresProblem,
+    },
+    /// The request was signed more than the allowed skew before `now`.
+    SignatureExpired {
+        /// Unix seconds of the request date.
+        signed_at: i64,
+        /// Unix seconds the server checked against.
+        now: i64,
+        /// The allowed skew, in seconds.
+        skew: i64,
+    },
+    /// The request date is more than the allowed skew after `now`.
+    SignatureNotYetCurrent {
+        /// Unix seconds of the request date.
+        signed_at: i64,
+        /// Unix seconds the server checked against.
+        now: i64,
+        /// The allowed skew, in seconds.
+        skew: i64,
+    },
+    /// A presigned request is past `X-Amz-Date + X-Amz-Expires`.
+    PresignedExpired {
+        /// Unix seconds of `X-Amz-Date`.
+        signed_at: i64,
+        /// `X-Amz-Expires`, in seconds.
+        expires: u32,
+        /// Unix seconds the server checked against.
+        now: i64,
+    },
+    /// A header listed in `SignedHeaders` is not in the request.
+    SignedHeaderMissing {
+        /// The header name as listed.
+        name: String,
+    },
+    /// `x-amz-content-sha256` is neither the body's SHA-256 nor
+    /// `UNSIGNED-PAYLOAD`.
+    ContentSha256Mismatch,
+    /// A `%` escape in the query string is not two hex digits.
+    MalformedQueryString(QueryEscapeProblem),
+    /// The session token is not valid UTF-8 or not well-formed.
+    InvalidSecurityToken,
+    /// The access key is unknown (for the server to use; never produced
+    /// here).
+    InvalidClientTokenId,
+    /// The signature does not match the one computed from the request.
+    SignatureDoesNotMatch,
+}
+
+/// The ways a credential scope can fail to fit; any combination can occur.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScopeMismatch {
+    /// The region in the credential, when it is not this service's region.
+    pub region: Option<String>,
+    /// This service's name, when the credential names another service.
+    pub expected_service: Option<String>,
+    /// The terminator in the credential, when it is not `aws4_request`.
+    pub terminator: Option<String>,
+    /// The credential's date and the request date (`YYYYMMDDTHHMMSSZ`),
+    /// when the former is not the date part of the latter.
+    pub date: Option<(String, String)>,
+}
+
+impl ScopeMismatch {
+    /// True when nothing is wrong.
+    pub fn is_empty(&self) -> bool {
+        self.region.is_none()
+            && self.expected_service.is_none()
+            && self.terminator.is_none()
+            && self.date.is_none()
+    }
+}
+
+/// What is wrong with an `X-Amz-Expires` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiresProblem {
+    /// Not a decimal number.
+    NotANumber,
+    /// Zero or negative.
+    NotPositive,
+    /// More than a week (604800 seconds).
+    TooLarge,
+}
+
+/// What is wrong with a `%` escape in the query string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryEscapeProblem {
+    /// `%` followed by something other than two hex digits.
+    IllegalHex(String),
+    /// `%` too close to the end of the query string.
+    IncompleteTrailing,
+}
+
+const MSG_SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+
+impl Error {
+    /// The AWS error code, e.g. `SignatureDoesNotMatch`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingAuthenticationToken => "MissingAuthenticationToken",
+            Self::MalformedAuthorizationPair { .. }
+            | Self::MissingAuthorizationComponents { .. }
+            | Self::MissingQueryParameters { .. }
+            | Self::InvalidDate { .. }
+            | Self::UnsupportedAlgorithm { .. }
+            | Self::MalformedCredential { .. } => "IncompleteSignature",
+            Self::AmbiguousAuthentication
+            | Self::HostNotSigned
+            | Self::ScopeMismatch(_)
+            | Self::SignatureExpired { .. }
+            | Self::SignatureNotYetCurrent { .. }
+            | Self::SignedHeaderMissing { .. }
+            | Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::InvalidExpires { .. } => "AuthorizationQueryParametersError",
+            // STS ignores X-Amz-Expires (presigned STS URLs live 15 minutes);
+            // S3 is the AWS service that enforces it, and this is its answer.
+            Self::PresignedExpired { .. } => "AccessDenied",
+            Self::ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
+            Self::MalformedQueryString(_) => "MalformedQueryString",
+            Self::InvalidSecurityToken | Self::InvalidClientTokenId => "InvalidClientTokenId",
+        }
+    }
+
+    /// The HTTP status AWS answers with.
+    pub fn http_status(&self) -> u16 {
+        match self.code() {
+            "IncompleteSignature"
+            | "AuthorizationQueryParametersError"
+            | "XAmzContentSHA256Mismatch" => 400,
+            // The AWS Common Errors pages give 404 for this one.
+            "MalformedQueryString" => 404,
+            _ => 403,
+        }
+    }
+
+    /// The message AWS puts in the error body.
+    pub fn message(&self) -> String {
+        match self {
+            Self::MissingAuthenticationToken => "Request is missing Authentication Token".to_owned(),
+            Self::AmbiguousAuthentication => "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.".to_owned(),
+            Self::MalformedAuthorizationPair { pair, header } => format!(
+                "'{pair}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'."
+            ),
+            Self::MissingAuthorizationComponents {
+                algorithm,
+                credential,
+                signature,
+                signed_headers,
+                date,
+            } => {
+                let mut m = String::new();
+                for (missing, name) in [
+                    (*credential, "Credential"),
+                    (*signature, "Signature"),
+                    (*signed_headers, "SignedHeaders"),
+                ] {
+                    if missing {
+                        m.push_str("Authorization header requires '");
+                        m.push_str(name);
+                        m.push_str("' parameter. ");
+                    }
+                }
+                if *date {
+                    m.push_str("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ");
+                }
+                m.push_str("Authorization=");
+                m.push_str(algorithm);
+                m
+            }
+            Self::MissingQueryParameters {
+                algorithm,
+                credential,
+                signature,
+                signed_headers,
+                date,
+            } => {
+                let mut m = String::new();
+                for (missing, name) in [
+                    (*algorithm, "X-Amz-Algorithm"),
+                    (*credential, "X-Amz-Credential"),
+                    (*signature, "X-Amz-Signature"),
+                    (*signed_headers, "X-Amz-SignedHeaders"),
+                    (*date, "X-Amz-Date"),
+                ] {
+                    if missing {
+                        m.push_str("AWS query-string parameters must include '");
+                        m.push_str(name);
+                        m.push_str("'. ");
+                    }
+                }
+                m.push_str("Re-examine the query-string parameters.");
+                m
+            }
+            Self::InvalidDate { value } => format!(
+                "Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601"
+            ),
+            Self::HostNotSigned => {
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned()
+            }
+            Self::UnsupportedAlgorithm { algorithm } => {
+                format!("Unsupported AWS 'algorithm': '{algorithm}'.")
+            }
+            Self::MalformedCredential { credential } => format!(
+                "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
+            ),
+            Self::ScopeMismatch(s) => {
+                let mut m = String::new();
+                if s.region.is_some() {
+                    // STS does not echo the wrong region (DynamoDB does).
+                    m.push_str("Credential should be scoped to a valid region. ");
+                }
+                if let Some(service) = &s.expected_service {
+                    m.push_str("Credential should be scoped to correct service: '");
+                    m.push_str(service);
+                    m.push_str("'. ");
+                }
+                if let Some(term) = &s.terminator {
+                    m.push_str("Credential should be scoped with a valid terminator: 'aws4_request', not '");
+                    m.push_str(term);
+                    m.push_str("'. ");
+                }
+                if let Some((claimed, amz_date)) = &s.date {
+                    let day = amz_date.get(..8).unwrap_or(amz_date);
+                    m.push_str(&format!(
+                        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{claimed}' != '{day}', from '{amz_date}'."
+                    ));
+                }
+                m
+            }
+            Self::InvalidExpires { problem } => match problem {
+                ExpiresProblem::NotANumber => "X-Amz-Expires should be a number".to_owned(),
+                ExpiresProblem::NotPositive => "X-Amz-Expires must be non-negative".to_owned(),
+                ExpiresProblem::TooLarge => "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds".to_owned(),
+            },
+            Self::SignatureExpired {
+                signed_at,
+                now,
+                skew,
+            } => format!(
+                "Signature expired: {} is now earlier than {} ({} - {} min.)",
+                format_iso_basic(*signed_at),
+                format_iso_basic(now.saturating_sub(*skew)),
+                format_iso_basic(*now),
+                skew / 60
+            ),
+            Self::SignatureNotYetCurrent {
+                signed_at,
+                now,
+                skew,
+            } => format!(
+                "Signature not yet current: {} is still later than {} ({} + {} min.)",
+                format_iso_basic(*signed_at),
+                format_iso_basic(now.saturating_add(*skew)),
+                format_iso_basic(*now),
+                skew / 60
+            ),
+            Self::PresignedExpired { .. } => "Request has expired".to_owned(),
+            Self::ContentSha256Mismatch => {
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+                    .to_owned()
+            }
+            Self::MalformedQueryString(QueryEscapeProblem::IllegalHex(s)) => {
+                format!("Illegal hex character in escape % pattern: %{s}")
+            }
+            Self::MalformedQueryString(QueryEscapeProblem::IncompleteTrailing) => {
+                "Incomplete trailing escape % sequence".to_owned()
+            }
+            Self::InvalidSecurityToken | Self::InvalidClientTokenId => {
+                "The security token included in the request is invalid.".to_owned()
+            }
+            // A missing signed header makes the canonical request unbuildable;
+            // AWS reports that as an ordinary mismatch.
+            Self::SignedHeaderMissing { .. } | Self::SignatureDoesNotMatch => {
+                MSG_SIGNATURE_MISMATCH.to_owned()
+            }
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for Error {}
