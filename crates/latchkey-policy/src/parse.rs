@@ -1,0 +1,1087 @@
+//! JSON text → raw statements with positions → checked [`Policy`].
+//!
+//! IAM checks a document in stages and reports only the first stage that fails,
+//! each with a fixed message. The stages and their order follow what AWS answers
+//! (as recorded by emulator test suites that replay real IAM responses):
+//!
+//! 1. grammar: JSON, element names and types — "Syntax errors in policy."
+//! 2. (managed policies only) version — "Policy document must be version 2012-10-17 or greater."
+//! 3. the legacy parser: exact-case `Effect`, `Date*` values, resource ARN shape —
+//!    "The policy failed legacy parsing"
+//! 4. statement ids: format (IAM policies), then uniqueness
+//! 5. actions present, then resource ARN errors (which quote the resource), then
+//!    action vendor prefixes
+//! 6. per kind: principals forbidden or required, resources required or forbidden,
+//!    principal values.
+
+use std::borrow::Cow;
+
+use crate::compile::{CompiledPolicy, CompiledStatement, StatementParts};
+use crate::condition::CompiledCondition;
+use crate::error::PolicyError;
+use crate::json::{self, Member, Node, Span, Value};
+use crate::model::{
+    Condition, ConditionOperator, Effect, Patterns, Policy, PolicyKind, PrincipalEntry, Principals,
+    Statement, Version,
+};
+use crate::values;
+
+/// The largest document accepted at all, whatever its kind: the length limit of
+/// IAM's `PolicyDocument` parameters. Quotas per kind are checked by [`crate::Limit`].
+pub const MAX_DOCUMENT_LEN: usize = 131_072;
+
+pub(crate) const SYNTAX: &str = "Syntax errors in policy.";
+pub(crate) const VERSION_TOO_OLD: &str = "Policy document must be version 2012-10-17 or greater.";
+pub(crate) const LEGACY: &str = "The policy failed legacy parsing";
+pub(crate) const SID_FORMAT: &str = "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*";
+pub(crate) const SID_UNIQUE: &str = "Statement IDs (SID) in a single policy must be unique.";
+pub(crate) const NO_ACTIONS: &str = "Policy statement must contain actions.";
+pub(crate) const NO_RESOURCES: &str = "Policy statement must contain resources.";
+pub(crate) const NO_VENDOR: &str =
+    "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.";
+pub(crate) const ONE_COLON: &str = "Actions/Condition can contain only one colon.";
+pub(crate) const HAS_PRINCIPAL: &str = "Policy document should not specify a principal.";
+pub(crate) const NO_PRINCIPAL: &str = "Missing required field Principal";
+pub(crate) const TRUST_RESOURCE: &str = "Has prohibited field Resource";
+pub(crate) const TRUST_ACTIONS: &str = "AssumeRole policy may only specify STS AssumeRole actions.";
+pub(crate) const TRUST_STAR: &str =
+    "AssumeRolepolicy contained an invalid principal: \"STAR\":\"*\".";
+
+const PARTITIONS: [&str; 8] = [
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-e",
+    "aws-iso-f",
+    "aws-eusc",
+];
+const IAM_PATHS: [&str; 13] = [
+    "user/",
+    "federated-user/",
+    "role/",
+    "group/",
+    "instance-profile/",
+    "mfa/",
+    "server-certificate/",
+    "policy/",
+    "sms-mfa/",
+    "saml-provider/",
+    "oidc-provider/",
+    "report/",
+    "access-report/",
+];
+
+/// Options for [`parse_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParseOptions {
+    /// Refuse documents without `"Version": "2012-10-17"`, as IAM does for
+    /// managed policies (`CreatePolicy`, `CreatePolicyVersion`).
+    pub require_current_version: bool,
+}
+
+impl ParseOptions {
+    /// Options for a managed policy (`CreatePolicy`, `CreatePolicyVersion`).
+    pub fn managed() -> Self {
+        Self {
+            require_current_version: true,
+        }
+    }
+}
+
+/// Parses and validates a policy document of the given kind, as IAM does when
+/// the document is stored. The error is the first one IAM would report.
+pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
+    parse_with(text, kind, ParseOptions::default())
+}
+
+/// [`parse`] with options.
+pub fn parse_with(
+    text: &str,
+    kind: PolicyKind,
+    options: ParseOptions,
+) -> Result<Policy, PolicyError> {
+    let (checker, raw) = validate(text, kind, options)?;
+    Ok(checker.build(raw))
+}
+
+/// Validation straight into a compiled policy, skipping the owned model.
+pub(crate) fn parse_compiled(text: &str, kind: PolicyKind) -> Result<CompiledPolicy, PolicyError> {
+    let (_, raw) = validate(text, kind, ParseOptions::default())?;
+    let variables = raw.version.as_ref().map(|v| v.value) == Some(Version::V2012_10_17);
+    let statements = raw
+        .statements
+        .iter()
+        .map(|st| {
+            let conditions = st
+                .conditions
+                .iter()
+                .map(|c| {
+                    let values: Vec<&str> = c.values.iter().map(|v| &*v.value).collect();
+                    CompiledCondition::from_parts(c.operator, &c.key, &values, variables)
+                })
+                .collect();
+            CompiledStatement::from_parts(
+                StatementParts {
+                    sid: st.sid.as_ref().map(|s| &*s.value),
+                    effect: if st.effect.value == "Allow" {
+                        Effect::Allow
+                    } else {
+                        Effect::Deny
+                    },
+                    not_action: st.action.as_ref().is_some_and(|a| a.negated),
+                    actions: st
+                        .action
+                        .iter()
+                        .flat_map(|a| a.items.iter().map(|i| &*i.value)),
+                    resources: st
+                        .resource
+                        .as_ref()
+                        .map(|r| (r.negated, r.items.iter().map(|i| &*i.value))),
+                    principals: st
+                        .principal
+                        .as_ref()
+                        .map(|p| crate::compile::Principals::new(&raw_principals(p))),
+                    conditions,
+                },
+                variables,
+            )
+        })
+        .collect();
+    Ok(CompiledPolicy::from_statements(kind, statements))
+}
+
+fn validate<'t>(
+    text: &'t str,
+    kind: PolicyKind,
+    options: ParseOptions,
+) -> Result<(Checker<'t>, RawPolicy<'t>), PolicyError> {
+    if text.len() > MAX_DOCUMENT_LEN {
+        return Err(PolicyError::malformed(SYNTAX).with_detail(format!(
+            "the document is longer than {MAX_DOCUMENT_LEN} bytes"
+        )));
+    }
+    let root = json::parse(text).map_err(|e| {
+        PolicyError::malformed(SYNTAX)
+            .with_detail(e.detail)
+            .at(text, e.offset)
+    })?;
+    let raw = grammar(&root).map_err(|e| e.into_error(text))?;
+    let checker = Checker { text, kind };
+    checker.check(&raw, options)?;
+    Ok((checker, raw))
+}
+
+/// The count IAM applies quotas to: every character except whitespace.
+pub fn policy_size(text: &str) -> usize {
+    if text.is_ascii() {
+        // ASCII whitespace as `char::is_whitespace` defines it (which includes \x0B).
+        return text
+            .bytes()
+            .filter(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'))
+            .count();
+    }
+    text.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+// ---------------------------------------------------------------- raw form
+
+#[derive(Debug)]
+struct Spanned<T> {
+    value: T,
+    span: Span,
+}
+
+#[derive(Debug)]
+struct RawPolicy<'a> {
+    version: Option<Spanned<Version>>,
+    id: Option<String>,
+    statements: Vec<RawStatement<'a>>,
+}
+
+#[derive(Debug)]
+struct RawStatement<'a> {
+    span: Span,
+    sid: Option<Spanned<Cow<'a, str>>>,
+    effect: Spanned<Cow<'a, str>>,
+    action: Option<RawList<'a>>,
+    resource: Option<RawList<'a>>,
+    principal: Option<RawPrincipal<'a>>,
+    conditions: Vec<RawCondition<'a>>,
+}
+
+#[derive(Debug)]
+struct RawList<'a> {
+    negated: bool,
+    span: Span,
+    /// Whether the element was written as a single string rather than an array.
+    single: bool,
+    items: Vec<Spanned<Cow<'a, str>>>,
+}
+
+#[derive(Debug)]
+struct RawPrincipal<'a> {
+    negated: bool,
+    span: Span,
+    star: bool,
+    /// (type as written, value)
+    entries: Vec<(Cow<'a, str>, Spanned<Cow<'a, str>>)>,
+}
+
+#[derive(Debug)]
+struct RawCondition<'a> {
+    operator: ConditionOperator,
+    key: Cow<'a, str>,
+    values: Vec<Spanned<Cow<'a, str>>>,
+    /// Positions of values that were JSON booleans (only valid where IAM
+    /// accepts them; kept for the legacy date check).
+    bool_values: Vec<Span>,
+}
+
+struct GrammarError {
+    offset: usize,
+    detail: Cow<'static, str>,
+}
+
+impl GrammarError {
+    fn at(span: Span, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            offset: span.start,
+            detail: detail.into(),
+        }
+    }
+
+    fn into_error(self, text: &str) -> PolicyError {
+        PolicyError::malformed(SYNTAX)
+            .with_detail(self.detail)
+            .at(text, self.offset)
+    }
+}
+
+type GResult<T> = Result<T, GrammarError>;
+
+fn members<'n, 'a>(node: &'n Node<'a>, what: &'static str) -> GResult<&'n [Member<'a>]> {
+    match &node.value {
+        Value::Object(m) => Ok(m),
+        _ => Err(GrammarError::at(
+            node.span,
+            format!("{what} must be an object, not {}", node.type_name()),
+        )),
+    }
+}
+
+fn string<'a>(node: &Node<'a>, what: &'static str) -> GResult<Spanned<Cow<'a, str>>> {
+    match &node.value {
+        Value::String(s) => Ok(Spanned {
+            value: s.clone(),
+            span: node.span,
+        }),
+        _ => Err(GrammarError::at(
+            node.span,
+            format!("`{what}` must be a string, not {}", node.type_name()),
+        )),
+    }
+}
+
+fn string_list<'a>(node: &Node<'a>, what: &'static str, negated: bool) -> GResult<RawList<'a>> {
+    let (single, items) = match &node.value {
+        Value::String(_) => (true, vec![string(node, what)?]),
+        Value::Array(items) => (
+            false,
+            items
+                .iter()
+                .map(|n| string(n, what))
+                .collect::<GResult<Vec<_>>>()?,
+        ),
+        _ => {
+            return Err(GrammarError::at(
+                node.span,
+                format!(
+                    "`{what}` must be a string or an array of strings, not {}",
+                    node.type_name()
+                ),
+            ));
+        }
+    };
+    Ok(RawList {
+        negated,
+        span: node.span,
+        single,
+        items,
+    })
+}
+
+fn grammar<'a>(root: &Node<'a>) -> GResult<RawPolicy<'a>> {
+    let top = members(root, "the policy document")?;
+    let mut version = None;
+    let mut id = None;
+    let mut statement = None;
+    for m in top {
+        match &*m.key {
+            "Version" => {
+                let s = string(&m.value, "Version")?;
+                let v = match &*s.value {
+                    "2012-10-17" => Version::V2012_10_17,
+                    "2008-10-17" => Version::V2008_10_17,
+                    other => {
+                        return Err(GrammarError::at(
+                            s.span,
+                            format!(
+                                "`Version` must be `2012-10-17` or `2008-10-17`, not `{other}`"
+                            ),
+                        ));
+                    }
+                };
+                version = Some(Spanned {
+                    value: v,
+                    span: s.span,
+                });
+            }
+            "Id" => id = Some(string(&m.value, "Id")?.value.into_owned()),
+            "Statement" => statement = Some(&m.value),
+            other => {
+                return Err(GrammarError::at(
+                    m.key_span,
+                    format!("unknown element `{other}` in the policy document"),
+                ));
+            }
+        }
+    }
+    let statement = statement.ok_or_else(|| {
+        GrammarError::at(root.span, "the policy document has no `Statement` element")
+    })?;
+    let nodes: Vec<&Node<'a>> = match &statement.value {
+        Value::Object(_) => vec![statement],
+        Value::Array(items) => items.iter().collect(),
+        _ => {
+            return Err(GrammarError::at(
+                statement.span,
+                "`Statement` must be an object or an array of objects",
+            ));
+        }
+    };
+    if nodes.is_empty() {
+        return Err(GrammarError::at(statement.span, "`Statement` is empty"));
+    }
+    let statements = nodes
+        .into_iter()
+        .map(statement_grammar)
+        .collect::<GResult<Vec<_>>>()?;
+    Ok(RawPolicy {
+        version,
+        id,
+        statements,
+    })
+}
+
+fn statement_grammar<'a>(node: &Node<'a>) -> GResult<RawStatement<'a>> {
+    let fields = members(node, "a statement")?;
+    let mut sid = None;
+    let mut effect = None;
+    let mut action = None;
+    let mut resource = None;
+    let mut principal = None;
+    let mut conditions = Vec::new();
+    for m in fields {
+        let key = &*m.key;
+        let twice = |present: bool, other: &'static str| {
+            if present {
+                Err(GrammarError::at(
+                    m.key_span,
+                    format!("a statement cannot have both `{key}` and `{other}`"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match key {
+            "Sid" => sid = Some(string(&m.value, "Sid")?),
+            "Effect" => {
+                let e = string(&m.value, "Effect")?;
+                if !e.value.eq_ignore_ascii_case("Allow") && !e.value.eq_ignore_ascii_case("Deny") {
+                    return Err(GrammarError::at(
+                        e.span,
+                        format!("`Effect` must be `Allow` or `Deny`, not `{}`", e.value),
+                    ));
+                }
+                effect = Some(e);
+            }
+            "Action" | "NotAction" => {
+                twice(
+                    action.is_some(),
+                    if key == "Action" {
+                        "NotAction"
+                    } else {
+                        "Action"
+                    },
+                )?;
+                action = Some(string_list(
+                    &m.value,
+                    if key == "Action" {
+                        "Action"
+                    } else {
+                        "NotAction"
+                    },
+                    key == "NotAction",
+                )?);
+            }
+            "Resource" | "NotResource" => {
+                twice(
+                    resource.is_some(),
+                    if key == "Resource" {
+                        "NotResource"
+                    } else {
+                        "Resource"
+                    },
+                )?;
+                resource = Some(string_list(
+                    &m.value,
+                    if key == "Resource" {
+                        "Resource"
+                    } else {
+                        "NotResource"
+                    },
+                    key == "NotResource",
+                )?);
+            }
+            "Principal" | "NotPrincipal" => {
+                twice(
+                    principal.is_some(),
+                    if key == "Principal" {
+                        "NotPrincipal"
+                    } else {
+                        "Principal"
+                    },
+                )?;
+                principal = Some(principal_grammar(&m.value, key == "NotPrincipal")?);
+            }
+            "Condition" => conditions = condition_grammar(&m.value)?,
+            other => {
+                return Err(GrammarError::at(
+                    m.key_span,
+                    format!("unknown element `{other}` in a statement"),
+                ));
+            }
+        }
+    }
+    let effect = effect
+        .ok_or_else(|| GrammarError::at(node.span, "the statement has no `Effect` element"))?;
+    Ok(RawStatement {
+        span: node.span,
+        sid,
+        effect,
+        action,
+        resource,
+        principal,
+        conditions,
+    })
+}
+
+fn principal_grammar<'a>(node: &Node<'a>, negated: bool) -> GResult<RawPrincipal<'a>> {
+    let what = if negated { "NotPrincipal" } else { "Principal" };
+    match &node.value {
+        Value::String(s) if s == "*" => Ok(RawPrincipal {
+            negated,
+            span: node.span,
+            star: true,
+            entries: Vec::new(),
+        }),
+        Value::Object(fields) => {
+            let mut entries = Vec::new();
+            for m in fields {
+                if !matches!(&*m.key, "AWS" | "Service" | "Federated" | "CanonicalUser") {
+                    return Err(GrammarError::at(
+                        m.key_span,
+                        format!("unknown principal type `{}`", m.key),
+                    ));
+                }
+                let list = string_list(&m.value, what, false)?;
+                for item in list.items {
+                    entries.push((m.key.clone(), item));
+                }
+            }
+            if entries.is_empty() {
+                return Err(GrammarError::at(
+                    node.span,
+                    format!("`{what}` names no principal"),
+                ));
+            }
+            Ok(RawPrincipal {
+                negated,
+                span: node.span,
+                star: false,
+                entries,
+            })
+        }
+        _ => Err(GrammarError::at(
+            node.span,
+            format!("`{what}` must be `\"*\"` or an object of principal types"),
+        )),
+    }
+}
+
+fn condition_grammar<'a>(node: &Node<'a>) -> GResult<Vec<RawCondition<'a>>> {
+    let mut out = Vec::new();
+    for block in members(node, "`Condition`")? {
+        let keys = members(&block.value, "a condition operator's value")?;
+        let operator = ConditionOperator::parse(&block.key);
+        let first = out.len();
+        for k in keys {
+            let items = match &k.value.value {
+                Value::Array(items) => items.as_slice(),
+                _ => std::slice::from_ref(&k.value),
+            };
+            let mut values = Vec::with_capacity(items.len());
+            let mut bool_values = Vec::new();
+            for item in items {
+                let text: Cow<'a, str> = match &item.value {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => Cow::Borrowed(*n),
+                    Value::Bool(b) => {
+                        bool_values.push(item.span);
+                        Cow::Borrowed(if *b { "true" } else { "false" })
+                    }
+                    _ => {
+                        return Err(GrammarError::at(
+                            item.span,
+                            format!(
+                                "condition values must be strings, numbers or booleans, not {}",
+                                item.type_name()
+                            ),
+                        ));
+                    }
+                };
+                values.push(Spanned {
+                    value: text,
+                    span: item.span,
+                });
+            }
+            if let Some(operator) = operator {
+                out.push(RawCondition {
+                    operator,
+                    key: k.key.clone(),
+                    values,
+                    bool_values,
+                });
+            }
+        }
+        // IAM ignores an unknown operator whose block is empty.
+        if operator.is_none() && !keys.is_empty() {
+            out.truncate(first);
+            return Err(GrammarError::at(
+                block.key_span,
+                format!("unknown condition operator `{}`", block.key),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- checks
+
+struct Checker<'t> {
+    text: &'t str,
+    kind: PolicyKind,
+}
+
+impl Checker<'_> {
+    fn fail(&self, message: impl Into<Cow<'static, str>>, span: Span) -> PolicyError {
+        PolicyError::malformed(message).at(self.text, span.start)
+    }
+
+    fn check(&self, raw: &RawPolicy<'_>, options: ParseOptions) -> Result<(), PolicyError> {
+        if options.require_current_version
+            && raw.version.as_ref().map(|v| v.value) != Some(Version::V2012_10_17)
+        {
+            let span = raw.version.as_ref().map_or(Span::default(), |v| v.span);
+            return Err(self.fail(VERSION_TOO_OLD, span));
+        }
+        self.legacy(raw)?;
+        self.sids(raw)?;
+        for st in &raw.statements {
+            if !present(st.action.as_ref()) {
+                return Err(self.fail(NO_ACTIONS, st.span));
+            }
+        }
+        if let Some((message, span)) = resource_error(raw) {
+            return Err(self.fail(message, span));
+        }
+        for st in &raw.statements {
+            if let Some(list) = &st.action {
+                for a in &list.items {
+                    if let Some(message) = action_error(&a.value) {
+                        return Err(self.fail(message, a.span));
+                    }
+                }
+            }
+        }
+        self.per_kind(raw)
+    }
+
+    fn legacy(&self, raw: &RawPolicy<'_>) -> Result<(), PolicyError> {
+        for st in &raw.statements {
+            if st.effect.value != "Allow" && st.effect.value != "Deny" {
+                return Err(self
+                    .fail(LEGACY, st.effect.span)
+                    .with_detail("`Effect` is case-sensitive: write `Allow` or `Deny`"));
+            }
+            for c in &st.conditions {
+                if !c.operator.operator.is_date() {
+                    continue;
+                }
+                for v in &c.values {
+                    if c.bool_values.contains(&v.span) || values::date(&v.value).is_none() {
+                        return Err(self
+                            .fail(LEGACY, v.span)
+                            .with_detail(format!("`{}` is not a date", v.value)));
+                    }
+                }
+            }
+        }
+        // Resource shape, checked only while no resource format error is pending
+        // (IAM reports those later, with the resource quoted).
+        let mut pending = false;
+        for negated in [false, true] {
+            for st in &raw.statements {
+                let Some(list) = st.resource.as_ref().filter(|l| l.negated == negated) else {
+                    continue;
+                };
+                pending = pending
+                    || list
+                        .items
+                        .iter()
+                        .any(|r| resource_format(&r.value).is_some());
+                if pending {
+                    continue;
+                }
+                for r in &list.items {
+                    if !legacy_resource(&r.value, list.single) {
+                        return Err(self
+                            .fail(LEGACY, r.span)
+                            .with_detail(format!("`{}` is not a well-formed ARN", r.value)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sids(&self, raw: &RawPolicy<'_>) -> Result<(), PolicyError> {
+        // Resource policies belong to other services, which allow any Sid text.
+        if self.kind != PolicyKind::Resource {
+            for st in &raw.statements {
+                if let Some(sid) = &st.sid
+                    && !sid.value.bytes().all(|b| b.is_ascii_alphanumeric())
+                {
+                    return Err(self.fail(SID_FORMAT, sid.span));
+                }
+            }
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for st in &raw.statements {
+            if let Some(sid) = &st.sid
+                && !sid.value.is_empty()
+            {
+                if seen.contains(&&*sid.value) {
+                    return Err(self.fail(SID_UNIQUE, sid.span));
+                }
+                seen.push(&sid.value);
+            }
+        }
+        Ok(())
+    }
+
+    fn per_kind(&self, raw: &RawPolicy<'_>) -> Result<(), PolicyError> {
+        match self.kind {
+            PolicyKind::Identity
+            | PolicyKind::Session
+            | PolicyKind::Boundary
+            | PolicyKind::ServiceControl => {
+                for st in &raw.statements {
+                    if let Some(p) = &st.principal {
+                        return Err(self.fail(HAS_PRINCIPAL, p.span));
+                    }
+                }
+                for st in &raw.statements {
+                    if !present(st.resource.as_ref()) {
+                        return Err(self.fail(NO_RESOURCES, st.span));
+                    }
+                }
+            }
+            PolicyKind::Trust => {
+                for st in &raw.statements {
+                    if st.principal.is_none() {
+                        return Err(self.fail(NO_PRINCIPAL, st.span));
+                    }
+                }
+                for st in &raw.statements {
+                    if let Some(r) = &st.resource {
+                        return Err(self.fail(TRUST_RESOURCE, r.span));
+                    }
+                }
+                for st in &raw.statements {
+                    if let Some(list) = st.action.as_ref().filter(|l| !l.negated) {
+                        for a in &list.items {
+                            let v = &*a.value;
+                            let sts = v.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sts:"));
+                            if !(sts || v == "*") {
+                                return Err(self.fail(TRUST_ACTIONS, a.span));
+                            }
+                        }
+                    }
+                }
+                for st in &raw.statements {
+                    if let Some(p) = &st.principal
+                        && p.star
+                    {
+                        return Err(self.fail(TRUST_STAR, p.span));
+                    }
+                }
+                self.principal_values(raw)?;
+            }
+            PolicyKind::Resource => {
+                for st in &raw.statements {
+                    if st.principal.is_none() {
+                        return Err(self.fail(NO_PRINCIPAL, st.span));
+                    }
+                }
+                for st in &raw.statements {
+                    if !present(st.resource.as_ref()) {
+                        return Err(self.fail(NO_RESOURCES, st.span));
+                    }
+                }
+                self.principal_values(raw)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn principal_values(&self, raw: &RawPolicy<'_>) -> Result<(), PolicyError> {
+        for st in &raw.statements {
+            let Some(p) = &st.principal else { continue };
+            if p.negated && st.effect.value != "Deny" {
+                return Err(self
+                    .fail(SYNTAX, p.span)
+                    .with_detail("`NotPrincipal` can only be used with `\"Effect\": \"Deny\"`"));
+            }
+            for (kind, value) in &p.entries {
+                let ok = match &**kind {
+                    "AWS" => valid_aws_principal(&value.value),
+                    "Service" => {
+                        !value.value.is_empty()
+                            && !value.value.contains(['*', '?'])
+                            && !value.value.contains(char::is_whitespace)
+                    }
+                    _ => !value.value.is_empty(),
+                };
+                if !ok {
+                    return Err(self.fail(
+                        format!(
+                            "Invalid principal in policy: \"{kind}\":\"{}\"",
+                            value.value
+                        ),
+                        value.span,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn build(&self, raw: RawPolicy<'_>) -> Policy {
+        let version_given = raw.version.is_some();
+        let version = raw.version.map_or(Version::V2008_10_17, |v| v.value);
+        let statements = raw
+            .statements
+            .into_iter()
+            .map(|st| Statement {
+                sid: st.sid.map(|s| s.value.into_owned()),
+                effect: if st.effect.value == "Allow" {
+                    Effect::Allow
+                } else {
+                    Effect::Deny
+                },
+                action: st.action.map_or_else(
+                    || Patterns {
+                        negated: false,
+                        values: Vec::new(),
+                    },
+                    to_patterns,
+                ),
+                resource: st.resource.map(to_patterns),
+                principal: st.principal.map(|p| Principals {
+                    negated: p.negated,
+                    entries: if p.star {
+                        vec![PrincipalEntry::Everyone]
+                    } else {
+                        p.entries
+                            .into_iter()
+                            .map(|(kind, v)| principal_entry(&kind, v.value.into_owned()))
+                            .collect()
+                    },
+                }),
+                conditions: st
+                    .conditions
+                    .into_iter()
+                    .map(|c| Condition {
+                        operator: c.operator,
+                        key: c.key.into_owned(),
+                        values: c.values.into_iter().map(|v| v.value.into_owned()).collect(),
+                    })
+                    .collect(),
+                span: (st.span.start, st.span.end),
+            })
+            .collect();
+        Policy {
+            kind: self.kind,
+            version,
+            version_given,
+            id: raw.id,
+            statements,
+            size: policy_size(self.text),
+        }
+    }
+}
+
+fn raw_principals(p: &RawPrincipal<'_>) -> Principals {
+    Principals {
+        negated: p.negated,
+        entries: if p.star {
+            vec![PrincipalEntry::Everyone]
+        } else {
+            p.entries
+                .iter()
+                .map(|(kind, v)| principal_entry(kind, v.value.to_string()))
+                .collect()
+        },
+    }
+}
+
+fn principal_entry(kind: &str, v: String) -> PrincipalEntry {
+    match kind {
+        "AWS" => PrincipalEntry::Aws(v),
+        "Service" => PrincipalEntry::Service(v),
+        "Federated" => PrincipalEntry::Federated(v),
+        _ => PrincipalEntry::CanonicalUser(v),
+    }
+}
+
+fn to_patterns(list: RawList<'_>) -> Patterns {
+    Patterns {
+        negated: list.negated,
+        values: list
+            .items
+            .into_iter()
+            .map(|i| i.value.into_owned())
+            .collect(),
+    }
+}
+
+/// The element is there and, when an array, not empty.
+fn present(list: Option<&RawList<'_>>) -> bool {
+    list.is_some_and(|l| l.single || !l.items.is_empty())
+}
+
+/// IAM's legacy ARN shape check. A lone string and array items are checked
+/// slightly differently, as IAM does.
+fn legacy_resource(original: &str, single: bool) -> bool {
+    let r: &str = &without_variables(original);
+    if r == "*" {
+        return true;
+    }
+    if r.matches(':').count() < 5 && r.contains("::") {
+        return false;
+    }
+    if single {
+        r.split(':').nth(2).is_some_and(|s| !s.is_empty())
+    } else {
+        r.len() >= 3
+    }
+}
+
+/// The error IAM reports for a resource in the wrong format, if any. For each
+/// element, IAM checks every statement's `Resource` and then every statement's
+/// `NotResource`, array items in reverse sorted order, and reports the last error.
+fn resource_error(raw: &RawPolicy<'_>) -> Option<(String, Span)> {
+    let mut last = None;
+    for negated in [false, true] {
+        for st in &raw.statements {
+            let Some(list) = st.resource.as_ref().filter(|l| l.negated == negated) else {
+                continue;
+            };
+            let mut items: Vec<&Spanned<Cow<'_, str>>> = list.items.iter().collect();
+            if !list.single {
+                items.sort_by(|a, b| b.value.cmp(&a.value));
+            }
+            for r in items {
+                if let Some(message) = resource_format(&r.value) {
+                    last = Some((message, r.span));
+                }
+            }
+        }
+    }
+    last
+}
+
+/// The resource with each `${...}` variable replaced by a placeholder, so that
+/// colons inside variable names (`${aws:PrincipalAccount}`) do not count as ARN
+/// separators in the shape checks.
+fn without_variables(r: &str) -> Cow<'_, str> {
+    if !crate::template::has_variable(r) {
+        return Cow::Borrowed(r);
+    }
+    let mut out = String::with_capacity(r.len());
+    let mut rest = r;
+    while let Some(start) = rest.find("${") {
+        let (before, after) = rest.split_at(start);
+        out.push_str(before);
+        match after.find('}') {
+            Some(end) => {
+                out.push('v');
+                rest = after.get(end + 1..).unwrap_or_default();
+            }
+            None => {
+                out.push_str(after);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+fn resource_format(original: &str) -> Option<String> {
+    if original == "*" {
+        return None;
+    }
+    let stripped = without_variables(original);
+    let r: &str = &stripped;
+    let Some((_, rest)) = r.split_once(':') else {
+        return Some(format!(
+            "Resource {original} must be in ARN format or \"*\"."
+        ));
+    };
+    let (partition, rest, found) = match rest.split_once(':') {
+        Some((p, rest)) => (p, rest, true),
+        None => (rest, "", false),
+    };
+    if partition != "*" && !PARTITIONS.contains(&partition) {
+        let rem: Vec<&str> = rest.split(':').collect();
+        let get = |i: usize| rem.get(i).copied().unwrap_or("*");
+        let a1 = if rem.len() == 1 && get(0).is_empty() {
+            "*"
+        } else {
+            get(0)
+        };
+        let a4 = if rem.len() > 3 {
+            rem.get(3..).map_or_else(|| "*".to_owned(), |r| r.join(":"))
+        } else {
+            "*".to_owned()
+        };
+        return Some(format!(
+            "Partition \"{partition}\" is not valid for resource \"arn:{partition}:{a1}:{}:{}:{a4}\".",
+            get(1),
+            get(2)
+        ));
+    }
+    if !found {
+        return Some("Resource vendor must be fully qualified and cannot contain regexes.".into());
+    }
+    let (service, after_service) = rest.split_once(':').unwrap_or((rest, ""));
+    let after_region = after_service.split_once(':').map_or("", |(_, a)| a);
+    let resource_id = after_region.split_once(':').map_or("", |(_, a)| a);
+    let has_region = !after_service.starts_with(':');
+    if service == "iam" && has_region {
+        return Some(format!(
+            "IAM resource {original} cannot contain region information."
+        ));
+    }
+    if service == "s3" && has_region && !resource_id.starts_with("accesspoint/") {
+        return Some(format!(
+            "Resource {original} can not contain region information."
+        ));
+    }
+    if service == "iam"
+        && resource_id != "*"
+        && !IAM_PATHS.iter().any(|p| resource_id.starts_with(p))
+    {
+        return Some(format!(
+            "IAM resource path must either be \"*\" or start with {}.",
+            IAM_PATHS.join(", ")
+        ));
+    }
+    None
+}
+
+fn action_error(action: &str) -> Option<String> {
+    let mut parts = action.split(':');
+    let vendor = parts.next().unwrap_or_default();
+    let Some(_) = parts.next() else {
+        return (action != "*").then(|| NO_VENDOR.to_owned());
+    };
+    if parts.next().is_some() {
+        return Some(ONE_COLON.to_owned());
+    }
+    if vendor != "*"
+        && !vendor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Some(format!("Vendor {vendor} is not valid"));
+    }
+    None
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `*`, an account id, a unique id, or an IAM/STS principal ARN without wildcards.
+pub(crate) fn valid_aws_principal(p: &str) -> bool {
+    if p == "*" || is_account_id(p) {
+        return true;
+    }
+    // Unique ids (AIDA..., AROA...) appear when a named principal was deleted.
+    if p.len() >= 16
+        && p.starts_with('A')
+        && p.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return true;
+    }
+    if p.contains(['*', '?']) {
+        return false;
+    }
+    let mut parts = p.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    if !PARTITIONS.contains(&partition) || !is_account_id(account) {
+        return false;
+    }
+    let named = |prefix: &str| {
+        resource
+            .strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && !rest.ends_with('/'))
+    };
+    match service {
+        "iam" => resource == "root" || named("user/") || named("role/"),
+        "sts" => {
+            named("federated-user/")
+                || resource
+                    .strip_prefix("assumed-role/")
+                    .and_then(|r| r.split_once('/'))
+                    .is_some_and(|(role, session)| !role.is_empty() && !session.is_empty())
+        }
+        _ => false,
+    }
+}
