@@ -39,6 +39,8 @@ pub struct User {
     pub created: Timestamp,
     /// Tags in the order they were given.
     pub tags: Vec<Tag>,
+    /// ARN of the managed policy used as permissions boundary.
+    pub permissions_boundary: Option<String>,
 }
 
 impl User {
@@ -98,4 +100,166 @@ pub struct AccessKey {
     pub status: KeyStatus,
     /// When it was created.
     pub created: Timestamp,
+}
+
+/// Which kind of IAM identity owns a policy, a tag set or a boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OwnerKind {
+    /// An IAM user.
+    User,
+    /// An IAM group.
+    Group,
+    /// An IAM role.
+    Role,
+}
+
+impl OwnerKind {
+    /// Stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerKind::User => "user",
+            OwnerKind::Group => "group",
+            OwnerKind::Role => "role",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(OwnerKind::User),
+            "group" => Some(OwnerKind::Group),
+            "role" => Some(OwnerKind::Role),
+            _ => None,
+        }
+    }
+}
+
+/// An IAM group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// `AGPA…`
+    pub id: UniqueId,
+    /// The owning account.
+    pub account: AccountId,
+    /// Unique in the account, case-insensitively.
+    pub name: String,
+    /// `/` or `/a/b/`.
+    pub path: String,
+    /// When it was created.
+    pub created: Timestamp,
+}
+
+impl Group {
+    /// `arn:aws:iam::ACCT:group/PATH/NAME`
+    pub fn arn(&self) -> String {
+        crate::Arn::iam(&self.account, "group", &self.path, &self.name)
+    }
+}
+
+/// An IAM role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// `AROA…`
+    pub id: UniqueId,
+    /// The owning account.
+    pub account: AccountId,
+    /// Unique in the account, case-insensitively.
+    pub name: String,
+    /// `/` or `/a/b/`.
+    pub path: String,
+    /// The trust policy document as given.
+    pub trust_policy: String,
+    /// Free text, up to 1000 characters.
+    pub description: Option<String>,
+    /// 3600–43200 seconds.
+    pub max_session_duration: i64,
+    /// When it was created.
+    pub created: Timestamp,
+    /// Tags in the order given.
+    pub tags: Vec<Tag>,
+    /// ARN of the managed policy used as permissions boundary.
+    pub permissions_boundary: Option<String>,
+    /// Last AssumeRole: when and in which region.
+    pub last_used: Option<(Timestamp, String)>,
+}
+
+impl Role {
+    /// `arn:aws:iam::ACCT:role/PATH/NAME`
+    pub fn arn(&self) -> String {
+        crate::Arn::iam(&self.account, "role", &self.path, &self.name)
+    }
+}
+
+/// A customer-managed policy (AWS-managed ones are built into the server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedPolicy {
+    /// `ANPA…`
+    pub id: UniqueId,
+    /// The owning account.
+    pub account: AccountId,
+    /// Unique in the account, case-insensitively.
+    pub name: String,
+    /// `/` or `/a/b/`.
+    pub path: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// `v1`, `v2`, …
+    pub default_version: String,
+    /// The number the next version gets.
+    pub next_version: i64,
+    /// When it was created.
+    pub created: Timestamp,
+    /// When its default version last changed.
+    pub updated: Timestamp,
+    /// Versions, oldest first.
+    pub versions: Vec<PolicyVersion>,
+    /// Tags in the order given.
+    pub tags: Vec<Tag>,
+}
+
+impl ManagedPolicy {
+    /// `arn:aws:iam::ACCT:policy/PATH/NAME`
+    pub fn arn(&self) -> String {
+        crate::Arn::iam(&self.account, "policy", &self.path, &self.name)
+    }
+
+    /// The default version's document.
+    pub fn default_document(&self) -> Option<&str> {
+        self.versions.iter().find(|v| v.version_id == self.default_version).map(|v| v.document.as_str())
+    }
+}
+
+/// One version of a managed policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersion {
+    /// `v1`, `v2`, …
+    pub version_id: String,
+    /// The JSON document as given.
+    pub document: String,
+    /// When it was created.
+    pub created: Timestamp,
+}
+
+/// An inline policy embedded in a user, group or role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlinePolicy {
+    /// Owner kind.
+    pub owner_kind: OwnerKind,
+    /// Owner's unique id.
+    pub owner: UniqueId,
+    /// Policy name, unique per owner.
+    pub name: String,
+    /// The JSON document as given.
+    pub document: String,
+}
+
+/// A managed policy attached to a user, group or role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The policy's ARN (customer-managed or `arn:aws:iam::aws:policy/…`).
+    pub policy_arn: String,
+    /// Owner kind.
+    pub owner_kind: OwnerKind,
+    /// Owner's unique id.
+    pub owner: UniqueId,
 }

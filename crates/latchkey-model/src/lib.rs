@@ -23,7 +23,10 @@ mod secret;
 mod time;
 
 pub use arn::Arn;
-pub use entity::{AccessKey, AccessKeyOwner, Account, KeyStatus, Tag, User};
+pub use entity::{
+    AccessKey, AccessKeyOwner, Account, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy, OwnerKind, PolicyVersion,
+    Role, Tag, User,
+};
 pub use ids::{AccessKeyId, AccountId, IdPrefix, InvalidAccountId, KeyKind, UniqueId};
 pub use names::{NameError, validate_path, validate_user_name};
 pub use secret::SecretAccessKey;

@@ -20,7 +20,7 @@ pub use master_key::write_secret_file;
 
 pub use error::StoreError;
 pub use master_key::{MasterKey, MasterKeyError};
-pub use ops::{Bootstrap, Loaded, LoadedAccessKey, Op};
+pub use ops::{Bootstrap, Loaded, LoadedAccessKey, Op, TokenKeyMaterial};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -40,6 +40,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// The current change version; it grows with every applied batch.
     async fn version(&self) -> Result<i64, StoreError>;
+
+    /// Flushes and closes the backend; later calls fail.
+    async fn close(&self);
 
     /// Applies `ops` in one transaction and returns the new version.
     async fn apply(&self, ops: &[Op]) -> Result<i64, StoreError>;

@@ -1,4 +1,7 @@
-use latchkey_model::{AccessKey, AccessKeyId, Account, KeyStatus, SecretAccessKey, UniqueId, User};
+use latchkey_model::{
+    AccessKey, AccessKeyId, Account, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy, OwnerKind, PolicyVersion,
+    Role, SecretAccessKey, Tag, UniqueId, User,
+};
 
 /// What `initialize` writes: the management account and its root key.
 #[derive(Debug)]
@@ -18,6 +21,15 @@ pub enum Op {
     InsertAccount(Account),
     /// Adds a user (with its tags).
     InsertUser(User),
+    /// Renames or moves a user.
+    RenameUser {
+        /// The user.
+        id: UniqueId,
+        /// New name.
+        name: String,
+        /// New path.
+        path: String,
+    },
     /// Removes a user; fails with a constraint error while keys remain.
     DeleteUser(UniqueId),
     /// Adds an access key and its secret.
@@ -26,6 +38,108 @@ pub enum Op {
     SetAccessKeyStatus(AccessKeyId, KeyStatus),
     /// Removes a key.
     DeleteAccessKey(AccessKeyId),
+    /// Replaces the whole tag set of a user, role or managed policy.
+    SetTags(UniqueId, Vec<Tag>),
+    /// Sets or clears the permissions boundary of a user or role.
+    SetBoundary(OwnerKind, UniqueId, Option<String>),
+    /// Adds a group.
+    InsertGroup(Group),
+    /// Removes a group; fails while members remain.
+    DeleteGroup(UniqueId),
+    /// Adds a user to a group.
+    AddToGroup {
+        /// The group.
+        group: UniqueId,
+        /// The user.
+        user: UniqueId,
+        /// When (orders ListGroupsForUser).
+        at: i64,
+    },
+    /// Removes a user from a group.
+    RemoveFromGroup {
+        /// The group.
+        group: UniqueId,
+        /// The user.
+        user: UniqueId,
+    },
+    /// Adds a role (with its tags).
+    InsertRole(Role),
+    /// Replaces a role's description and maximum session duration.
+    UpdateRole {
+        /// The role.
+        id: UniqueId,
+        /// New description.
+        description: Option<String>,
+        /// New maximum session duration.
+        max_session_duration: i64,
+    },
+    /// Replaces a role's trust policy.
+    SetTrustPolicy(UniqueId, String),
+    /// Records an AssumeRole of the role.
+    TouchRole {
+        /// The role.
+        id: UniqueId,
+        /// When.
+        at: i64,
+        /// Region of the call.
+        region: String,
+    },
+    /// Removes a role.
+    DeleteRole(UniqueId),
+    /// Adds a managed policy with its versions and tags.
+    InsertPolicy(ManagedPolicy),
+    /// Removes a managed policy and its versions.
+    DeletePolicy(UniqueId),
+    /// Adds a version to a managed policy.
+    InsertPolicyVersion {
+        /// The policy.
+        policy: UniqueId,
+        /// The version.
+        version: PolicyVersion,
+        /// The policy's next version number after this one.
+        next_version: i64,
+    },
+    /// Removes a non-default version.
+    DeletePolicyVersion(UniqueId, String),
+    /// Makes a version the default.
+    SetDefaultVersion {
+        /// The policy.
+        policy: UniqueId,
+        /// `vN`
+        version_id: String,
+        /// When.
+        at: i64,
+    },
+    /// Attaches a managed policy.
+    Attach(Attachment),
+    /// Detaches a managed policy.
+    Detach(Attachment),
+    /// Creates or replaces an inline policy.
+    PutInline(InlinePolicy),
+    /// Removes an inline policy.
+    DeleteInline(UniqueId, String),
+    /// Adds a session-token key; fails if the id is taken (another node
+    /// rotated first), so two nodes never create conflicting keys.
+    InsertTokenKey(TokenKeyMaterial),
+    /// Removes a retired session-token key.
+    DeleteTokenKey(u32),
+}
+
+/// A session-token key as stored: id, creation time, 32 secret bytes.
+#[derive(Clone)]
+pub struct TokenKeyMaterial {
+    /// Key id, named in every token it seals.
+    pub id: u32,
+    /// When it was created (Unix seconds).
+    pub created: i64,
+    /// The AES-256 key.
+    pub secret: zeroize::Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for TokenKeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenKeyMaterial(id={}, created={}, <redacted>)", self.id, self.created)
+    }
 }
 
 /// A key with its decrypted secret.
@@ -48,4 +162,18 @@ pub struct Loaded {
     pub users: Vec<User>,
     /// Access keys of every account.
     pub access_keys: Vec<LoadedAccessKey>,
+    /// Groups.
+    pub groups: Vec<Group>,
+    /// (group id, user id) memberships, oldest first.
+    pub memberships: Vec<(UniqueId, UniqueId)>,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Customer-managed policies with their versions.
+    pub policies: Vec<ManagedPolicy>,
+    /// Attachments, in attachment order.
+    pub attachments: Vec<Attachment>,
+    /// Inline policies.
+    pub inline_policies: Vec<InlinePolicy>,
+    /// Session-token keys, decrypted.
+    pub token_keys: Vec<TokenKeyMaterial>,
 }

@@ -6,15 +6,20 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use latchkey_model::{
-    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, KeyStatus, SecretAccessKey, Tag, UniqueId, User,
+    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy,
+    OwnerKind, PolicyVersion, Role, SecretAccessKey, Tag, UniqueId, User,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool, Sqlite, Transaction};
 
-use crate::{Bootstrap, Loaded, LoadedAccessKey, MasterKey, Op, Store, StoreError};
+use crate::{Bootstrap, Loaded, LoadedAccessKey, MasterKey, Op, Store, StoreError, TokenKeyMaterial};
 
 /// Versioned migrations, applied in order, each in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_initial.sql")),
+    (2, include_str!("../migrations/sqlite/0002_iam_entities.sql")),
+    (3, include_str!("../migrations/sqlite/0003_token_keys.sql")),
+];
 
 /// Plaintext sealed at initialisation so that opening the store with another
 /// master key fails at start-up, with a clear message, not on first use.
@@ -47,6 +52,19 @@ impl SqliteStore {
         store.migrate().await?;
         store.check_master_key().await?;
         Ok(store)
+    }
+
+    /// Whether the database at `path` is initialised, read without locks or
+    /// writes of any kind (not even WAL bookkeeping), so that a refused
+    /// `init` leaves every file as it was.
+    pub async fn probe_initialized(path: &Path) -> Result<bool, StoreError> {
+        let options = SqliteConnectOptions::new().filename(path).read_only(true).immutable(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let found: Result<Option<String>, _> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'initialized'").fetch_optional(&pool).await;
+        pool.close().await;
+        // No meta table yet means a store whose first migration never ran.
+        Ok(matches!(found, Ok(Some(_))))
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -101,31 +119,223 @@ impl SqliteStore {
                     .await?;
             }
             Op::InsertUser(u) => {
-                sqlx::query("INSERT INTO users (id, account_id, name, name_lower, path, created) VALUES (?, ?, ?, ?, ?, ?)")
-                    .bind(u.id.as_str())
-                    .bind(u.account.to_string())
-                    .bind(&u.name)
-                    .bind(u.name.to_lowercase())
-                    .bind(&u.path)
-                    .bind(u.created)
-                    .execute(&mut **tx)
-                    .await?;
-                for (position, tag) in u.tags.iter().enumerate() {
-                    sqlx::query("INSERT INTO tags (owner_id, position, key, value) VALUES (?, ?, ?, ?)")
-                        .bind(u.id.as_str())
-                        .bind(position as i64)
-                        .bind(&tag.key)
-                        .bind(&tag.value)
-                        .execute(&mut **tx)
-                        .await?;
-                }
+                sqlx::query(
+                    "INSERT INTO users (id, account_id, name, name_lower, path, created, permissions_boundary)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(u.id.as_str())
+                .bind(u.account.to_string())
+                .bind(&u.name)
+                .bind(u.name.to_lowercase())
+                .bind(&u.path)
+                .bind(u.created)
+                .bind(&u.permissions_boundary)
+                .execute(&mut **tx)
+                .await?;
+                set_tags(tx, &u.id, &u.tags).await?;
             }
             Op::DeleteUser(id) => {
-                sqlx::query("DELETE FROM tags WHERE owner_id = ?").bind(id.as_str()).execute(&mut **tx).await?;
-                let done = sqlx::query("DELETE FROM users WHERE id = ?").bind(id.as_str()).execute(&mut **tx).await?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::Constraint(format!("user {id} does not exist")));
+                delete_owned(tx, id).await?;
+                expect_one(sqlx::query("DELETE FROM users WHERE id = ?").bind(id.as_str()).execute(&mut **tx).await?, "user", id)?;
+            }
+            Op::RenameUser { id, name, path } => {
+                let done = sqlx::query("UPDATE users SET name = ?, name_lower = ?, path = ? WHERE id = ?")
+                    .bind(name)
+                    .bind(name.to_lowercase())
+                    .bind(path)
+                    .bind(id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                expect_one(done, "user", id)?;
+            }
+            Op::SetTags(owner, tags) => set_tags(tx, owner, tags).await?,
+            Op::SetBoundary(kind, owner, arn) => {
+                let sql = match kind {
+                    OwnerKind::User => "UPDATE users SET permissions_boundary = ? WHERE id = ?",
+                    OwnerKind::Role => "UPDATE roles SET permissions_boundary = ? WHERE id = ?",
+                    OwnerKind::Group => return Err(StoreError::Constraint("groups have no permissions boundary".into())),
+                };
+                expect_one(sqlx::query(sql).bind(arn).bind(owner.as_str()).execute(&mut **tx).await?, kind.as_str(), owner)?;
+            }
+            Op::InsertGroup(g) => {
+                sqlx::query("INSERT INTO groups (id, account_id, name, name_lower, path, created) VALUES (?, ?, ?, ?, ?, ?)")
+                    .bind(g.id.as_str())
+                    .bind(g.account.to_string())
+                    .bind(&g.name)
+                    .bind(g.name.to_lowercase())
+                    .bind(&g.path)
+                    .bind(g.created)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::DeleteGroup(id) => {
+                delete_owned(tx, id).await?;
+                expect_one(sqlx::query("DELETE FROM groups WHERE id = ?").bind(id.as_str()).execute(&mut **tx).await?, "group", id)?;
+            }
+            Op::AddToGroup { group, user, at } => {
+                sqlx::query("INSERT INTO group_members (group_id, user_id, added) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                    .bind(group.as_str())
+                    .bind(user.as_str())
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::RemoveFromGroup { group, user } => {
+                sqlx::query("DELETE FROM group_members WHERE group_id = ? AND user_id = ?")
+                    .bind(group.as_str())
+                    .bind(user.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::InsertRole(r) => {
+                sqlx::query(
+                    "INSERT INTO roles (id, account_id, name, name_lower, path, trust_policy, description,
+                                        max_session_duration, permissions_boundary, created)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(r.id.as_str())
+                .bind(r.account.to_string())
+                .bind(&r.name)
+                .bind(r.name.to_lowercase())
+                .bind(&r.path)
+                .bind(&r.trust_policy)
+                .bind(&r.description)
+                .bind(r.max_session_duration)
+                .bind(&r.permissions_boundary)
+                .bind(r.created)
+                .execute(&mut **tx)
+                .await?;
+                set_tags(tx, &r.id, &r.tags).await?;
+            }
+            Op::UpdateRole { id, description, max_session_duration } => {
+                let done = sqlx::query("UPDATE roles SET description = ?, max_session_duration = ? WHERE id = ?")
+                    .bind(description)
+                    .bind(max_session_duration)
+                    .bind(id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                expect_one(done, "role", id)?;
+            }
+            Op::SetTrustPolicy(id, doc) => {
+                let done =
+                    sqlx::query("UPDATE roles SET trust_policy = ? WHERE id = ?").bind(doc).bind(id.as_str()).execute(&mut **tx).await?;
+                expect_one(done, "role", id)?;
+            }
+            Op::TouchRole { id, at, region } => {
+                sqlx::query("UPDATE roles SET last_used = ?, last_used_region = ? WHERE id = ?")
+                    .bind(at)
+                    .bind(region)
+                    .bind(id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::DeleteRole(id) => {
+                delete_owned(tx, id).await?;
+                expect_one(sqlx::query("DELETE FROM roles WHERE id = ?").bind(id.as_str()).execute(&mut **tx).await?, "role", id)?;
+            }
+            Op::InsertPolicy(p) => {
+                sqlx::query(
+                    "INSERT INTO managed_policies (id, account_id, name, name_lower, path, description, default_version,
+                                                   next_version, created, updated)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(p.id.as_str())
+                .bind(p.account.to_string())
+                .bind(&p.name)
+                .bind(p.name.to_lowercase())
+                .bind(&p.path)
+                .bind(&p.description)
+                .bind(&p.default_version)
+                .bind(p.next_version)
+                .bind(p.created)
+                .bind(p.updated)
+                .execute(&mut **tx)
+                .await?;
+                for v in &p.versions {
+                    insert_version(tx, &p.id, v).await?;
                 }
+                set_tags(tx, &p.id, &p.tags).await?;
+            }
+            Op::DeletePolicy(id) => {
+                sqlx::query("DELETE FROM tags WHERE owner_id = ?").bind(id.as_str()).execute(&mut **tx).await?;
+                let done = sqlx::query("DELETE FROM managed_policies WHERE id = ?").bind(id.as_str()).execute(&mut **tx).await?;
+                expect_one(done, "policy", id)?;
+            }
+            Op::InsertPolicyVersion { policy, version, next_version } => {
+                insert_version(tx, policy, version).await?;
+                let done = sqlx::query("UPDATE managed_policies SET next_version = ? WHERE id = ?")
+                    .bind(next_version)
+                    .bind(policy.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                expect_one(done, "policy", policy)?;
+            }
+            Op::DeletePolicyVersion(policy, version) => {
+                let done = sqlx::query("DELETE FROM policy_versions WHERE policy_id = ? AND version_id = ?")
+                    .bind(policy.as_str())
+                    .bind(version)
+                    .execute(&mut **tx)
+                    .await?;
+                expect_one(done, "policy version", policy)?;
+            }
+            Op::SetDefaultVersion { policy, version_id, at } => {
+                let done = sqlx::query("UPDATE managed_policies SET default_version = ?, updated = ? WHERE id = ?")
+                    .bind(version_id)
+                    .bind(at)
+                    .bind(policy.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                expect_one(done, "policy", policy)?;
+            }
+            Op::Attach(a) => {
+                sqlx::query(
+                    "INSERT INTO attachments (policy_arn, owner_kind, owner_id, seq)
+                     VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM attachments))
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&a.policy_arn)
+                .bind(a.owner_kind.as_str())
+                .bind(a.owner.as_str())
+                .execute(&mut **tx)
+                .await?;
+            }
+            Op::Detach(a) => {
+                sqlx::query("DELETE FROM attachments WHERE policy_arn = ? AND owner_id = ?")
+                    .bind(&a.policy_arn)
+                    .bind(a.owner.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::PutInline(p) => {
+                sqlx::query(
+                    "INSERT INTO inline_policies (owner_kind, owner_id, name, document) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (owner_id, name) DO UPDATE SET document = excluded.document",
+                )
+                .bind(p.owner_kind.as_str())
+                .bind(p.owner.as_str())
+                .bind(&p.name)
+                .bind(&p.document)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Op::InsertTokenKey(k) => {
+                sqlx::query("INSERT INTO token_keys (id, created, secret) VALUES (?, ?, ?)")
+                    .bind(i64::from(k.id))
+                    .bind(k.created)
+                    .bind(self.master.seal(k.secret.as_slice(), &token_key_aad(k.id)))
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::DeleteTokenKey(id) => {
+                sqlx::query("DELETE FROM token_keys WHERE id = ?").bind(i64::from(*id)).execute(&mut **tx).await?;
+            }
+            Op::DeleteInline(owner, name) => {
+                let done = sqlx::query("DELETE FROM inline_policies WHERE owner_id = ? AND name = ?")
+                    .bind(owner.as_str())
+                    .bind(name)
+                    .execute(&mut **tx)
+                    .await?;
+                expect_one(done, "inline policy", owner)?;
             }
             Op::InsertAccessKey(k, secret) => {
                 let user_id = match &k.owner {
@@ -229,7 +439,10 @@ impl Store for SqliteStore {
         }
 
         let mut users = Vec::new();
-        for row in sqlx::query("SELECT id, account_id, name, path, created FROM users").fetch_all(&mut *tx).await? {
+        for row in sqlx::query("SELECT id, account_id, name, path, created, permissions_boundary FROM users")
+            .fetch_all(&mut *tx)
+            .await?
+        {
             let id: String = row.try_get("id")?;
             users.push(User {
                 tags: tags.remove(&id).unwrap_or_default(),
@@ -238,6 +451,104 @@ impl Store for SqliteStore {
                 name: row.try_get("name")?,
                 path: row.try_get("path")?,
                 created: row.try_get("created")?,
+                permissions_boundary: row.try_get("permissions_boundary")?,
+            });
+        }
+
+        let mut groups = Vec::new();
+        for row in sqlx::query("SELECT id, account_id, name, path, created FROM groups").fetch_all(&mut *tx).await? {
+            groups.push(Group {
+                id: UniqueId::from_stored(row.try_get("id")?),
+                account: parse_account(row.try_get("account_id")?)?,
+                name: row.try_get("name")?,
+                path: row.try_get("path")?,
+                created: row.try_get("created")?,
+            });
+        }
+        let mut memberships = Vec::new();
+        for row in sqlx::query("SELECT group_id, user_id FROM group_members ORDER BY added, rowid").fetch_all(&mut *tx).await? {
+            memberships.push((UniqueId::from_stored(row.try_get("group_id")?), UniqueId::from_stored(row.try_get("user_id")?)));
+        }
+
+        let mut roles = Vec::new();
+        for row in sqlx::query(
+            "SELECT id, account_id, name, path, trust_policy, description, max_session_duration, permissions_boundary,
+                    created, last_used, last_used_region FROM roles",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let id: String = row.try_get("id")?;
+            let last_used: Option<i64> = row.try_get("last_used")?;
+            let region: Option<String> = row.try_get("last_used_region")?;
+            roles.push(Role {
+                tags: tags.remove(&id).unwrap_or_default(),
+                id: UniqueId::from_stored(id),
+                account: parse_account(row.try_get("account_id")?)?,
+                name: row.try_get("name")?,
+                path: row.try_get("path")?,
+                trust_policy: row.try_get("trust_policy")?,
+                description: row.try_get("description")?,
+                max_session_duration: row.try_get("max_session_duration")?,
+                permissions_boundary: row.try_get("permissions_boundary")?,
+                created: row.try_get("created")?,
+                last_used: last_used.map(|t| (t, region.unwrap_or_default())),
+            });
+        }
+
+        let mut versions: std::collections::HashMap<String, Vec<PolicyVersion>> = std::collections::HashMap::new();
+        for row in sqlx::query("SELECT policy_id, version_id, document, created FROM policy_versions ORDER BY policy_id, seq")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            versions.entry(row.try_get("policy_id")?).or_default().push(PolicyVersion {
+                version_id: row.try_get("version_id")?,
+                document: row.try_get("document")?,
+                created: row.try_get("created")?,
+            });
+        }
+        let mut policies = Vec::new();
+        for row in sqlx::query(
+            "SELECT id, account_id, name, path, description, default_version, next_version, created, updated
+             FROM managed_policies",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let id: String = row.try_get("id")?;
+            policies.push(ManagedPolicy {
+                tags: tags.remove(&id).unwrap_or_default(),
+                versions: versions.remove(&id).unwrap_or_default(),
+                id: UniqueId::from_stored(id),
+                account: parse_account(row.try_get("account_id")?)?,
+                name: row.try_get("name")?,
+                path: row.try_get("path")?,
+                description: row.try_get("description")?,
+                default_version: row.try_get("default_version")?,
+                next_version: row.try_get("next_version")?,
+                created: row.try_get("created")?,
+                updated: row.try_get("updated")?,
+            });
+        }
+
+        let mut attachments = Vec::new();
+        for row in sqlx::query("SELECT policy_arn, owner_kind, owner_id FROM attachments ORDER BY seq").fetch_all(&mut *tx).await? {
+            attachments.push(Attachment {
+                policy_arn: row.try_get("policy_arn")?,
+                owner_kind: parse_kind(row.try_get("owner_kind")?)?,
+                owner: UniqueId::from_stored(row.try_get("owner_id")?),
+            });
+        }
+        let mut inline_policies = Vec::new();
+        for row in sqlx::query("SELECT owner_kind, owner_id, name, document FROM inline_policies ORDER BY owner_id, name")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            inline_policies.push(InlinePolicy {
+                owner_kind: parse_kind(row.try_get("owner_kind")?)?,
+                owner: UniqueId::from_stored(row.try_get("owner_id")?),
+                name: row.try_get("name")?,
+                document: row.try_get("document")?,
             });
         }
 
@@ -264,8 +575,30 @@ impl Store for SqliteStore {
                 secret: SecretAccessKey::from_string(secret),
             });
         }
+        let mut token_keys = Vec::new();
+        for row in sqlx::query("SELECT id, created, secret FROM token_keys ORDER BY id").fetch_all(&mut *tx).await? {
+            let id: i64 = row.try_get("id")?;
+            let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("token key id {id}")))?;
+            let blob: Vec<u8> = row.try_get("secret")?;
+            let plain = self.master.open(&blob, &token_key_aad(id))?;
+            let bytes: [u8; 32] =
+                plain.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("token key {id} length")))?;
+            token_keys.push(TokenKeyMaterial { id, created: row.try_get("created")?, secret: zeroize::Zeroizing::new(bytes) });
+        }
         tx.commit().await?;
-        Ok(Loaded { version, accounts, users, access_keys })
+        Ok(Loaded {
+            version,
+            accounts,
+            users,
+            access_keys,
+            groups,
+            memberships,
+            roles,
+            policies,
+            attachments,
+            inline_policies,
+            token_keys,
+        })
     }
 
     async fn version(&self) -> Result<i64, StoreError> {
@@ -273,6 +606,11 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(v)
+    }
+
+    async fn close(&self) {
+        // Closing the last connection checkpoints the WAL into the database file.
+        self.pool.close().await;
     }
 
     async fn apply(&self, ops: &[Op]) -> Result<i64, StoreError> {
@@ -287,6 +625,64 @@ impl Store for SqliteStore {
     }
 }
 
+fn token_key_aad(id: u32) -> Vec<u8> {
+    format!("token_key:{id}").into_bytes()
+}
+
+/// Replaces an owner's tags.
+async fn set_tags(tx: &mut Transaction<'_, Sqlite>, owner: &UniqueId, tags: &[Tag]) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM tags WHERE owner_id = ?").bind(owner.as_str()).execute(&mut **tx).await?;
+    for (position, tag) in tags.iter().enumerate() {
+        sqlx::query("INSERT INTO tags (owner_id, position, key, value) VALUES (?, ?, ?, ?)")
+            .bind(owner.as_str())
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Removes what an identity owns outright (tags, inline policies, its
+/// attachments). Memberships and keys are not removed here: IAM refuses to
+/// delete an identity that still has them, and the foreign keys enforce it.
+async fn delete_owned(tx: &mut Transaction<'_, Sqlite>, owner: &UniqueId) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM tags WHERE owner_id = ?",
+        "DELETE FROM inline_policies WHERE owner_id = ?",
+        "DELETE FROM attachments WHERE owner_id = ?",
+    ] {
+        sqlx::query(sql).bind(owner.as_str()).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_version(tx: &mut Transaction<'_, Sqlite>, policy: &UniqueId, v: &PolicyVersion) -> Result<(), StoreError> {
+    let seq: i64 = v.version_id.trim_start_matches('v').parse().unwrap_or(0);
+    sqlx::query("INSERT INTO policy_versions (policy_id, version_id, seq, document, created) VALUES (?, ?, ?, ?, ?)")
+        .bind(policy.as_str())
+        .bind(&v.version_id)
+        .bind(seq)
+        .bind(&v.document)
+        .bind(v.created)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn expect_one(done: sqlx::sqlite::SqliteQueryResult, what: &str, id: &UniqueId) -> Result<(), StoreError> {
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Constraint(format!("{what} {id} does not exist")))
+    }
+}
+
+fn parse_kind(s: String) -> Result<OwnerKind, StoreError> {
+    OwnerKind::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("owner kind {s}")))
+}
+
 fn parse_account(s: String) -> Result<AccountId, StoreError> {
     AccountId::from_str(&s).map_err(|_| StoreError::Corrupt(format!("account id {s}")))
 }
@@ -296,7 +692,7 @@ fn encode_hex(b: &[u8]) -> String {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
