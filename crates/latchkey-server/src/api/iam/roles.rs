@@ -1,0 +1,216 @@
+//! IAM roles.
+
+use latchkey_model::{IdPrefix, OwnerKind, Role, UniqueId, format_iso8601};
+use latchkey_policy::{Limit, PolicyKind};
+use latchkey_store::Op;
+
+use super::owned::{boundary_param, check_boundary_exists};
+use super::users::parse_tags;
+use super::{
+    Page, account, account_in, check_description, check_document, check_path, check_user_name, no_such_owner,
+    resource_tags, url_encode, write_boundary, write_tags,
+};
+use crate::ApiError;
+use crate::api::{Ctx, Output};
+use crate::authz::{self, Request};
+use crate::protocol::query::Violations;
+use crate::protocol::xml::Xml;
+use crate::state::AccountState;
+
+/// A role's session-duration bounds, in seconds.
+const MIN_SESSION: i64 = 3600;
+const MAX_SESSION: i64 = 43200;
+
+fn write_role(x: &mut Xml, tag: &str, r: &Role, full: bool) {
+    x.open(tag)
+        .elem("Path", &r.path)
+        .elem("RoleName", &r.name)
+        .elem("RoleId", r.id.as_str())
+        .elem("Arn", &r.arn())
+        .elem("CreateDate", &format_iso8601(r.created))
+        .elem("AssumeRolePolicyDocument", &url_encode(&r.trust_policy))
+        .opt("Description", r.description.as_deref())
+        .elem("MaxSessionDuration", &r.max_session_duration.to_string());
+    if full {
+        write_boundary(x, r.permissions_boundary.as_deref());
+        if !r.tags.is_empty() {
+            write_tags(x, "Tags", &r.tags);
+        }
+        x.open("RoleLastUsed");
+        if let Some((at, region)) = &r.last_used {
+            x.elem("LastUsedDate", &format_iso8601(*at)).elem("Region", region);
+        }
+        x.close("RoleLastUsed");
+    }
+    x.close(tag);
+}
+
+fn role_name_param<'p>(ctx: &'p Ctx<'_>) -> Result<&'p str, ApiError> {
+    let name = ctx.params.required("RoleName")?;
+    let mut v = Violations::default();
+    check_user_name(&mut v, "RoleName", name);
+    v.finish()?;
+    Ok(name)
+}
+
+fn role_arn(ctx: &Ctx<'_>, acct: &AccountState, name: &str) -> String {
+    acct.role(name).map_or_else(|| latchkey_model::Arn::iam(&ctx.caller.account, "role", "/", name), |r| r.role.arn())
+}
+
+fn duration_param(ctx: &Ctx<'_>) -> Result<Option<i64>, ApiError> {
+    let d = ctx.params.int("MaxSessionDuration")?;
+    if let Some(d) = d {
+        let mut v = Violations::default();
+        v.range("MaxSessionDuration", d, MIN_SESSION, MAX_SESSION);
+        v.finish()?;
+    }
+    Ok(d)
+}
+
+pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
+    let name = role_name_param(ctx)?;
+    let path = ctx.params.get("Path").unwrap_or("/");
+    let trust = ctx.params.required("AssumeRolePolicyDocument")?;
+    let description = ctx.params.get("Description");
+    let mut v = Violations::default();
+    check_path(&mut v, "Path", path);
+    check_description(&mut v, description);
+    v.finish()?;
+    let max_session = duration_param(ctx)?.unwrap_or(MIN_SESSION);
+    let tags = parse_tags(ctx)?;
+    let boundary = boundary_param(ctx)?;
+    let arn = latchkey_model::Arn::iam(&ctx.caller.account, "role", path, name);
+    authz::authorize_with(ctx, Request { action: "iam:CreateRole", resource: &arn }, |c| {
+        for t in &tags {
+            c.insert(&format!("aws:RequestTag/{}", t.key), t.value.clone());
+        }
+        if !tags.is_empty() {
+            c.insert_multi("aws:TagKeys", tags.iter().map(|t| t.key.clone()));
+        }
+        if let Some(b) = &boundary {
+            c.insert("iam:PermissionsBoundary", b.clone());
+        }
+    })?;
+    check_document(trust, PolicyKind::Trust, Limit::TRUST_POLICY, 0)?;
+    let role = Role {
+        id: UniqueId::generate(IdPrefix::Role, &ctx.caller.account),
+        account: ctx.caller.account,
+        name: name.to_owned(),
+        path: path.to_owned(),
+        trust_policy: trust.to_owned(),
+        description: description.map(str::to_owned),
+        max_session_duration: max_session,
+        created: ctx.now,
+        tags,
+        permissions_boundary: boundary,
+        last_used: None,
+    };
+    let role = ctx
+        .app
+        .state
+        .write(|snap| {
+            let acct = account_in(ctx, snap)?;
+            check_boundary_exists(acct, role.permissions_boundary.as_deref())?;
+            if acct.role(name).is_some() {
+                return Err(ApiError::entity_already_exists(format!("Role with name {name} already exists.")));
+            }
+            Ok((vec![Op::InsertRole(role.clone())], role))
+        })
+        .await?;
+    let mut x = Xml::new();
+    write_role(&mut x, "Role", &role, false);
+    Ok(Some(x.into_string()))
+}
+
+pub(super) fn get(ctx: &Ctx<'_>) -> Output {
+    let name = role_name_param(ctx)?;
+    let acct = account(ctx)?;
+    let entry = acct.role(name);
+    let tags = entry.map_or(&[][..], |r| r.role.tags.as_slice());
+    authz::authorize_with(ctx, Request { action: "iam:GetRole", resource: &role_arn(ctx, acct, name) }, resource_tags(tags))?;
+    let entry = entry.ok_or_else(|| no_such_owner(OwnerKind::Role, name))?;
+    let mut role = entry.role.clone();
+    if let Some(used) = ctx.app.pending_role_use(&role.id) {
+        role.last_used = Some(used);
+    }
+    let mut x = Xml::new();
+    write_role(&mut x, "Role", &role, true);
+    Ok(Some(x.into_string()))
+}
+
+pub(super) fn list(ctx: &Ctx<'_>) -> Output {
+    let prefix = ctx.params.get("PathPrefix").unwrap_or("/");
+    let page = Page::from_params(ctx)?;
+    let resource = format!("arn:aws:iam::{}:role/", ctx.caller.account);
+    authz::authorize(ctx, Request { action: "iam:ListRoles", resource: &resource })?;
+    let roles: Vec<&Role> = account(ctx)?.roles.values().map(|r| &r.role).filter(|r| r.path.starts_with(prefix)).collect();
+    let mut x = Xml::new();
+    page.write(&mut x, "Roles", &roles, |x, r| write_role(x, "member", r, false));
+    Ok(Some(x.into_string()))
+}
+
+/// Authorises `action` on the role named in the request and returns its id.
+fn authorized_role(ctx: &Ctx<'_>, action: &str) -> Result<(String, UniqueId), ApiError> {
+    let name = role_name_param(ctx)?;
+    let acct = account(ctx)?;
+    let entry = acct.role(name);
+    let tags = entry.map_or(&[][..], |r| r.role.tags.as_slice());
+    authz::authorize_with(ctx, Request { action, resource: &role_arn(ctx, acct, name) }, resource_tags(tags))?;
+    let entry = entry.ok_or_else(|| no_such_owner(OwnerKind::Role, name))?;
+    Ok((name.to_owned(), entry.role.id.clone()))
+}
+
+pub(super) async fn update(ctx: &Ctx<'_>) -> Output {
+    let description = ctx.params.get("Description");
+    let mut v = Violations::default();
+    check_description(&mut v, description);
+    v.finish()?;
+    let duration = duration_param(ctx)?;
+    let (name, _) = authorized_role(ctx, "iam:UpdateRole")?;
+    ctx.app
+        .state
+        .write(|snap| {
+            let r = account_in(ctx, snap)?.role(&name).ok_or_else(|| no_such_owner(OwnerKind::Role, &name))?;
+            let op = Op::UpdateRole {
+                id: r.role.id.clone(),
+                description: description.map(str::to_owned).or_else(|| r.role.description.clone()),
+                max_session_duration: duration.unwrap_or(r.role.max_session_duration),
+            };
+            Ok((vec![op], ()))
+        })
+        .await?;
+    Ok(Some(String::new()))
+}
+
+pub(super) async fn update_trust(ctx: &Ctx<'_>) -> Output {
+    let doc = ctx.params.required("PolicyDocument")?;
+    let (name, _) = authorized_role(ctx, "iam:UpdateAssumeRolePolicy")?;
+    check_document(doc, PolicyKind::Trust, Limit::TRUST_POLICY, 0)?;
+    ctx.app
+        .state
+        .write(|snap| {
+            let r = account_in(ctx, snap)?.role(&name).ok_or_else(|| no_such_owner(OwnerKind::Role, &name))?;
+            Ok((vec![Op::SetTrustPolicy(r.role.id.clone(), doc.to_owned())], ()))
+        })
+        .await?;
+    Ok(None)
+}
+
+pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
+    let (name, _) = authorized_role(ctx, "iam:DeleteRole")?;
+    ctx.app
+        .state
+        .write(|snap| {
+            let acct = account_in(ctx, snap)?;
+            let r = acct.role(&name).ok_or_else(|| no_such_owner(OwnerKind::Role, &name))?;
+            if acct.inline.get(&r.role.id).is_some_and(|m| !m.is_empty()) {
+                return Err(ApiError::delete_conflict("Cannot delete entity, must delete policies first."));
+            }
+            if acct.attached.get(&r.role.id).is_some_and(|m| !m.is_empty()) {
+                return Err(ApiError::delete_conflict("Cannot delete entity, must detach all policies first."));
+            }
+            Ok((vec![Op::DeleteRole(r.role.id.clone())], ()))
+        })
+        .await?;
+    Ok(None)
+}

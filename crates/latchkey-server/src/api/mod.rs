@@ -1,0 +1,36 @@
+//! The actions, by service. Each handler validates its parameters,
+//! authorises, reads the snapshot or writes through the state, and returns
+//! the inside of its XML Result element.
+
+pub mod iam;
+pub mod sts;
+
+use std::sync::Arc;
+
+use crate::authn::Caller;
+use crate::protocol::query::Params;
+use crate::state::Snapshot;
+use crate::{ApiError, App};
+
+/// Everything a handler may use.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The application.
+    pub app: &'a App,
+    /// The snapshot read when the request arrived.
+    pub snap: Arc<Snapshot>,
+    /// The verified caller.
+    pub caller: &'a Caller,
+    /// Decoded parameters.
+    pub params: &'a Params,
+    /// Request time, Unix seconds.
+    pub now: i64,
+    /// Source address, region, transport: the request's global condition keys.
+    pub facts: crate::authz::RequestFacts,
+    /// Set by every authorisation decision; the HTTP layer refuses to send a
+    /// success for a call that was never authorised.
+    pub authorized: std::sync::atomic::AtomicBool,
+}
+
+/// The inside of the Result element, or `None` for actions with no output.
+pub type Output = Result<Option<String>, ApiError>;

@@ -1,0 +1,223 @@
+//! Authentication: a SigV4 signature checked against the secret held in the
+//! snapshot, turned into a [`Caller`]. No database read.
+
+use latchkey_model::{AccessKeyId, AccessKeyOwner, AccountId, Arn, KeyKind, KeyStatus};
+use http::StatusCode;
+use latchkey_sigv4::{HttpRequest, SignatureValid, SignedRequest, SigningKeyCache};
+use latchkey_token::{SessionClaims, SessionKind};
+
+use crate::ApiError;
+use crate::state::Snapshot;
+
+/// Who is calling, established by a verified signature.
+#[derive(Debug)]
+pub struct Caller {
+    /// The caller's account.
+    pub account: AccountId,
+    /// What kind of principal.
+    pub principal: Principal,
+    /// The access key the request was signed with.
+    pub access_key_id: String,
+    /// The session, for temporary credentials.
+    pub session: Option<Box<SessionClaims>>,
+    /// Proof that the signature was checked; authorisation takes a `&Caller`,
+    /// so nothing can be authorised before it is verified.
+    proof: SignatureValid,
+}
+
+/// The principal behind a key.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// The account's root user.
+    Root,
+    /// An IAM user (with long-term keys, or a GetSessionToken session).
+    User {
+        /// `AIDA…`
+        id: String,
+        /// The user's name.
+        name: String,
+        /// The user's ARN.
+        arn: String,
+    },
+    /// A role session from AssumeRole.
+    AssumedRole {
+        /// `AROA…`
+        role_id: String,
+        /// The role's ARN (with its path).
+        role_arn: String,
+        /// `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`
+        arn: String,
+        /// `RoleSessionName`.
+        session_name: String,
+    },
+    /// A GetFederationToken session.
+    FederatedUser {
+        /// The federated user's name.
+        name: String,
+        /// `arn:aws:sts::ACCT:federated-user/NAME`
+        arn: String,
+        /// The IAM user who created it (`None` for root).
+        user_id: Option<String>,
+        /// That user's (or root's) ARN.
+        user_arn: String,
+    },
+}
+
+impl Caller {
+    /// The caller's ARN, as GetCallerIdentity and error messages show it.
+    pub fn arn(&self) -> String {
+        match &self.principal {
+            Principal::Root => Arn::root(&self.account),
+            Principal::User { arn, .. } | Principal::AssumedRole { arn, .. } | Principal::FederatedUser { arn, .. } => {
+                arn.clone()
+            }
+        }
+    }
+
+    /// GetCallerIdentity's UserId: the account id for root, the unique id otherwise.
+    pub fn user_id(&self) -> String {
+        match &self.principal {
+            Principal::Root => self.account.to_string(),
+            Principal::User { id, .. } => id.clone(),
+            Principal::AssumedRole { role_id, session_name, .. } => format!("{role_id}:{session_name}"),
+            Principal::FederatedUser { name, .. } => format!("{}:{name}", self.account),
+        }
+    }
+
+    /// What kind of session the caller holds, if any.
+    pub fn session_kind(&self) -> Option<&SessionKind> {
+        self.session.as_deref().map(|s| &s.kind)
+    }
+
+    /// Whether the caller signed with temporary credentials.
+    pub fn is_session(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The signature proof.
+    pub fn proof(&self) -> &SignatureValid {
+        &self.proof
+    }
+}
+
+/// A verified request: the caller and the scope it was signed for.
+#[derive(Debug)]
+pub struct Authenticated {
+    /// Who.
+    pub caller: Caller,
+    /// The credential scope's service.
+    pub service: String,
+    /// The credential scope's region.
+    pub region: String,
+}
+
+/// `ExpiredToken`, as STS and IAM answer on the wire.
+pub fn expired_token() -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "ExpiredToken", "The security token included in the request is expired")
+}
+
+/// Verifies `signed` for `req` with the key it names: a long-term key from
+/// the snapshot, or a temporary key whose secret travels sealed in its
+/// session token.
+pub fn authenticate(
+    snap: &Snapshot,
+    cache: &SigningKeyCache,
+    req: &HttpRequest<'_>,
+    signed: &SignedRequest,
+    now: i64,
+) -> Result<Authenticated, ApiError> {
+    let key_id = signed.access_key_id();
+    let (account, principal, session, proof) = match AccessKeyId::kind_of(key_id) {
+        Some(KeyKind::LongTerm) => long_term(snap, cache, req, signed, now)?,
+        Some(KeyKind::Temporary) => temporary(snap, cache, req, signed, now)?,
+        None => return Err(ApiError::invalid_client_token_id()),
+    };
+    Ok(Authenticated {
+        caller: Caller { account, principal, access_key_id: key_id.to_owned(), session, proof },
+        service: signed.scope().service().to_owned(),
+        region: signed.scope().region().to_owned(),
+    })
+}
+
+type Verified = (AccountId, Principal, Option<Box<SessionClaims>>, SignatureValid);
+
+fn long_term(
+    snap: &Snapshot,
+    cache: &SigningKeyCache,
+    req: &HttpRequest<'_>,
+    signed: &SignedRequest,
+    now: i64,
+) -> Result<Verified, ApiError> {
+    let key_id = signed.access_key_id();
+    let entry = snap.keys.get(key_id).ok_or_else(ApiError::invalid_client_token_id)?;
+    if entry.key.status != KeyStatus::Active {
+        return Err(ApiError::invalid_client_token_id());
+    }
+    // A long-term key signing with a session token is refused as AWS does.
+    if signed.session_token().is_some() {
+        return Err(ApiError::invalid_client_token_id());
+    }
+    let signing_key = cache.get_or_derive(key_id, signed.scope(), || entry.secret.expose());
+    let proof = signed.verify(req, &signing_key, now)?;
+    let account = entry.key.account;
+    let principal = match &entry.key.owner {
+        AccessKeyOwner::Root => Principal::Root,
+        AccessKeyOwner::User(uid) => {
+            let user = snap
+                .account(&account)
+                .and_then(|a| a.user_by_id(uid))
+                .ok_or_else(ApiError::invalid_client_token_id)?;
+            Principal::User { id: user.id.to_string(), name: user.name.clone(), arn: user.arn() }
+        }
+    };
+    Ok((account, principal, None, proof))
+}
+
+fn temporary(
+    snap: &Snapshot,
+    cache: &SigningKeyCache,
+    req: &HttpRequest<'_>,
+    signed: &SignedRequest,
+    now: i64,
+) -> Result<Verified, ApiError> {
+    let key_id = signed.access_key_id();
+    let token = signed.session_token().ok_or_else(ApiError::invalid_client_token_id)?;
+    let ring = snap.token_ring.as_ref().ok_or_else(ApiError::invalid_client_token_id)?;
+    // Any failure to open (tampered, another key id, unknown or retired key)
+    // is the same answer: the token is not one of ours.
+    let claims = ring.open(token, key_id).map_err(|_| ApiError::invalid_client_token_id())?;
+    if now >= claims.expires_at {
+        return Err(expired_token());
+    }
+    let account: AccountId = claims.account.parse().map_err(|_| ApiError::invalid_client_token_id())?;
+    let signing_key = cache.get_or_derive(key_id, signed.scope(), || claims.secret_access_key.as_str());
+    let proof = signed.verify(req, &signing_key, now)?;
+    let principal = match &claims.kind {
+        SessionKind::AssumedRole { role_id, role_name, role_path } => Principal::AssumedRole {
+            role_id: role_id.clone(),
+            role_arn: Arn::iam(&account, "role", role_path, role_name),
+            arn: format!("arn:aws:sts::{account}:assumed-role/{role_name}/{}", claims.session_name),
+            session_name: claims.session_name.clone(),
+        },
+        SessionKind::SessionToken { user: Some(u) } => {
+            Principal::User { id: u.id.clone(), name: u.name.clone(), arn: Arn::iam(&account, "user", &u.path, &u.name) }
+        }
+        SessionKind::SessionToken { user: None } => Principal::Root,
+        SessionKind::FederatedUser { name, user_id } => {
+            let user_arn = match user_id {
+                None => Arn::root(&account),
+                Some(id) => snap
+                    .account(&account)
+                    .and_then(|a| a.user_by_id(&latchkey_model::UniqueId::from_stored(id.clone())))
+                    .map_or_else(|| claims.source_arn.clone(), latchkey_model::User::arn),
+            };
+            Principal::FederatedUser {
+                name: name.clone(),
+                arn: format!("arn:aws:sts::{account}:federated-user/{name}"),
+                user_id: user_id.clone(),
+                user_arn,
+            }
+        }
+    };
+    Ok((account, principal, Some(Box::new(claims)), proof))
+}

@@ -1,0 +1,258 @@
+//! Authorisation: every routed action asks here before it runs.
+//!
+//! The caller's identity-based policies and permissions boundary were
+//! compiled and gathered when the snapshot was built; a decision borrows
+//! them, builds the request's condition keys, and asks the policy engine.
+//! The root user is all-powerful in its own account (SCPs aside) and nowhere
+//! else.
+
+use latchkey_model::{UniqueId, format_iso8601};
+use latchkey_policy::{CompiledPolicy, Context, PolicyKind, PolicyRef, PolicySet, Principal as PolicyPrincipal, PrincipalKind};
+
+use crate::ApiError;
+use crate::api::Ctx;
+use crate::authn::{Caller, Principal};
+use crate::state::Snapshot;
+
+/// What is being asked: an IAM action name on a resource ARN, with the
+/// action's own condition keys (`aws:RequestTag/…`, `aws:ResourceTag/…`, …).
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// `iam:CreateUser`
+    pub action: &'a str,
+    /// `arn:aws:iam::123456789012:user/alice`, or `*`
+    pub resource: &'a str,
+}
+
+/// Facts about the request that become global condition keys.
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    /// Client address (`aws:SourceIp`).
+    pub source_ip: String,
+    /// The credential scope's region (`aws:RequestedRegion`).
+    pub region: String,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
+}
+
+/// Builds the global condition keys AWS sets for every request by `caller`.
+pub fn base_context(snap: &Snapshot, caller: &Caller, facts: &RequestFacts, now: i64) -> Context {
+    let mut c = Context::new();
+    c.insert("aws:PrincipalArn", principal_arn(caller));
+    c.insert("aws:PrincipalAccount", caller.account.to_string());
+    c.insert("aws:userid", caller.user_id());
+    c.insert("aws:SourceIp", facts.source_ip.clone());
+    c.insert("aws:RequestedRegion", facts.region.clone());
+    c.insert("aws:SecureTransport", if facts.secure_transport { "true" } else { "false" });
+    c.insert("aws:CurrentTime", format_iso8601(now));
+    c.insert("aws:EpochTime", now.to_string());
+    let acct = snap.account(&caller.account);
+    let mut tags: Vec<(String, String)> = Vec::new();
+    match &caller.principal {
+        Principal::Root => {
+            c.insert("aws:PrincipalType", "Account");
+        }
+        Principal::User { name, id, .. } => {
+            c.insert("aws:PrincipalType", "User");
+            c.insert("aws:username", name.clone());
+            let user = acct.and_then(|a| a.user_by_id(&UniqueId::from_stored(id.clone())));
+            tags.extend(user.map_or(&[][..], |u| u.tags.as_slice()).iter().map(|t| (t.key.clone(), t.value.clone())));
+        }
+        Principal::FederatedUser { .. } => {
+            c.insert("aws:PrincipalType", "FederatedUser");
+        }
+        Principal::AssumedRole { role_id, .. } => {
+            c.insert("aws:PrincipalType", "AssumedRole");
+            let role = acct.and_then(|a| a.role_by_id(&UniqueId::from_stored(role_id.clone())));
+            tags.extend(role.map_or(&[][..], |r| r.role.tags.as_slice()).iter().map(|t| (t.key.clone(), t.value.clone())));
+        }
+    }
+    if let Some(session) = &caller.session {
+        // Session tags override the principal's own tags of the same key.
+        for (k, v) in &session.tags {
+            tags.retain(|(tk, _)| !tk.eq_ignore_ascii_case(k));
+            tags.push((k.clone(), v.clone()));
+        }
+        c.insert("aws:TokenIssueTime", format_iso8601(session.issued_at));
+        c.insert("aws:MultiFactorAuthPresent", if session.mfa_authenticated { "true" } else { "false" });
+        if let Some(t) = session.mfa_auth_time {
+            c.insert("aws:MultiFactorAuthAge", (now - t).max(0).to_string());
+        }
+        if let Some(si) = &session.source_identity {
+            c.insert("aws:SourceIdentity", si.clone());
+        }
+    }
+    for (k, v) in tags {
+        c.insert(&format!("aws:PrincipalTag/{k}"), v);
+    }
+    c
+}
+
+/// `aws:PrincipalArn`: for a role session, the role's ARN (as AWS sets it).
+fn principal_arn(caller: &Caller) -> String {
+    match &caller.principal {
+        Principal::AssumedRole { role_arn, .. } => role_arn.clone(),
+        _ => caller.arn(),
+    }
+}
+
+/// What AWS lets each kind of temporary credentials call at all, before any
+/// policy is consulted: GetSessionToken credentials reach IAM only with MFA
+/// and STS only for AssumeRole and GetCallerIdentity; GetFederationToken
+/// credentials reach no IAM action and only GetCallerIdentity in STS; no
+/// session may mint GetSessionToken or GetFederationToken credentials.
+pub fn session_gate(service: crate::protocol::Service, action: &str, caller: &Caller) -> Result<(), ApiError> {
+    use crate::protocol::Service;
+    use latchkey_token::SessionKind;
+    let Some(session) = &caller.session else { return Ok(()) };
+    if matches!(action, "GetSessionToken" | "GetFederationToken") && service == Service::Sts {
+        return Err(ApiError::access_denied(format!("Cannot call {action} with session credentials")));
+    }
+    match (&session.kind, service) {
+        (SessionKind::SessionToken { .. }, Service::Iam) if !session.mfa_authenticated => {
+            // AWS answers exactly so: the token is not valid for IAM without MFA.
+            Err(ApiError::invalid_client_token_id())
+        }
+        (SessionKind::SessionToken { .. }, Service::Sts) if !matches!(action, "AssumeRole" | "GetCallerIdentity") => {
+            Err(ApiError::access_denied(format!("Credentials from GetSessionToken cannot call {action}")))
+        }
+        (SessionKind::FederatedUser { .. }, Service::Iam) => {
+            Err(ApiError::access_denied("Credentials from GetFederationToken cannot call IAM"))
+        }
+        (SessionKind::FederatedUser { .. }, Service::Sts) if action != "GetCallerIdentity" => {
+            Err(ApiError::access_denied(format!("Credentials from GetFederationToken cannot call {action}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Marks an action that AWS serves without any permission check
+/// (`sts:GetCallerIdentity`), so the HTTP layer's guard lets it through.
+pub fn no_permission_needed(ctx: &Ctx<'_>) {
+    ctx.authorized.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Allows or refuses `req` for the caller of `ctx`.
+pub fn authorize(ctx: &Ctx<'_>, req: Request<'_>) -> Result<(), ApiError> {
+    authorize_with(ctx, req, |_| {})
+}
+
+/// Like [`authorize`], with the action's own condition keys added by `extra`.
+pub fn authorize_with(ctx: &Ctx<'_>, req: Request<'_>, extra: impl FnOnce(&mut Context)) -> Result<(), ApiError> {
+    ctx.authorized.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut context = base_context(&ctx.snap, ctx.caller, &ctx.facts, ctx.now);
+    extra(&mut context);
+    decide(&ctx.snap, ctx.caller, req, None, &context).map_err(|d| ApiError::access_denied(d.message))
+}
+
+/// A refusal, with the message AWS would send.
+#[derive(Debug)]
+pub struct Denied {
+    /// `User: … is not authorized to perform: …`
+    pub message: String,
+    /// The policy type that refused or failed to allow.
+    pub missing: Option<latchkey_policy::PolicyType>,
+    /// Whether a Deny statement decided.
+    pub explicit: bool,
+}
+
+/// The policy engine's answer for `caller` doing `req`, with an optional
+/// resource-based policy (a role's trust policy) owned by `resource`'s account.
+pub fn decide(
+    snap: &Snapshot,
+    caller: &Caller,
+    req: Request<'_>,
+    resource_policy: Option<(&str, &CompiledPolicy, &str)>,
+    context: &Context,
+) -> Result<(), Denied> {
+    let account = caller.account.to_string();
+    let arn = caller.arn();
+    let acct = snap.account(&caller.account);
+    let (effective, kind) = match &caller.principal {
+        Principal::Root => (None, PrincipalKind::Root),
+        Principal::User { id, .. } => {
+            (acct.and_then(|a| a.effective(&UniqueId::from_stored(id.clone()))).cloned(), PrincipalKind::User)
+        }
+        Principal::AssumedRole { role_id, role_arn, .. } => (
+            acct.and_then(|a| a.effective(&UniqueId::from_stored(role_id.clone()))).cloned(),
+            PrincipalKind::AssumedRole { role_arn },
+        ),
+        // A federated session has its creator's permissions, narrowed by its
+        // session policies; one created by root starts from everything.
+        Principal::FederatedUser { user_id, user_arn, .. } => (
+            match user_id {
+                Some(id) => acct.and_then(|a| a.effective(&UniqueId::from_stored(id.clone()))).cloned(),
+                None => crate::state::aws_managed("arn:aws:iam::aws:policy/AdministratorAccess")
+                    .map(|p| std::sync::Arc::new(crate::state::Effective { identity: vec![p.clone()], boundary: None })),
+            },
+            PrincipalKind::FederatedUser { user_arn },
+        ),
+    };
+    if matches!(kind, PrincipalKind::Root) && resource_policy.is_none() {
+        // The root user owns everything in its account, and may read what
+        // AWS publishes to every account (AWS-managed policies).
+        let own = match latchkey_model::Arn::parse(req.resource).map(|a| a.account) {
+            None => req.resource == "*",
+            Some(a) => a == account || a == "aws" || a.is_empty(),
+        };
+        return if own {
+            Ok(())
+        } else {
+            Err(Denied {
+                message: format!("User: {arn} is not authorized to perform: {} on resource: {}", req.action, req.resource),
+                missing: None,
+                explicit: false,
+            })
+        };
+    }
+    let effective = effective.unwrap_or_default();
+    let identity: Vec<PolicyRef<'_>> = effective.identity.iter().map(|p| PolicyRef { id: &p.id, policy: &p.policy }).collect();
+    let boundary = effective.boundary.as_ref().map(|p| PolicyRef { id: &p.id, policy: &p.policy });
+
+    // Session policies narrow a role session; compiled here because they
+    // live in the token, not the snapshot.
+    let mut session_compiled: Vec<(String, std::sync::Arc<CompiledPolicy>)> = Vec::new();
+    if let Some(s) = &caller.session {
+        if let Some(doc) = &s.session_policy {
+            let compiled = crate::state::policies::compile_stored(doc, PolicyKind::Session);
+            session_compiled.push(("session-policy".to_owned(), compiled));
+        }
+        for a in &s.policy_arns {
+            if let Some(p) = acct.and_then(|x| x.managed(a)) {
+                session_compiled.push((a.clone(), p.policy.clone()));
+            } else {
+                // A managed session policy deleted since: it allows nothing.
+                session_compiled.push((a.clone(), crate::state::policies::compile_stored("", PolicyKind::Session)));
+            }
+        }
+    }
+    let session_refs: Vec<PolicyRef<'_>> =
+        session_compiled.iter().map(|(id, p)| PolicyRef { id: id.as_str(), policy: p }).collect();
+    // A federated session without session policies has no permissions:
+    // an empty (but present) set says so to the engine.
+    let federated = matches!(caller.principal, Principal::FederatedUser { .. });
+    let session = if session_refs.is_empty() && !federated { None } else { Some(session_refs.as_slice()) };
+    let (resource, resource_account) = match resource_policy {
+        Some((id, policy, owner)) => (Some(PolicyRef { id, policy }), owner),
+        None => (None, ""),
+    };
+    let set = PolicySet { identity: &identity, boundary, session, resource, resource_account, ..PolicySet::default() };
+    let request = latchkey_policy::Request {
+        principal: PolicyPrincipal { arn: &arn, account: &account, kind },
+        action: req.action,
+        resource: req.resource,
+        context,
+    };
+    let decision = latchkey_policy::evaluate(&set, &request);
+    match decision.access_denied_message() {
+        None => Ok(()),
+        Some(message) => {
+            let (missing, explicit) = match decision.reason() {
+                latchkey_policy::Reason::Denied(s) => (Some(s.policy_type), true),
+                latchkey_policy::Reason::NotAllowed(t) => (Some(t), false),
+                _ => (None, false),
+            };
+            Err(Denied { message, missing, explicit })
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! HTTP: the listener, routes, limits, request ids, the per-request log line,
+//! graceful shutdown.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use latchkey_sigv4::HttpRequest;
+use tokio::net::TcpListener;
+
+use crate::api::{self, Ctx};
+use crate::authn;
+use crate::authz::RequestFacts;
+use crate::protocol::query::Params;
+use crate::protocol::{Service, json, xml};
+use crate::{ApiError, App};
+
+/// The router: `/healthz` and everything else as an AWS API call.
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.config.body_limit;
+    let timeout = app.config.request_timeout;
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let router = router(app);
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// What the log line and the response need to know about a request.
+struct Outcome {
+    service: Service,
+    action: String,
+    caller: Option<String>,
+}
+
+async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = req.into_parts();
+    let mut outcome = Outcome { service: Service::Sts, action: String::new(), caller: None };
+    let result = match axum::body::to_bytes(body, app.config.body_limit).await {
+        Ok(body) => call(&app, peer, &parts.method, &parts.uri, &parts.headers, &body, &mut outcome).await,
+        Err(_) => Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "Request body too large")),
+    };
+    let response = render(&outcome, result, &request_id);
+    tracing::info!(
+        target: "latchkey::request",
+        request_id = %request_id,
+        service = outcome.service.signing_name(),
+        action = %outcome.action,
+        caller = outcome.caller.as_deref().unwrap_or("-"),
+        source_ip = %peer.ip(),
+        status = response.status().as_u16(),
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+    );
+    response
+}
+
+/// Routes, authenticates and runs one call.
+async fn call(
+    app: &App,
+    peer: SocketAddr,
+    method: &Method,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    outcome: &mut Outcome,
+) -> Result<Option<String>, ApiError> {
+    let now = app.clock.now();
+    let header_pairs: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    let http_req = HttpRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &header_pairs,
+        body,
+    };
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+
+    // Query parameters first, then the form body, so the body wins as AWS's does.
+    let mut params = Params::default();
+    if target.is_none() {
+        params.extend_from_form(http_req.query.as_bytes());
+        if *method == Method::POST {
+            params.extend_from_form(body);
+        }
+        outcome.action = params.get("Action").unwrap_or_default().to_owned();
+    }
+
+    let signed = latchkey_sigv4::parse(&http_req)?;
+    let snap = app.state.snapshot();
+    let Some(signed) = signed else {
+        // Unsigned: only the federation actions may be (they arrive later);
+        // name the service from the action for the error's namespace.
+        if let Some((service, op)) = target.and_then(Service::from_json_target) {
+            outcome.service = service;
+            outcome.action = op.to_owned();
+        } else if api::iam::ACTIONS.contains(&outcome.action.as_str()) {
+            outcome.service = Service::Iam;
+        }
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "MissingAuthenticationToken", "Request is missing Authentication Token"));
+    };
+
+    let scope_service = signed.scope().service();
+    if let Some(service) = Service::from_signing_name(scope_service) {
+        outcome.service = service;
+    }
+    let authed = authn::authenticate(&snap, &app.signing_keys, &http_req, &signed, now)?;
+    outcome.caller = Some(authed.caller.arn());
+    let service = Service::from_signing_name(&authed.service).ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "UnknownService", format!("latchkey does not serve the service `{}`", authed.service))
+    })?;
+
+    if service.is_json() {
+        let op = target
+            .and_then(|t| t.strip_prefix(service.json_target_prefix()))
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", "Missing or unknown X-Amz-Target"))?;
+        outcome.action = op.to_owned();
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", format!("Operation {op} is not supported yet")));
+    }
+
+    let action = params.get("Action").ok_or_else(|| ApiError::missing_parameter("Action"))?;
+    if let Some(version) = params.get("Version")
+        && version != service.query_version()
+    {
+        return Err(ApiError::invalid_action(action, version));
+    }
+    crate::authz::session_gate(service, action, &authed.caller)?;
+    let facts = RequestFacts { source_ip: peer.ip().to_string(), region: authed.region.clone(), secure_transport: false };
+    let ctx = Ctx { app, snap, caller: &authed.caller, params: &params, now, facts, authorized: AtomicBool::new(false) };
+    let result = dispatch(service, action, &ctx).await;
+    if result.is_ok() && !ctx.authorized.load(Ordering::Relaxed) {
+        // A handler that succeeds without asking authz is a bug; failing
+        // closed keeps it from becoming an open door.
+        return Err(ApiError::internal(format!("{action} returned without an authorisation decision")));
+    }
+    result
+}
+
+async fn dispatch(service: Service, action: &str, ctx: &Ctx<'_>) -> Result<Option<String>, ApiError> {
+    let routed = match service {
+        Service::Sts => api::sts::dispatch(action, ctx).await,
+        Service::Iam => api::iam::dispatch(action, ctx).await,
+        Service::Organizations | Service::CloudTrail => None,
+    };
+    routed.unwrap_or_else(|| Err(ApiError::invalid_action(action, service.query_version())))
+}
+
+fn render(outcome: &Outcome, result: Result<Option<String>, ApiError>, request_id: &str) -> Response {
+    let (status, content_type, body) = match (&result, outcome.service.is_json()) {
+        (Ok(inner), false) => (StatusCode::OK, "text/xml", xml::success(outcome.service, &outcome.action, inner.as_deref(), request_id)),
+        (Ok(inner), true) => (StatusCode::OK, "application/x-amz-json-1.1", inner.clone().unwrap_or_else(|| "{}".to_owned())),
+        (Err(e), false) => (e.status(), "text/xml", xml::error(outcome.service, e, request_id)),
+        (Err(e), true) => (e.status(), "application/x-amz-json-1.1", json::error(e)),
+    };
+    let mut response = (status, Body::from(body)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    response
+}

@@ -1,0 +1,132 @@
+//! The latchkey service: one HTTP listener serving STS, IAM, Organizations
+//! and CloudTrail the way AWS does.
+//!
+//! A request travels down the folders in order:
+//! [`http`] (body limit, request id, routing) → [`protocol`] (awsQuery or
+//! awsJson) → [`authn`] (SigV4 against the snapshot → [`authn::Caller`]) →
+//! [`authz`] (may this caller do this action on this resource?) → [`api`]
+//! (the action's handler) → [`state`] (the in-memory snapshot, and writes to
+//! the store) → response. Every failure on the way is one [`ApiError`],
+//! rendered in one place.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod authn;
+pub mod authz;
+mod clock;
+mod error;
+pub mod http;
+pub mod protocol;
+pub mod setup;
+pub mod state;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use latchkey_model::UniqueId;
+
+pub use clock::{Clock, OffsetClock, SystemClock};
+pub use error::{ApiError, Fault};
+use latchkey_sigv4::SigningKeyCache;
+use state::State;
+
+/// Tunables of the HTTP service.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Largest request body accepted (AWS's SAML assertions reach 100 KB).
+    pub body_limit: usize,
+    /// How long one request may take before it is answered with a timeout.
+    pub request_timeout: Duration,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// How often a new session-token key is created.
+    pub token_key_rotation: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            token_key_rotation: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// A role's last AssumeRole, as GetRole's RoleLastUsed reports it.
+#[derive(Debug, Clone)]
+struct RoleUse {
+    at: i64,
+    region: String,
+    /// Not yet written to the store.
+    dirty: bool,
+}
+
+/// The running service's shared parts.
+#[derive(Debug)]
+pub struct App {
+    /// Snapshot and store.
+    pub state: State,
+    /// Derived SigV4 signing keys, so a request costs one HMAC chain per key per day.
+    pub signing_keys: SigningKeyCache,
+    /// Where time comes from.
+    pub clock: Arc<dyn Clock>,
+    /// Tunables.
+    pub config: ServiceConfig,
+    /// Roles assumed since the last flush: when and in which region. Kept in
+    /// memory so AssumeRole writes nothing on its hot path; GetRole reads it
+    /// over the snapshot, and [`App::flush_role_use`] persists it.
+    role_use: Mutex<HashMap<UniqueId, RoleUse>>,
+}
+
+impl App {
+    /// Builds the service over a loaded state.
+    pub fn new(state: State, clock: Arc<dyn Clock>, config: ServiceConfig) -> Arc<Self> {
+        Arc::new(Self {
+            state,
+            signing_keys: SigningKeyCache::new(4096),
+            clock,
+            config,
+            role_use: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Notes that `role` was assumed at `at` in `region`.
+    pub fn record_role_use(&self, role: &UniqueId, at: i64, region: &str) {
+        if let Ok(mut m) = self.role_use.lock() {
+            m.insert(role.clone(), RoleUse { at, region: region.to_owned(), dirty: true });
+        }
+    }
+
+    /// The last use of `role` not yet persisted.
+    pub fn pending_role_use(&self, role: &UniqueId) -> Option<(i64, String)> {
+        self.role_use.lock().ok().and_then(|m| m.get(role).map(|u| (u.at, u.region.clone())))
+    }
+
+    /// Writes the recorded role uses to the store in one transaction.
+    pub async fn flush_role_use(&self) -> Result<(), ApiError> {
+        // Entries stay in the map after flushing: the snapshot is not rebuilt
+        // for bookkeeping, so GetRole keeps reading the newest value here.
+        let pending: Vec<(UniqueId, (i64, String))> = match self.role_use.lock() {
+            Ok(mut m) => m
+                .iter_mut()
+                .filter(|(_, u)| u.dirty)
+                .map(|(id, u)| {
+                    u.dirty = false;
+                    (id.clone(), (u.at, u.region.clone()))
+                })
+                .collect(),
+            Err(_) => return Ok(()),
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let ops: Vec<_> = pending
+            .into_iter()
+            .map(|(id, (at, region))| latchkey_store::Op::TouchRole { id, at, region })
+            .collect();
+        self.state.apply_quietly(&ops).await
+    }
+}

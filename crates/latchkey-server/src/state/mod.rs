@@ -1,0 +1,120 @@
+//! The in-memory snapshot every request reads, and the write path that
+//! replaces it.
+//!
+//! Consistency: writes on a node are serialised by one lock; each write is
+//! applied to the store in one transaction, then the snapshot is rebuilt and
+//! swapped in before the write's response is sent. A write is therefore
+//! visible to the next request on the same node. Reads never wait for writes
+//! and never touch the database.
+
+pub mod policies;
+mod snapshot;
+
+pub use snapshot::{AccountState, Effective, InlineEntry, KeyEntry, PolicyEntry, RoleEntry, Snapshot, aws_managed};
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use latchkey_store::{Op, Store};
+use tokio::sync::Mutex;
+
+use crate::ApiError;
+
+/// The snapshot plus the store behind it.
+#[derive(Debug)]
+pub struct State {
+    current: ArcSwap<Snapshot>,
+    store: Arc<dyn Store>,
+    write_lock: Mutex<()>,
+}
+
+impl State {
+    /// Loads the first snapshot from `store`.
+    pub async fn load(store: Arc<dyn Store>) -> Result<Self, latchkey_store::StoreError> {
+        let snap = Snapshot::build(store.load().await?);
+        Ok(Self { current: ArcSwap::from_pointee(snap), store, write_lock: Mutex::new(()) })
+    }
+
+    /// The snapshot in force now. Cheap: an atomic load and a reference count.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Runs `decide` against the latest snapshot while holding the node's
+    /// write lock, applies the ops it returns in one transaction, and swaps in
+    /// the new snapshot before returning `decide`'s value. If `decide` fails
+    /// nothing is written.
+    pub async fn write<T>(
+        &self,
+        decide: impl FnOnce(&Snapshot) -> Result<(Vec<Op>, T), ApiError>,
+    ) -> Result<T, ApiError> {
+        let _guard = self.write_lock.lock().await;
+        let snap = self.snapshot();
+        let (ops, out) = decide(&snap)?;
+        if ops.is_empty() {
+            return Ok(out);
+        }
+        self.store.apply(&ops).await.map_err(map_write_error)?;
+        self.reload().await?;
+        Ok(out)
+    }
+
+    /// Makes sure a current session-token key exists, creating one when there
+    /// is none or the newest is older than `period`, and drops keys no token
+    /// can still need. Key ids come from the store's unique key, so two nodes
+    /// racing to rotate cannot both win: the loser reloads and uses the
+    /// winner's key.
+    pub async fn rotate_token_keys(&self, now: i64, period: i64) -> Result<(), ApiError> {
+        let result = self
+            .write(|snap| {
+                let mut ops = Vec::new();
+                let needs = snap.token_ring.as_ref().is_none_or(|r| r.needs_rotation(now, period));
+                if needs {
+                    let next = snap.token_ring.as_ref().map_or(1, |r| r.keys().map(|k| k.id()).max().unwrap_or(0) + 1);
+                    let key = latchkey_token::TokenKey::generate(next, now);
+                    ops.push(Op::InsertTokenKey(latchkey_store::TokenKeyMaterial {
+                        id: key.id(),
+                        created: key.created_at(),
+                        secret: zeroize::Zeroizing::new(*key.expose_bytes()),
+                    }));
+                }
+                if let Some(ring) = &snap.token_ring {
+                    ops.extend(ring.retirable(now, period).into_iter().map(Op::DeleteTokenKey));
+                }
+                Ok((ops, ()))
+            })
+            .await;
+        match result {
+            // Another node created the same key id first; its key is as good.
+            Err(e) if e.code() == "EntityAlreadyExists" => self.reload().await,
+            other => other,
+        }
+    }
+
+    /// Applies bookkeeping ops (last-used times) that change nothing the
+    /// snapshot's decisions depend on, without rebuilding it; readers overlay
+    /// the pending values themselves.
+    pub async fn apply_quietly(&self, ops: &[Op]) -> Result<(), ApiError> {
+        let _guard = self.write_lock.lock().await;
+        self.store.apply(ops).await.map_err(map_write_error)?;
+        Ok(())
+    }
+
+    /// Rebuilds the snapshot from the store.
+    pub async fn reload(&self) -> Result<(), ApiError> {
+        let loaded = self.store.load().await?;
+        self.current.store(Arc::new(Snapshot::build(loaded)));
+        Ok(())
+    }
+}
+
+/// A constraint the snapshot did not foresee (another node's concurrent
+/// write) surfaces as the conflict AWS would report.
+fn map_write_error(e: latchkey_store::StoreError) -> ApiError {
+    use latchkey_store::StoreError as E;
+    match e {
+        E::Conflict(_) => ApiError::entity_already_exists("The entity already exists."),
+        E::Constraint(_) => ApiError::delete_conflict("Cannot delete entity, it is still in use."),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,139 @@
+//! Every routed action is authorised: a user who holds no policy is refused
+//! each one with AccessDenied (GetCallerIdentity and GetSessionToken aside,
+//! which AWS serves without a permission check), even when the entity it
+//! names does not exist.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test support outside #[test] functions: a failure should fail the test loudly"
+)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::Request;
+use http_body_util::BodyExt;
+use latchkey_model::{AccessKey, AccessKeyId, AccessKeyOwner, IdPrefix, KeyKind, KeyStatus, SecretAccessKey, UniqueId, User};
+use latchkey_server::protocol::Service;
+use latchkey_server::state::State;
+use latchkey_server::{App, Clock, ServiceConfig, SystemClock, api, setup};
+use latchkey_sigv4::{HttpRequest, SigningParams, sign_headers};
+use latchkey_store::Op;
+use tower::ServiceExt;
+
+struct Harness {
+    app: Arc<App>,
+    account: String,
+    key: String,
+    secret: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let now = SystemClock.now();
+    let opened = setup::open(dir.path(), now).await.unwrap();
+    let account = opened.initialized.as_ref().unwrap().account;
+    let user = User {
+        id: UniqueId::generate(IdPrefix::User, &account),
+        account,
+        name: "nobody".into(),
+        path: "/".into(),
+        created: now,
+        tags: Vec::new(),
+        permissions_boundary: None,
+    };
+    let key = AccessKey {
+        id: AccessKeyId::generate(KeyKind::LongTerm, &account),
+        account,
+        owner: AccessKeyOwner::User(user.id.clone()),
+        status: KeyStatus::Active,
+        created: now,
+    };
+    let secret = SecretAccessKey::generate();
+    opened.store.apply(&[Op::InsertUser(user), Op::InsertAccessKey(key.clone(), secret.clone())]).await.unwrap();
+    let state = State::load(opened.store).await.unwrap();
+    let app = App::new(state, Arc::new(SystemClock), ServiceConfig::default());
+    Harness { app, account: account.to_string(), key: key.id.to_string(), secret: secret.expose().to_owned(), _dir: dir }
+}
+
+async fn call(h: &Harness, service: Service, body: String) -> (u16, String) {
+    let headers_in: Vec<(&str, &[u8])> = vec![
+        ("host", b"localhost"),
+        ("content-type", b"application/x-www-form-urlencoded; charset=utf-8"),
+    ];
+    let params = SigningParams::new(&h.key, &h.secret, "us-east-1", service.signing_name(), SystemClock.now());
+    let unsigned = HttpRequest { method: "POST", path: "/", query: "", headers: &headers_in, body: body.as_bytes() };
+    let sig = sign_headers(&params, &unsigned).unwrap();
+    let mut req = Request::builder().method("POST").uri("/");
+    for (k, v) in &headers_in {
+        req = req.header(*k, *v);
+    }
+    for (k, v) in sig.headers() {
+        req = req.header(k, v);
+    }
+    let mut req = req.body(Body::from(body)).unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 1))));
+    let resp = latchkey_server::http::router(h.app.clone()).oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    (status, text)
+}
+
+/// Parameters that pass every action's validation and name nothing that exists.
+fn params(account: &str) -> Vec<(&'static str, String)> {
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}"#;
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    vec![
+        ("UserName", "ghost".into()),
+        ("RoleArn", format!("arn:aws:iam::{account}:role/ghost")),
+        ("RoleSessionName", "walker".into()),
+        ("Name", "walker".into()),
+        ("GroupName", "ghost".into()),
+        ("RoleName", "ghost".into()),
+        ("PolicyName", "ghost".into()),
+        ("PolicyArn", format!("arn:aws:iam::{account}:policy/ghost")),
+        ("PermissionsBoundary", format!("arn:aws:iam::{account}:policy/ghost")),
+        ("PolicyDocument", doc.into()),
+        ("AssumeRolePolicyDocument", trust),
+        ("AccessKeyId", "AKIAAAAAAAAAAAAAAAAA".into()),
+        ("Status", "Active".into()),
+        ("VersionId", "v1".into()),
+        ("Tags.member.1.Key", "k".into()),
+        ("Tags.member.1.Value", "v".into()),
+        ("TagKeys.member.1", "k".into()),
+    ]
+}
+
+fn body(action: &str, service: Service, account: &str) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("Action", action).append_pair("Version", service.query_version());
+    for (k, v) in params(account) {
+        form.append_pair(k, &v);
+    }
+    form.finish()
+}
+
+#[tokio::test]
+async fn every_routed_action_is_authorised() {
+    let h = harness().await;
+    let mut checked = 0;
+    for (service, actions) in [(Service::Iam, api::iam::ACTIONS), (Service::Sts, api::sts::ACTIONS)] {
+        for action in actions {
+            let (status, text) = call(&h, service, body(action, service, &h.account)).await;
+            // AWS serves these two without a permission check.
+            if matches!(*action, "GetCallerIdentity" | "GetSessionToken") {
+                assert_eq!(status, 200, "{action}: {text}");
+            } else {
+                assert_eq!(status, 403, "{action} was not refused: {text}");
+                assert!(text.contains("<Code>AccessDenied</Code>"), "{action}: {text}");
+                assert!(text.contains("is not authorized to perform"), "{action}: {text}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 60, "only {checked} actions walked");
+}

@@ -1,0 +1,190 @@
+//! Settings from flags, environment, a TOML file and defaults, in that order
+//! of precedence. Clap already puts flags before environment variables; the
+//! file fills in what neither gave.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./latchkey-data";
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7300";
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable key=value lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `init`'s output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Messages for a person; the secret only in the credentials file.
+    Text,
+    /// One JSON object on stdout with AccountId, AccessKeyId and SecretAccessKey.
+    Json,
+}
+
+/// Options shared by `serve` and `init`.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Data directory: the SQLite store, the master key and the root-credentials file
+    /// [default: ./latchkey-data]
+    #[arg(long, env = "LATCHKEY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// TOML file with the same settings (flags and environment variables take precedence)
+    #[arg(long, env = "LATCHKEY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log level or tracing filter, e.g. `info`, `debug`, `latchkey=debug` [default: info]
+    #[arg(long, env = "LATCHKEY_LOG", value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    /// Log line format [default: text]
+    #[arg(long, env = "LATCHKEY_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// `latchkey serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: Common,
+
+    /// Address to listen on [default: 127.0.0.1:7300]
+    #[arg(long, env = "LATCHKEY_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+
+    /// Largest request body accepted, in bytes [default: 1048576]
+    #[arg(long, env = "LATCHKEY_BODY_LIMIT", value_name = "BYTES")]
+    pub body_limit: Option<usize>,
+
+    /// Seconds a request may take before it is answered with 503 [default: 30]
+    #[arg(long, env = "LATCHKEY_REQUEST_TIMEOUT", value_name = "SECS")]
+    pub request_timeout: Option<u64>,
+
+    /// Seconds a graceful shutdown waits for in-flight requests [default: 30]
+    #[arg(long, env = "LATCHKEY_SHUTDOWN_GRACE", value_name = "SECS")]
+    pub shutdown_grace: Option<u64>,
+
+    /// Seconds between session-token key rotations; older keys keep verifying
+    /// until every token they sealed has expired [default: 86400]
+    #[arg(long, env = "LATCHKEY_TOKEN_KEY_ROTATION", value_name = "SECS")]
+    pub token_key_rotation: Option<u64>,
+}
+
+/// `latchkey init`
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub common: Common,
+
+    /// Id of the management account (12 digits) [default: random]
+    #[arg(long, env = "LATCHKEY_ACCOUNT_ID", value_name = "12DIGITS")]
+    pub account_id: Option<String>,
+
+    /// `json` prints {"AccountId", "AccessKeyId", "SecretAccessKey"} on stdout and nothing else
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+/// The TOML file's keys; an unknown key is an error, not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    log_level: Option<String>,
+    log_format: Option<LogFormat>,
+    account_id: Option<String>,
+    body_limit: Option<usize>,
+    request_timeout: Option<u64>,
+    shutdown_grace: Option<u64>,
+    token_key_rotation: Option<u64>,
+}
+
+impl FileConfig {
+    fn read(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else { return Ok(Self::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+}
+
+/// Settings after precedence is applied.
+#[derive(Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub account_id: Option<String>,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub token_key_rotation: Duration,
+}
+
+fn resolve_common(c: &Common, file: &FileConfig) -> (PathBuf, String, LogFormat) {
+    (
+        c.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        c.log_level.clone().or_else(|| file.log_level.clone()).unwrap_or_else(|| "info".to_owned()),
+        c.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+    )
+}
+
+impl Settings {
+    pub fn for_serve(a: &ServeArgs) -> anyhow::Result<Self> {
+        let file = FileConfig::read(a.common.config.as_deref())?;
+        let (data_dir, log_level, log_format) = resolve_common(&a.common, &file);
+        let listen_text = a.listen.clone().or_else(|| file.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = resolve_listen(&listen_text)?;
+        Ok(Self {
+            data_dir,
+            listen,
+            log_level,
+            log_format,
+            account_id: file.account_id.clone(),
+            body_limit: a.body_limit.or(file.body_limit).unwrap_or(1024 * 1024),
+            request_timeout: Duration::from_secs(a.request_timeout.or(file.request_timeout).unwrap_or(30)),
+            shutdown_grace: Duration::from_secs(a.shutdown_grace.or(file.shutdown_grace).unwrap_or(30)),
+            token_key_rotation: Duration::from_secs(
+                a.token_key_rotation.or(file.token_key_rotation).unwrap_or(86_400).max(60),
+            ),
+        })
+    }
+
+    pub fn for_init(a: &InitArgs) -> anyhow::Result<Self> {
+        let file = FileConfig::read(a.common.config.as_deref())?;
+        let (data_dir, log_level, log_format) = resolve_common(&a.common, &file);
+        Ok(Self {
+            data_dir,
+            listen: resolve_listen(DEFAULT_LISTEN)?,
+            log_level,
+            log_format,
+            account_id: a.account_id.clone().or(file.account_id),
+            body_limit: 0,
+            request_timeout: Duration::ZERO,
+            shutdown_grace: Duration::ZERO,
+            token_key_rotation: Duration::ZERO,
+        })
+    }
+}
+
+fn resolve_listen(text: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs()
+        .with_context(|| format!("invalid listen address `{text}` (expected HOST:PORT)"))?
+        .next()
+        .with_context(|| format!("listen address `{text}` resolves to nothing"))
+}

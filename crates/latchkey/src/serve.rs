@@ -1,0 +1,157 @@
+//! `serve` and `init`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use anyhow::Context;
+use latchkey_model::AccountId;
+use latchkey_server::setup::{self, Initialized};
+use latchkey_server::state::State;
+use latchkey_server::{App, Clock, OffsetClock, ServiceConfig, SystemClock};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{InitArgs, LogFormat, OutputFormat, ServeArgs, Settings};
+
+fn init_logging(s: &Settings) {
+    let filter = EnvFilter::try_new(&s.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    match s.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+pub fn init(args: InitArgs) -> anyhow::Result<()> {
+    let s = Settings::for_init(&args)?;
+    init_logging(&s);
+    let account = s
+        .account_id
+        .as_deref()
+        .map(|a| a.parse::<AccountId>())
+        .transpose()
+        .context("--account-id")?;
+    let done = runtime()?.block_on(setup::init(&s.data_dir, account, SystemClock.now()))?;
+    match args.output {
+        OutputFormat::Json => {
+            let obj = serde_json::json!({
+                "AccountId": done.account.to_string(),
+                "AccessKeyId": done.access_key_id.as_str(),
+                "SecretAccessKey": done.secret.expose(),
+            });
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{obj}")?;
+            eprintln!("{}", describe(&done));
+        }
+        OutputFormat::Text => println!("{}", describe(&done)),
+    }
+    Ok(())
+}
+
+fn describe(done: &Initialized) -> String {
+    format!(
+        "latchkey: initialised management account {} (root access key {}); root credentials written to {}",
+        done.account,
+        done.access_key_id,
+        done.credentials_path.display()
+    )
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let s = Settings::for_serve(&args)?;
+    init_logging(&s);
+    runtime()?.block_on(run(s))
+}
+
+async fn run(s: Settings) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = match std::env::var("LATCHKEY_UNSAFE_CLOCK_OFFSET_SECS").ok().and_then(|v| v.parse().ok()) {
+        // Test-only: lets a test see tokens expire without waiting.
+        Some(offset) => {
+            tracing::warn!(offset, "LATCHKEY_UNSAFE_CLOCK_OFFSET_SECS is set: the service's clock is shifted (tests only)");
+            Arc::new(OffsetClock(offset))
+        }
+        None => Arc::new(SystemClock),
+    };
+    let opened = setup::open(&s.data_dir, clock.now())
+        .await
+        .with_context(|| format!("opening data directory {}", s.data_dir.display()))?;
+    if let Some(done) = &opened.initialized {
+        eprintln!("{}", describe(done));
+    }
+    let store = opened.store;
+    let state = State::load(store.clone()).await.context("loading state")?;
+    let config = ServiceConfig {
+        body_limit: s.body_limit,
+        request_timeout: s.request_timeout,
+        shutdown_grace: s.shutdown_grace,
+        token_key_rotation: s.token_key_rotation,
+    };
+    let app = App::new(state, clock, config);
+    let period = i64::try_from(s.token_key_rotation.as_secs()).unwrap_or(86_400);
+    app.state
+        .rotate_token_keys(app.clock.now(), period)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the session-token key: {}", e.message()))?;
+    let maintenance = tokio::spawn(maintain(app.clone(), period));
+    // Signal handlers go in before readiness is announced, so a SIGTERM sent
+    // as soon as the address is printed is already a graceful stop.
+    let shutdown = shutdown_signal()?;
+    let listener = tokio::net::TcpListener::bind(s.listen).await.with_context(|| format!("listening on {}", s.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(address = %addr, data_dir = %s.data_dir.display(), "latchkey listening");
+    eprintln!("latchkey: listening on http://{addr}");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grace = s.shutdown_grace;
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+        tokio::time::sleep(grace).await;
+        tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time; exiting");
+        std::process::exit(1);
+    });
+    let mut rx = stop_rx;
+    latchkey_server::http::serve(app.clone(), listener, async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    })
+    .await?;
+    maintenance.abort();
+    if let Err(e) = app.flush_role_use().await {
+        tracing::warn!(error = %e.message(), "could not record last role use at shutdown");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Once a minute: rotate the session-token key when due, persist role use.
+async fn maintain(app: Arc<App>, period: i64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.state.rotate_token_keys(app.clock.now(), period).await {
+            tracing::warn!(error = %e.message(), "session-token key rotation failed; will retry");
+        }
+        if let Err(e) = app.flush_role_use().await {
+            tracing::warn!(error = %e.message(), "recording role use failed; will retry");
+        }
+    }
+}
+
+/// Registers SIGTERM and SIGINT now; the returned future completes on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    })
+}

@@ -1,0 +1,242 @@
+"""IAM through boto3 and the aws CLI, every call authorised by the policy engine."""
+
+import json
+import urllib.parse
+
+import pytest
+from botocore.exceptions import ClientError
+
+ALLOW_LIST_USERS = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}],
+})
+
+
+def code(exc):
+    return exc.value.response["Error"]["Code"]
+
+
+def make_user(iam, server, name):
+    iam.create_user(UserName=name)
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    return server.client("iam", k["AccessKeyId"], k["SecretAccessKey"])
+
+
+def test_denied_then_allowed_by_attached_policy_then_denied_again(server):
+    iam = server.client("iam")
+    alice = make_user(iam, server, "alice")
+    with pytest.raises(ClientError) as e:
+        alice.list_users()
+    assert code(e) == "AccessDenied"
+    msg = e.value.response["Error"]["Message"]
+    assert "is not authorized to perform: iam:ListUsers" in msg
+    assert "because no identity-based policy allows the iam:ListUsers action" in msg
+
+    arn = iam.create_policy(PolicyName="list-users", PolicyDocument=ALLOW_LIST_USERS)["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="alice", PolicyArn=arn)
+    assert [u["UserName"] for u in alice.list_users()["Users"]] == ["alice"]
+    with pytest.raises(ClientError) as e:
+        alice.create_user(UserName="mallory")
+    assert code(e) == "AccessDenied"
+
+    iam.detach_user_policy(UserName="alice", PolicyArn=arn)
+    with pytest.raises(ClientError) as e:
+        alice.list_users()
+    assert code(e) == "AccessDenied"
+
+
+def test_group_policy_grants_and_explicit_deny_wins(server):
+    iam = server.client("iam")
+    bob = make_user(iam, server, "bob")
+    iam.create_group(GroupName="readers")
+    iam.add_user_to_group(GroupName="readers", UserName="bob")
+    iam.attach_group_policy(GroupName="readers", PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
+    assert bob.get_user(UserName="bob")["User"]["UserName"] == "bob"
+    assert [g["GroupName"] for g in iam.list_groups_for_user(UserName="bob")["Groups"]] == ["readers"]
+
+    iam.put_user_policy(UserName="bob", PolicyName="no-roles", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "iam:List*", "Resource": "*"}],
+    }))
+    with pytest.raises(ClientError) as e:
+        bob.list_roles()
+    assert code(e) == "AccessDenied"
+    assert "with an explicit deny in an identity-based policy" in e.value.response["Error"]["Message"]
+    bob.get_user(UserName="bob")  # Get* is not denied
+
+    with pytest.raises(ClientError) as e:
+        iam.delete_group(GroupName="readers")
+    assert code(e) == "DeleteConflict"
+
+
+def test_boundary_limits(server):
+    iam = server.client("iam")
+    carol = make_user(iam, server, "carol")
+    iam.attach_user_policy(UserName="carol", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    carol.list_users()
+    carol.list_roles()
+    boundary = iam.create_policy(PolicyName="only-users", PolicyDocument=ALLOW_LIST_USERS)["Policy"]["Arn"]
+    iam.put_user_permissions_boundary(UserName="carol", PermissionsBoundary=boundary)
+    carol.list_users()
+    with pytest.raises(ClientError) as e:
+        carol.list_roles()
+    assert code(e) == "AccessDenied"
+    assert "because no permissions boundary allows" in e.value.response["Error"]["Message"]
+    assert iam.get_user(UserName="carol")["User"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+    iam.delete_user_permissions_boundary(UserName="carol")
+    carol.list_roles()
+
+
+def test_conditions_and_variables_are_enforced(server):
+    iam = server.client("iam")
+    dave = make_user(iam, server, "dave")
+    iam.put_user_policy(UserName="dave", PolicyName="self", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:GetUser",
+                       "Resource": "arn:aws:iam::*:user/${aws:username}"}],
+    }))
+    dave.get_user(UserName="dave")
+    iam.create_user(UserName="erin")
+    with pytest.raises(ClientError) as e:
+        dave.get_user(UserName="erin")
+    assert code(e) == "AccessDenied"
+
+
+def test_roles_round_trip(server):
+    iam = server.client("iam")
+    acct = server.client("sts").get_caller_identity()["Account"]
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="deployer", Path="/ci/", AssumeRolePolicyDocument=json.dumps(trust),
+                           MaxSessionDuration=7200, Tags=[{"Key": "team", "Value": "ci"}])["Role"]
+    assert role["Arn"] == f"arn:aws:iam::{acct}:role/ci/deployer"
+    assert role["RoleId"].startswith("AROA")
+    got = iam.get_role(RoleName="deployer")["Role"]
+    assert got["AssumeRolePolicyDocument"] == trust  # botocore decodes the URL-encoded document
+    assert got["MaxSessionDuration"] == 7200
+    assert got["Tags"] == [{"Key": "team", "Value": "ci"}]
+
+    with pytest.raises(ClientError) as e:
+        iam.create_role(RoleName="bad", AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}))
+    assert code(e) == "MalformedPolicyDocument"
+    raw = server.client("iam", validate=False)
+    with pytest.raises(ClientError) as e:
+        raw.create_role(RoleName="bad", AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=60)
+    assert code(e) == "ValidationError"
+    assert "maxSessionDuration" in e.value.response["Error"]["Message"]
+
+    iam.update_role(RoleName="deployer", Description="deploys", MaxSessionDuration=3600)
+    assert iam.get_role(RoleName="deployer")["Role"]["Description"] == "deploys"
+    iam.tag_role(RoleName="deployer", Tags=[{"Key": "env", "Value": "prod"}])
+    assert len(iam.list_role_tags(RoleName="deployer")["Tags"]) == 2
+    iam.untag_role(RoleName="deployer", TagKeys=["team"])
+    assert iam.list_role_tags(RoleName="deployer")["Tags"] == [{"Key": "env", "Value": "prod"}]
+
+    iam.put_role_policy(RoleName="deployer", PolicyName="inline", PolicyDocument=ALLOW_LIST_USERS)
+    assert iam.list_role_policies(RoleName="deployer")["PolicyNames"] == ["inline"]
+    assert iam.get_role_policy(RoleName="deployer", PolicyName="inline")["PolicyDocument"] == json.loads(ALLOW_LIST_USERS)
+    with pytest.raises(ClientError) as e:
+        iam.delete_role(RoleName="deployer")
+    assert code(e) == "DeleteConflict"
+    iam.delete_role_policy(RoleName="deployer", PolicyName="inline")
+    iam.delete_role(RoleName="deployer")
+    with pytest.raises(ClientError) as e:
+        iam.get_role(RoleName="deployer")
+    assert code(e) == "NoSuchEntity"
+
+
+def test_managed_policy_versions(server):
+    iam = server.client("iam")
+    arn = iam.create_policy(PolicyName="p", PolicyDocument=ALLOW_LIST_USERS)["Policy"]["Arn"]
+    with pytest.raises(ClientError) as e:
+        iam.create_policy(PolicyName="P", PolicyDocument=ALLOW_LIST_USERS)
+    assert code(e) == "EntityAlreadyExists"
+    for _ in range(4):
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=ALLOW_LIST_USERS)
+    with pytest.raises(ClientError) as e:
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=ALLOW_LIST_USERS)
+    assert code(e) == "LimitExceeded"
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    assert [v["VersionId"] for v in versions] == ["v5", "v4", "v3", "v2", "v1"]
+    iam.set_default_policy_version(PolicyArn=arn, VersionId="v3")
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v3"
+    with pytest.raises(ClientError) as e:
+        iam.delete_policy_version(PolicyArn=arn, VersionId="v3")
+    assert code(e) == "DeleteConflict"
+    doc = iam.get_policy_version(PolicyArn=arn, VersionId="v2")["PolicyVersion"]["Document"]
+    assert doc == json.loads(ALLOW_LIST_USERS)
+    iam.create_user(UserName="u")
+    iam.attach_user_policy(UserName="u", PolicyArn=arn)
+    ents = iam.list_entities_for_policy(PolicyArn=arn)
+    assert [u["UserName"] for u in ents["PolicyUsers"]] == ["u"]
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"] == 1
+    with pytest.raises(ClientError) as e:
+        iam.delete_policy(PolicyArn=arn)
+    assert code(e) == "DeleteConflict"
+    iam.detach_user_policy(UserName="u", PolicyArn=arn)
+    for v in ("v1", "v2", "v4", "v5"):
+        iam.delete_policy_version(PolicyArn=arn, VersionId=v)
+    iam.delete_policy(PolicyArn=arn)
+    with pytest.raises(ClientError) as e:
+        iam.get_policy(PolicyArn=arn)
+    assert code(e) == "NoSuchEntity"
+
+
+def test_aws_managed_policies_are_listed_and_readable(server):
+    iam = server.client("iam")
+    names = {p["PolicyName"] for p in iam.list_policies(Scope="AWS")["Policies"]}
+    assert {"AdministratorAccess", "IAMFullAccess", "IAMReadOnlyAccess", "ReadOnlyAccess", "PowerUserAccess"} <= names
+    assert iam.list_policies(Scope="Local")["Policies"] == []
+    doc = iam.get_policy_version(PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess", VersionId="v1")
+    assert doc["PolicyVersion"]["Document"]["Statement"][0]["Action"] == "*"
+
+
+def test_malformed_policies_get_aws_messages(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="m")
+    cases = [
+        ("{not json", "Syntax errors in policy."),
+        (json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]}),
+         "Policy document should not specify a principal."),
+        (json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*"}]}),
+         "Policy statement must contain actions."),
+    ]
+    for doc, message in cases:
+        with pytest.raises(ClientError) as e:
+            iam.put_user_policy(UserName="m", PolicyName="x", PolicyDocument=doc)
+        assert code(e) == "MalformedPolicyDocument"
+        assert e.value.response["Error"]["Message"] == message
+    assert iam.list_user_policies(UserName="m")["PolicyNames"] == []
+    big = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:GetUser", "Resource": f"arn:aws:iam::*:user/{'x' * 2100}"}]})
+    with pytest.raises(ClientError) as e:
+        iam.put_user_policy(UserName="m", PolicyName="big", PolicyDocument=big)
+    assert code(e) == "LimitExceeded"
+
+
+def test_attachment_quota(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="q")
+    arns = [iam.create_policy(PolicyName=f"p{i}", PolicyDocument=ALLOW_LIST_USERS)["Policy"]["Arn"] for i in range(11)]
+    for arn in arns[:10]:
+        iam.attach_user_policy(UserName="q", PolicyArn=arn)
+    with pytest.raises(ClientError) as e:
+        iam.attach_user_policy(UserName="q", PolicyArn=arns[10])
+    assert code(e) == "LimitExceeded"
+    assert len(iam.list_attached_user_policies(UserName="q")["AttachedPolicies"]) == 10
+
+
+def test_aws_cli_drives_groups_and_policies(server):
+    server.aws("iam", "create-group", "--group-name", "ops")
+    server.aws("iam", "create-user", "--user-name", "olga")
+    server.aws("iam", "add-user-to-group", "--group-name", "ops", "--user-name", "olga")
+    group = json.loads(server.aws("iam", "get-group", "--group-name", "ops").stdout)
+    assert [u["UserName"] for u in group["Users"]] == ["olga"]
+    out = server.aws("iam", "put-group-policy", "--group-name", "ops", "--policy-name", "p",
+                     "--policy-document", ALLOW_LIST_USERS)
+    doc = json.loads(server.aws("iam", "get-group-policy", "--group-name", "ops", "--policy-name", "p").stdout)
+    assert doc["PolicyDocument"] == json.loads(ALLOW_LIST_USERS)
+    server.aws("iam", "remove-user-from-group", "--group-name", "ops", "--user-name", "olga")
+    server.aws("iam", "delete-group-policy", "--group-name", "ops", "--policy-name", "p")
+    server.aws("iam", "delete-group", "--group-name", "ops")
