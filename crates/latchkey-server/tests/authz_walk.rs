@@ -54,15 +54,20 @@ async fn harness() -> Harness {
     let secret = SecretAccessKey::generate();
     opened.store.apply(&[Op::InsertUser(user), Op::InsertAccessKey(key.clone(), secret.clone())]).await.unwrap();
     let state = State::load(opened.store).await.unwrap();
+    state.rotate_token_keys(now, 86_400).await.unwrap();
     let app = App::new(state, Arc::new(SystemClock), ServiceConfig::default());
     Harness { app, account: account.to_string(), key: key.id.to_string(), secret: secret.expose().to_owned(), _dir: dir }
 }
 
-async fn call(h: &Harness, service: Service, body: String) -> (u16, String) {
-    let headers_in: Vec<(&str, &[u8])> = vec![
-        ("host", b"localhost"),
-        ("content-type", b"application/x-www-form-urlencoded; charset=utf-8"),
-    ];
+async fn call(h: &Harness, service: Service, target: Option<String>, body: String) -> (u16, String) {
+    let mut headers_in: Vec<(&str, &[u8])> = vec![("host", b"localhost")];
+    match &target {
+        Some(t) => {
+            headers_in.push(("content-type", b"application/x-amz-json-1.1"));
+            headers_in.push(("x-amz-target", t.as_bytes()));
+        }
+        None => headers_in.push(("content-type", b"application/x-www-form-urlencoded; charset=utf-8")),
+    }
     let params = SigningParams::new(&h.key, &h.secret, "us-east-1", service.signing_name(), SystemClock.now());
     let unsigned = HttpRequest { method: "POST", path: "/", query: "", headers: &headers_in, body: body.as_bytes() };
     let sig = sign_headers(&params, &unsigned).unwrap();
@@ -123,7 +128,7 @@ async fn every_routed_action_is_authorised() {
     let mut checked = 0;
     for (service, actions) in [(Service::Iam, api::iam::ACTIONS), (Service::Sts, api::sts::ACTIONS)] {
         for action in actions {
-            let (status, text) = call(&h, service, body(action, service, &h.account)).await;
+            let (status, text) = call(&h, service, None, body(action, service, &h.account)).await;
             // AWS serves these two without a permission check.
             if matches!(*action, "GetCallerIdentity" | "GetSessionToken") {
                 assert_eq!(status, 200, "{action}: {text}");
@@ -135,5 +140,17 @@ async fn every_routed_action_is_authorised() {
             checked += 1;
         }
     }
-    assert!(checked > 60, "only {checked} actions walked");
+    let json_params = serde_json::json!({
+        "Email": "ghost@example.com", "AccountName": "ghost", "CreateAccountRequestId": "car-0000",
+        "AccountId": "000000000001", "Content": "{}", "Name": "ghost", "Type": "SERVICE_CONTROL_POLICY",
+        "Description": "", "PolicyId": "p-0000", "TargetId": "000000000001", "Filter": "SERVICE_CONTROL_POLICY",
+    });
+    for action in api::organizations::ACTIONS {
+        let target = format!("{}{action}", Service::Organizations.json_target_prefix());
+        let (status, text) = call(&h, Service::Organizations, Some(target), json_params.to_string()).await;
+        assert_eq!(status, 403, "{action} was not refused: {text}");
+        assert!(text.contains("AccessDeniedException"), "{action}: {text}");
+        checked += 1;
+    }
+    assert!(checked > 70, "only {checked} actions walked");
 }

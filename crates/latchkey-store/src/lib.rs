@@ -20,7 +20,7 @@ pub use master_key::write_secret_file;
 
 pub use error::StoreError;
 pub use master_key::{MasterKey, MasterKeyError};
-pub use ops::{Bootstrap, Loaded, LoadedAccessKey, Op, TokenKeyMaterial};
+pub use ops::{Bootstrap, CreateAccountRequest, Loaded, LoadedAccessKey, Op, Scp, TokenKeyMaterial};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

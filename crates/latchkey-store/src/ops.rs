@@ -123,6 +123,52 @@ pub enum Op {
     InsertTokenKey(TokenKeyMaterial),
     /// Removes a retired session-token key.
     DeleteTokenKey(u32),
+    /// Records an Organizations CreateAccount request.
+    InsertCreateAccountRequest(CreateAccountRequest),
+    /// Adds a service control policy.
+    InsertScp(Scp),
+    /// Removes a service control policy.
+    DeleteScp(String),
+    /// Attaches an SCP to the root or an account.
+    AttachScp {
+        /// `p-…`
+        policy: String,
+        /// `r-…` or an account id.
+        target: String,
+    },
+    /// Detaches an SCP.
+    DetachScp {
+        /// `p-…`
+        policy: String,
+        /// `r-…` or an account id.
+        target: String,
+    },
+}
+
+/// An Organizations CreateAccount request (always completed at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateAccountRequest {
+    /// `car-…`
+    pub id: String,
+    /// The account created.
+    pub account: latchkey_model::AccountId,
+    /// The name asked for.
+    pub name: String,
+    /// When.
+    pub requested: i64,
+}
+
+/// A service control policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scp {
+    /// `p-…`
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// The JSON document.
+    pub content: String,
 }
 
 /// A session-token key as stored: id, creation time, 32 secret bytes.
@@ -176,4 +222,10 @@ pub struct Loaded {
     pub inline_policies: Vec<InlinePolicy>,
     /// Session-token keys, decrypted.
     pub token_keys: Vec<TokenKeyMaterial>,
+    /// CreateAccount requests, oldest first.
+    pub create_account_requests: Vec<CreateAccountRequest>,
+    /// Service control policies.
+    pub scps: Vec<Scp>,
+    /// (policy id, target id) SCP attachments.
+    pub scp_attachments: Vec<(String, String)>,
 }

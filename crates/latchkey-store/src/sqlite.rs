@@ -12,13 +12,16 @@ use latchkey_model::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool, Sqlite, Transaction};
 
-use crate::{Bootstrap, Loaded, LoadedAccessKey, MasterKey, Op, Store, StoreError, TokenKeyMaterial};
+use crate::{
+    Bootstrap, CreateAccountRequest, Loaded, LoadedAccessKey, MasterKey, Op, Scp, Store, StoreError, TokenKeyMaterial,
+};
 
 /// Versioned migrations, applied in order, each in its own transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_initial.sql")),
     (2, include_str!("../migrations/sqlite/0002_iam_entities.sql")),
     (3, include_str!("../migrations/sqlite/0003_token_keys.sql")),
+    (4, include_str!("../migrations/sqlite/0004_organizations.sql")),
 ];
 
 /// Plaintext sealed at initialisation so that opening the store with another
@@ -329,6 +332,42 @@ impl SqliteStore {
             Op::DeleteTokenKey(id) => {
                 sqlx::query("DELETE FROM token_keys WHERE id = ?").bind(i64::from(*id)).execute(&mut **tx).await?;
             }
+            Op::InsertCreateAccountRequest(r) => {
+                sqlx::query("INSERT INTO create_account_requests (id, account_id, name, requested) VALUES (?, ?, ?, ?)")
+                    .bind(&r.id)
+                    .bind(r.account.to_string())
+                    .bind(&r.name)
+                    .bind(r.requested)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::InsertScp(p) => {
+                sqlx::query("INSERT INTO scps (id, name, description, content) VALUES (?, ?, ?, ?)")
+                    .bind(&p.id)
+                    .bind(&p.name)
+                    .bind(&p.description)
+                    .bind(&p.content)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::DeleteScp(id) => {
+                sqlx::query("DELETE FROM scp_attachments WHERE policy_id = ?").bind(id).execute(&mut **tx).await?;
+                sqlx::query("DELETE FROM scps WHERE id = ?").bind(id).execute(&mut **tx).await?;
+            }
+            Op::AttachScp { policy, target } => {
+                sqlx::query("INSERT INTO scp_attachments (policy_id, target_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                    .bind(policy)
+                    .bind(target)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::DetachScp { policy, target } => {
+                sqlx::query("DELETE FROM scp_attachments WHERE policy_id = ? AND target_id = ?")
+                    .bind(policy)
+                    .bind(target)
+                    .execute(&mut **tx)
+                    .await?;
+            }
             Op::DeleteInline(owner, name) => {
                 let done = sqlx::query("DELETE FROM inline_policies WHERE owner_id = ? AND name = ?")
                     .bind(owner.as_str())
@@ -585,8 +624,36 @@ impl Store for SqliteStore {
                 plain.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("token key {id} length")))?;
             token_keys.push(TokenKeyMaterial { id, created: row.try_get("created")?, secret: zeroize::Zeroizing::new(bytes) });
         }
+        let mut create_account_requests = Vec::new();
+        for row in sqlx::query("SELECT id, account_id, name, requested FROM create_account_requests ORDER BY requested, id")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            create_account_requests.push(CreateAccountRequest {
+                id: row.try_get("id")?,
+                account: parse_account(row.try_get("account_id")?)?,
+                name: row.try_get("name")?,
+                requested: row.try_get("requested")?,
+            });
+        }
+        let mut scps = Vec::new();
+        for row in sqlx::query("SELECT id, name, description, content FROM scps ORDER BY name").fetch_all(&mut *tx).await? {
+            scps.push(Scp {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                content: row.try_get("content")?,
+            });
+        }
+        let mut scp_attachments = Vec::new();
+        for row in sqlx::query("SELECT policy_id, target_id FROM scp_attachments ORDER BY rowid").fetch_all(&mut *tx).await? {
+            scp_attachments.push((row.try_get("policy_id")?, row.try_get("target_id")?));
+        }
         tx.commit().await?;
         Ok(Loaded {
+            create_account_requests,
+            scps,
+            scp_attachments,
             version,
             accounts,
             users,

@@ -3,6 +3,7 @@
 //! the inside of its XML Result element.
 
 pub mod iam;
+pub mod organizations;
 pub mod sts;
 
 use std::sync::Arc;
@@ -21,8 +22,10 @@ pub struct Ctx<'a> {
     pub snap: Arc<Snapshot>,
     /// The verified caller.
     pub caller: &'a Caller,
-    /// Decoded parameters.
+    /// Decoded parameters (awsQuery).
     pub params: &'a Params,
+    /// The JSON body (awsJson services); `null` for awsQuery.
+    pub json: &'a serde_json::Value,
     /// Request time, Unix seconds.
     pub now: i64,
     /// Source address, region, transport: the request's global condition keys.

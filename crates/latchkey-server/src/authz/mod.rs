@@ -188,6 +188,15 @@ pub fn decide(
             PrincipalKind::FederatedUser { user_arn },
         ),
     };
+    // SCPs bind every principal of a member account, its root user included.
+    let scp_levels = snap.org.levels(&caller.account);
+    let scp_refs: Vec<Vec<PolicyRef<'_>>> = scp_levels
+        .iter()
+        .flatten()
+        .map(|level| level.iter().map(|p| PolicyRef { id: &p.id, policy: &p.policy }).collect())
+        .collect();
+    let scps: Vec<&[PolicyRef<'_>]> = scp_refs.iter().map(Vec::as_slice).collect();
+
     if matches!(kind, PrincipalKind::Root) && resource_policy.is_none() {
         // The root user owns everything in its account, and may read what
         // AWS publishes to every account (AWS-managed policies).
@@ -195,15 +204,16 @@ pub fn decide(
             None => req.resource == "*",
             Some(a) => a == account || a == "aws" || a.is_empty(),
         };
-        return if own {
-            Ok(())
-        } else {
-            Err(Denied {
+        if !own {
+            return Err(Denied {
                 message: format!("User: {arn} is not authorized to perform: {} on resource: {}", req.action, req.resource),
                 missing: None,
                 explicit: false,
-            })
-        };
+            });
+        }
+        if scps.is_empty() {
+            return Ok(());
+        }
     }
     let effective = effective.unwrap_or_default();
     let identity: Vec<PolicyRef<'_>> = effective.identity.iter().map(|p| PolicyRef { id: &p.id, policy: &p.policy }).collect();
@@ -236,7 +246,7 @@ pub fn decide(
         Some((id, policy, owner)) => (Some(PolicyRef { id, policy }), owner),
         None => (None, ""),
     };
-    let set = PolicySet { identity: &identity, boundary, session, resource, resource_account, ..PolicySet::default() };
+    let set = PolicySet { identity: &identity, boundary, session, resource, resource_account, scps: &scps };
     let request = latchkey_policy::Request {
         principal: PolicyPrincipal { arn: &arn, account: &account, kind },
         action: req.action,

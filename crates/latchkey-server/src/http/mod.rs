@@ -128,23 +128,43 @@ async fn call(
         ApiError::new(StatusCode::BAD_REQUEST, "UnknownService", format!("latchkey does not serve the service `{}`", authed.service))
     })?;
 
-    if service.is_json() {
+    let json_body;
+    let action: &str = if service.is_json() {
         let op = target
             .and_then(|t| t.strip_prefix(service.json_target_prefix()))
             .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", "Missing or unknown X-Amz-Target"))?;
         outcome.action = op.to_owned();
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", format!("Operation {op} is not supported yet")));
-    }
-
-    let action = params.get("Action").ok_or_else(|| ApiError::missing_parameter("Action"))?;
-    if let Some(version) = params.get("Version")
-        && version != service.query_version()
-    {
-        return Err(ApiError::invalid_action(action, version));
-    }
+        json_body = if body.is_empty() {
+            serde_json::Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .filter(serde_json::Value::is_object)
+                .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "SerializationException", "Start of structure or map found where not expected."))?
+        };
+        op
+    } else {
+        json_body = serde_json::Value::Null;
+        let action = params.get("Action").ok_or_else(|| ApiError::missing_parameter("Action"))?;
+        if let Some(version) = params.get("Version")
+            && version != service.query_version()
+        {
+            return Err(ApiError::invalid_action(action, version));
+        }
+        action
+    };
     crate::authz::session_gate(service, action, &authed.caller)?;
     let facts = RequestFacts { source_ip: peer.ip().to_string(), region: authed.region.clone(), secure_transport: false };
-    let ctx = Ctx { app, snap, caller: &authed.caller, params: &params, now, facts, authorized: AtomicBool::new(false) };
+    let ctx = Ctx {
+        app,
+        snap,
+        caller: &authed.caller,
+        params: &params,
+        json: &json_body,
+        now,
+        facts,
+        authorized: AtomicBool::new(false),
+    };
     let result = dispatch(service, action, &ctx).await;
     if result.is_ok() && !ctx.authorized.load(Ordering::Relaxed) {
         // A handler that succeeds without asking authz is a bug; failing
@@ -158,9 +178,16 @@ async fn dispatch(service: Service, action: &str, ctx: &Ctx<'_>) -> Result<Optio
     let routed = match service {
         Service::Sts => api::sts::dispatch(action, ctx).await,
         Service::Iam => api::iam::dispatch(action, ctx).await,
-        Service::Organizations | Service::CloudTrail => None,
+        Service::Organizations => api::organizations::dispatch(action, ctx).await,
+        Service::CloudTrail => None,
     };
-    routed.unwrap_or_else(|| Err(ApiError::invalid_action(action, service.query_version())))
+    routed.unwrap_or_else(|| {
+        if service.is_json() {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", format!("Unknown operation {action}")))
+        } else {
+            Err(ApiError::invalid_action(action, service.query_version()))
+        }
+    })
 }
 
 fn render(outcome: &Outcome, result: Result<Option<String>, ApiError>, request_id: &str) -> Response {

@@ -10,7 +10,10 @@
 pub mod policies;
 mod snapshot;
 
-pub use snapshot::{AccountState, Effective, InlineEntry, KeyEntry, PolicyEntry, RoleEntry, Snapshot, aws_managed};
+pub use snapshot::{
+    AccountState, Effective, FULL_AWS_ACCESS, InlineEntry, KeyEntry, Organization, PolicyEntry, RoleEntry, ScpEntry, Snapshot,
+    aws_managed,
+};
 
 use std::sync::Arc;
 

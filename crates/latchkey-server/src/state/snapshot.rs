@@ -21,6 +21,112 @@ pub struct Snapshot {
     pub keys: HashMap<String, KeyEntry>,
     /// Session-token keys; `None` until the first key is created.
     pub token_ring: Option<Arc<latchkey_token::KeyRing>>,
+    /// The organization every account belongs to.
+    pub org: Organization,
+}
+
+/// The organization of the management account, with its SCPs.
+#[derive(Debug, Default)]
+pub struct Organization {
+    /// The management account.
+    pub management: Option<AccountId>,
+    /// `o-…`
+    pub id: String,
+    /// `r-…`
+    pub root_id: String,
+    /// CreateAccount requests, oldest first.
+    pub requests: Vec<latchkey_store::CreateAccountRequest>,
+    /// SCPs by id, FullAWSAccess included.
+    pub scps: BTreeMap<String, ScpEntry>,
+    /// Policy ids attached to each target (`r-…` or an account id).
+    pub attached: HashMap<String, Vec<String>>,
+}
+
+/// A service control policy and its compiled form.
+#[derive(Debug)]
+pub struct ScpEntry {
+    /// The policy.
+    pub scp: latchkey_store::Scp,
+    /// Whether AWS manages it (FullAWSAccess).
+    pub aws_managed: bool,
+    /// Compiled.
+    pub compiled: NamedPolicy,
+}
+
+/// The AWS-managed SCP every target starts with.
+pub const FULL_AWS_ACCESS: &str = "p-FullAWSAccess";
+
+impl Organization {
+    /// The policy ARN of an SCP.
+    pub fn policy_arn(&self, id: &str, aws_managed: bool) -> String {
+        match (aws_managed, self.management) {
+            (true, _) => format!("arn:aws:organizations::aws:policy/service_control_policy/{id}"),
+            (false, Some(m)) => format!("arn:aws:organizations::{m}:policy/{}/service_control_policy/{id}", self.id),
+            (false, None) => String::new(),
+        }
+    }
+
+    /// The SCP levels that apply to principals of `account`: the root's, then
+    /// the account's. None for the management account, as AWS does.
+    pub fn levels(&self, account: &AccountId) -> Option<[Vec<NamedPolicy>; 2]> {
+        if self.management.is_none() || self.management == Some(*account) {
+            return None;
+        }
+        let at = |target: &str| -> Vec<NamedPolicy> {
+            self.attached
+                .get(target)
+                .map(|ids| ids.iter().filter_map(|i| self.scps.get(i)).map(|e| e.compiled.clone()).collect())
+                .unwrap_or_default()
+        };
+        Some([at(&self.root_id), at(&account.to_string())])
+    }
+
+    fn build(accounts: &HashMap<AccountId, AccountState>, parts: OrgParts) -> Self {
+        let management = accounts.values().filter_map(|a| a.account.as_ref()).find(|a| a.management).map(|a| a.id);
+        let seed = management.map_or(0, |m| m.as_u64());
+        let id = format!("o-{}", base36(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), 10));
+        let root_id = format!("r-{}", base36(seed.wrapping_mul(0xC2B2_AE3D_27D4_EB4F), 4));
+        let mut scps = BTreeMap::new();
+        let full = latchkey_store::Scp {
+            id: FULL_AWS_ACCESS.to_owned(),
+            name: "FullAWSAccess".to_owned(),
+            description: "Allows access to every operation".to_owned(),
+            content: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#.to_owned(),
+        };
+        for (scp, aws_managed) in std::iter::once((full, true)).chain(parts.scps.into_iter().map(|s| (s, false))) {
+            let compiled = NamedPolicy {
+                id: Arc::from(scp.id.as_str()),
+                policy: compile_stored(&scp.content, PolicyKind::ServiceControl),
+            };
+            scps.insert(scp.id.clone(), ScpEntry { scp, aws_managed, compiled });
+        }
+        let mut attached: HashMap<String, Vec<String>> = HashMap::new();
+        // FullAWSAccess stays attached to the root: latchkey has no OUs, and
+        // the account level is where SCPs are narrowed.
+        attached.entry(root_id.clone()).or_default().push(FULL_AWS_ACCESS.to_owned());
+        for (policy, target) in parts.attachments {
+            attached.entry(target).or_default().push(policy);
+        }
+        Self { management, id, root_id, requests: parts.requests, scps, attached }
+    }
+}
+
+/// What the store holds about the organization.
+struct OrgParts {
+    scps: Vec<latchkey_store::Scp>,
+    attachments: Vec<(String, String)>,
+    requests: Vec<latchkey_store::CreateAccountRequest>,
+}
+
+fn base36(mut n: u64, len: usize) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..len)
+        .map(|_| {
+            let d = DIGITS.get(usize::try_from(n % 36).unwrap_or(0)).copied().unwrap_or(b'0');
+            n /= 36;
+            char::from(d)
+        })
+        .collect()
 }
 
 /// A long-term key and its secret.
@@ -201,7 +307,12 @@ pub fn aws_managed(arn: &str) -> Option<&'static NamedPolicy> {
 
 impl Snapshot {
     /// Indexes and compiles what the store loaded.
-    pub fn build(loaded: Loaded) -> Self {
+    pub fn build(mut loaded: Loaded) -> Self {
+        let org_parts = OrgParts {
+            scps: std::mem::take(&mut loaded.scps),
+            attachments: std::mem::take(&mut loaded.scp_attachments),
+            requests: std::mem::take(&mut loaded.create_account_requests),
+        };
         let mut accounts: HashMap<AccountId, AccountState> = loaded
             .accounts
             .into_iter()
@@ -298,7 +409,8 @@ impl Snapshot {
             .map(|k| latchkey_token::TokenKey::from_bytes(k.id, k.created, *k.secret))
             .collect();
         let token_ring = latchkey_token::KeyRing::new(token_keys).ok().map(Arc::new);
-        Self { version: loaded.version, accounts, keys, token_ring }
+        let org = Organization::build(&accounts, org_parts);
+        Self { version: loaded.version, accounts, keys, token_ring, org }
     }
 
     /// An account's state.
