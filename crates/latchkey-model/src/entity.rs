@@ -263,3 +263,16 @@ pub struct Attachment {
     /// Owner's unique id.
     pub owner: UniqueId,
 }
+
+/// A virtual MFA device (its seed travels separately, sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaDevice {
+    /// `arn:aws:iam::ACCT:mfa/PATH/NAME`, which AWS calls the serial number.
+    pub serial: String,
+    /// The owning account.
+    pub account: AccountId,
+    /// The user it is enabled for, and since when.
+    pub assigned: Option<(UniqueId, Timestamp)>,
+    /// When it was created.
+    pub created: Timestamp,
+}

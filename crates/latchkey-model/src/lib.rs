@@ -21,10 +21,12 @@ mod ids;
 mod names;
 mod secret;
 mod time;
+pub mod totp;
 
 pub use arn::Arn;
 pub use entity::{
-    AccessKey, AccessKeyOwner, Account, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy, OwnerKind, PolicyVersion,
+    AccessKey, AccessKeyOwner, Account, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy, MfaDevice, OwnerKind,
+    PolicyVersion,
     Role, Tag, User,
 };
 pub use ids::{AccessKeyId, AccountId, IdPrefix, InvalidAccountId, KeyKind, UniqueId};

@@ -79,6 +79,8 @@ pub struct App {
     /// memory so AssumeRole writes nothing on its hot path; GetRole reads it
     /// over the snapshot, and [`App::flush_role_use`] persists it.
     role_use: Mutex<HashMap<UniqueId, RoleUse>>,
+    /// One-time-code bookkeeping per MFA device.
+    pub mfa_guard: authn::mfa::Guard,
 }
 
 impl App {
@@ -90,6 +92,7 @@ impl App {
             clock,
             config,
             role_use: Mutex::new(HashMap::new()),
+            mfa_guard: authn::mfa::Guard::default(),
         })
     }
 

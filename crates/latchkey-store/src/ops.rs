@@ -1,5 +1,6 @@
 use latchkey_model::{
-    AccessKey, AccessKeyId, Account, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy, OwnerKind, PolicyVersion,
+    AccessKey, AccessKeyId, Account, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy, MfaDevice, OwnerKind,
+    PolicyVersion,
     Role, SecretAccessKey, Tag, UniqueId, User,
 };
 
@@ -123,6 +124,17 @@ pub enum Op {
     InsertTokenKey(TokenKeyMaterial),
     /// Removes a retired session-token key.
     DeleteTokenKey(u32),
+    /// Adds a virtual MFA device with its TOTP seed.
+    InsertMfaDevice(MfaDevice, zeroize::Zeroizing<Vec<u8>>),
+    /// Enables a device for a user, or (`None`) deactivates it.
+    AssignMfaDevice {
+        /// The device's serial number.
+        serial: String,
+        /// The user and the time, or `None`.
+        assigned: Option<(UniqueId, i64)>,
+    },
+    /// Removes a virtual MFA device.
+    DeleteMfaDevice(String),
     /// Records an Organizations CreateAccount request.
     InsertCreateAccountRequest(CreateAccountRequest),
     /// Adds a service control policy.
@@ -226,6 +238,8 @@ pub struct Loaded {
     pub create_account_requests: Vec<CreateAccountRequest>,
     /// Service control policies.
     pub scps: Vec<Scp>,
+    /// Virtual MFA devices with their seeds.
+    pub mfa_devices: Vec<(MfaDevice, zeroize::Zeroizing<Vec<u8>>)>,
     /// (policy id, target id) SCP attachments.
     pub scp_attachments: Vec<(String, String)>,
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use latchkey_model::{
     AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy,
-    OwnerKind, PolicyVersion, Role, SecretAccessKey, Tag, UniqueId, User,
+    MfaDevice, OwnerKind, PolicyVersion, Role, SecretAccessKey, Tag, UniqueId, User,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool, Sqlite, Transaction};
@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_iam_entities.sql")),
     (3, include_str!("../migrations/sqlite/0003_token_keys.sql")),
     (4, include_str!("../migrations/sqlite/0004_organizations.sql")),
+    (5, include_str!("../migrations/sqlite/0005_mfa_devices.sql")),
 ];
 
 /// Plaintext sealed at initialisation so that opening the store with another
@@ -331,6 +332,31 @@ impl SqliteStore {
             }
             Op::DeleteTokenKey(id) => {
                 sqlx::query("DELETE FROM token_keys WHERE id = ?").bind(i64::from(*id)).execute(&mut **tx).await?;
+            }
+            Op::InsertMfaDevice(d, seed) => {
+                sqlx::query("INSERT INTO mfa_devices (serial, account_id, user_id, enabled, created, seed) VALUES (?, ?, ?, ?, ?, ?)")
+                    .bind(&d.serial)
+                    .bind(d.account.to_string())
+                    .bind(d.assigned.as_ref().map(|(u, _)| u.as_str()))
+                    .bind(d.assigned.as_ref().map(|(_, t)| *t))
+                    .bind(d.created)
+                    .bind(self.master.seal(seed, d.serial.as_bytes()))
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Op::AssignMfaDevice { serial, assigned } => {
+                let done = sqlx::query("UPDATE mfa_devices SET user_id = ?, enabled = ? WHERE serial = ?")
+                    .bind(assigned.as_ref().map(|(u, _)| u.as_str()))
+                    .bind(assigned.as_ref().map(|(_, t)| *t))
+                    .bind(serial)
+                    .execute(&mut **tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Constraint(format!("MFA device {serial} does not exist")));
+                }
+            }
+            Op::DeleteMfaDevice(serial) => {
+                sqlx::query("DELETE FROM mfa_devices WHERE serial = ?").bind(serial).execute(&mut **tx).await?;
             }
             Op::InsertCreateAccountRequest(r) => {
                 sqlx::query("INSERT INTO create_account_requests (id, account_id, name, requested) VALUES (?, ?, ?, ?)")
@@ -649,8 +675,29 @@ impl Store for SqliteStore {
         for row in sqlx::query("SELECT policy_id, target_id FROM scp_attachments ORDER BY rowid").fetch_all(&mut *tx).await? {
             scp_attachments.push((row.try_get("policy_id")?, row.try_get("target_id")?));
         }
+        let mut mfa_devices = Vec::new();
+        for row in sqlx::query("SELECT serial, account_id, user_id, enabled, created, seed FROM mfa_devices ORDER BY created, serial")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let serial: String = row.try_get("serial")?;
+            let blob: Vec<u8> = row.try_get("seed")?;
+            let seed = self.master.open(&blob, serial.as_bytes())?;
+            let user: Option<String> = row.try_get("user_id")?;
+            let enabled: Option<i64> = row.try_get("enabled")?;
+            mfa_devices.push((
+                MfaDevice {
+                    account: parse_account(row.try_get("account_id")?)?,
+                    assigned: user.zip(enabled).map(|(u, t)| (UniqueId::from_stored(u), t)),
+                    created: row.try_get("created")?,
+                    serial,
+                },
+                seed,
+            ));
+        }
         tx.commit().await?;
         Ok(Loaded {
+            mfa_devices,
             create_account_requests,
             scps,
             scp_attachments,

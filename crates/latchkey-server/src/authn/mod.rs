@@ -1,6 +1,8 @@
 //! Authentication: a SigV4 signature checked against the secret held in the
 //! snapshot, turned into a [`Caller`]. No database read.
 
+pub mod mfa;
+
 use latchkey_model::{AccessKeyId, AccessKeyOwner, AccountId, Arn, KeyKind, KeyStatus};
 use http::StatusCode;
 use latchkey_sigv4::{HttpRequest, SignatureValid, SignedRequest, SigningKeyCache};

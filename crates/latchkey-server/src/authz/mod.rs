@@ -74,8 +74,11 @@ pub fn base_context(snap: &Snapshot, caller: &Caller, facts: &RequestFacts, now:
             tags.push((k.clone(), v.clone()));
         }
         c.insert("aws:TokenIssueTime", format_iso8601(session.issued_at));
-        c.insert("aws:MultiFactorAuthPresent", if session.mfa_authenticated { "true" } else { "false" });
-        if let Some(t) = session.mfa_auth_time {
+        // AWS documents that GetSessionToken credentials carry MFA into later
+        // requests and AssumeRole credentials do not.
+        let carries = session.mfa_authenticated && matches!(session.kind, latchkey_token::SessionKind::SessionToken { .. });
+        c.insert("aws:MultiFactorAuthPresent", if carries { "true" } else { "false" });
+        if carries && let Some(t) = session.mfa_auth_time {
             c.insert("aws:MultiFactorAuthAge", (now - t).max(0).to_string());
         }
         if let Some(si) = &session.source_identity {

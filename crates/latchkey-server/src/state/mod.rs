@@ -11,7 +11,7 @@ pub mod policies;
 mod snapshot;
 
 pub use snapshot::{
-    AccountState, Effective, FULL_AWS_ACCESS, InlineEntry, KeyEntry, Organization, PolicyEntry, RoleEntry, ScpEntry, Snapshot,
+    AccountState, Effective, FULL_AWS_ACCESS, InlineEntry, KeyEntry, MfaEntry, Organization, PolicyEntry, RoleEntry, ScpEntry, Snapshot,
     aws_managed,
 };
 

@@ -212,6 +212,22 @@ pub struct AccountState {
     pub attached_to: HashMap<String, Vec<(OwnerKind, UniqueId)>>,
     /// The effective policies of each user and role.
     pub effective: HashMap<UniqueId, Arc<Effective>>,
+    /// Virtual MFA devices by serial number, with their seeds.
+    pub mfa: BTreeMap<String, MfaEntry>,
+}
+
+/// A virtual MFA device and its TOTP seed.
+pub struct MfaEntry {
+    /// The device.
+    pub device: latchkey_model::MfaDevice,
+    /// The seed, decrypted.
+    pub seed: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for MfaEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaEntry").field("device", &self.device).field("seed", &"<redacted>").finish()
+    }
 }
 
 impl AccountState {
@@ -387,6 +403,11 @@ impl Snapshot {
             }
         }
 
+        for (device, seed) in std::mem::take(&mut loaded.mfa_devices) {
+            if let Some(acct) = accounts.get_mut(&device.account) {
+                acct.mfa.insert(device.serial.clone(), MfaEntry { device, seed });
+            }
+        }
         let mut keys = HashMap::with_capacity(loaded.access_keys.len());
         let mut sorted = loaded.access_keys;
         sorted.sort_by(|a, b| (a.key.created, a.key.id.as_str()).cmp(&(b.key.created, b.key.id.as_str())));

@@ -2,6 +2,7 @@
 
 mod access_keys;
 mod groups;
+mod mfa;
 mod owned;
 mod policies;
 mod roles;
@@ -81,6 +82,12 @@ pub const ACTIONS: &[&str] = &[
     "PutRolePermissionsBoundary",
     "DeleteUserPermissionsBoundary",
     "DeleteRolePermissionsBoundary",
+    "CreateVirtualMFADevice",
+    "EnableMFADevice",
+    "DeactivateMFADevice",
+    "DeleteVirtualMFADevice",
+    "ListMFADevices",
+    "ListVirtualMFADevices",
 ];
 
 /// Runs `action`.
@@ -149,6 +156,12 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
         "PutRolePermissionsBoundary" => owned::put_boundary(ctx, OwnerKind::Role).await,
         "DeleteUserPermissionsBoundary" => owned::delete_boundary(ctx, OwnerKind::User).await,
         "DeleteRolePermissionsBoundary" => owned::delete_boundary(ctx, OwnerKind::Role).await,
+        "CreateVirtualMFADevice" => mfa::create_virtual(ctx).await,
+        "EnableMFADevice" => mfa::enable(ctx).await,
+        "DeactivateMFADevice" => mfa::deactivate(ctx).await,
+        "DeleteVirtualMFADevice" => mfa::delete_virtual(ctx).await,
+        "ListMFADevices" => mfa::list(ctx),
+        "ListVirtualMFADevices" => mfa::list_virtual(ctx),
         _ => return None,
     })
 }

@@ -163,6 +163,9 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
             if !acct.keys_of(Some(&user.id)).is_empty() {
                 return Err(ApiError::delete_conflict("Cannot delete entity, must delete access keys first."));
             }
+            if acct.mfa.values().any(|e| e.device.assigned.as_ref().is_some_and(|(u, _)| *u == user.id)) {
+                return Err(ApiError::delete_conflict("Cannot delete entity, must remove MFA device first."));
+            }
             if acct.groups_of.get(&user.id).is_some_and(|g| !g.is_empty()) {
                 return Err(ApiError::delete_conflict("Cannot delete entity, must remove user from all groups first."));
             }

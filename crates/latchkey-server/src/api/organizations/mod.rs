@@ -193,7 +193,7 @@ fn describe_create_account_status(ctx: &Ctx<'_>) -> Output {
 
 fn all_accounts(snap: &Snapshot) -> Vec<&Account> {
     let mut v: Vec<&Account> = snap.accounts.values().filter_map(|a| a.account.as_ref()).collect();
-    v.sort_by_key(|a| (a.created, a.id));
+    v.sort_by_key(|a| (!a.management, a.created, a.id));
     v
 }
 

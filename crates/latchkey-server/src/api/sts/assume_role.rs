@@ -168,7 +168,7 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
     let role_account_text = role.account.to_string();
 
     let _ = (p.serial_number, p.token_code);
-    super::refuse_mfa(ctx)?;
+    let mfa = super::check_mfa(ctx)?;
 
     // Inherited from the calling session when chaining.
     let inherited = caller.session.as_deref().filter(|_| chained);
@@ -209,6 +209,10 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
 
     // The trust evaluation's request context.
     let mut context: Context = base_context(&ctx.snap, caller, &ctx.facts, ctx.now);
+    if mfa {
+        context.insert("aws:MultiFactorAuthPresent", "true");
+        context.insert("aws:MultiFactorAuthAge", "0");
+    }
     context.insert("sts:RoleSessionName", p.session_name);
     if let Some(e) = p.external_id {
         context.insert("sts:ExternalId", e);
@@ -286,8 +290,8 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
         issued_at: ctx.now,
         expires_at,
         secret_access_key,
-        mfa_authenticated: false,
-        mfa_auth_time: None,
+        mfa_authenticated: mfa,
+        mfa_auth_time: mfa.then_some(ctx.now),
         source_identity: source_identity.clone(),
         session_policy,
         policy_arns: p.policy_arns.iter().map(|a| (*a).to_owned()).collect(),

@@ -85,11 +85,27 @@ fn write_credentials(x: &mut Xml, m: &Minted) {
         .close("Credentials");
 }
 
-/// MFA needs an enabled virtual MFA device, which latchkey cannot hold yet:
-/// a code is never accepted rather than accepted unchecked.
-fn refuse_mfa(ctx: &Ctx<'_>) -> Result<(), ApiError> {
-    if ctx.params.get("SerialNumber").is_some() || ctx.params.get("TokenCode").is_some() {
-        return Err(ApiError::access_denied("MultiFactorAuthentication failed, unable to validate MFA code."));
+/// Checks `SerialNumber` + `TokenCode` when given: the device must be
+/// enabled for the calling IAM user and the code valid and unused. Returns
+/// whether MFA was presented.
+fn check_mfa(ctx: &Ctx<'_>) -> Result<bool, ApiError> {
+    let serial = ctx.params.get("SerialNumber");
+    let code = ctx.params.get("TokenCode");
+    match (serial, code) {
+        (None, None) => Ok(false),
+        (Some(serial), Some(code)) => {
+            let user_id = match &ctx.caller.principal {
+                crate::authn::Principal::User { id, .. } => id.as_str(),
+                _ => return Err(ApiError::access_denied("MultiFactorAuthentication failed, unable to validate MFA code.")),
+            };
+            let acct = ctx
+                .snap
+                .account(&ctx.caller.account)
+                .ok_or_else(|| ApiError::internal("caller's account missing"))?;
+            ctx.app.mfa_guard.check(acct, user_id, serial, code, ctx.now)?;
+            Ok(true)
+        }
+        (Some(_), None) => Err(ApiError::access_denied("MultiFactorAuthentication failed, unable to validate MFA code.")),
+        (None, Some(_)) => Err(crate::protocol::query::null_error("SerialNumber")),
     }
-    Ok(())
 }

@@ -58,7 +58,7 @@ pub(super) fn get_session_token(ctx: &Ctx<'_>) -> Output {
     v.finish()?;
     let duration = duration(ctx)?;
     authz::no_permission_needed(ctx);
-    super::refuse_mfa(ctx)?;
+    let mfa = super::check_mfa(ctx)?;
     let caller = ctx.caller;
     let expires_at = ctx.now + duration;
     let minted = super::mint(ctx, &caller.account, |secret_access_key| SessionClaims {
@@ -68,8 +68,8 @@ pub(super) fn get_session_token(ctx: &Ctx<'_>) -> Output {
         issued_at: ctx.now,
         expires_at,
         secret_access_key,
-        mfa_authenticated: false,
-        mfa_auth_time: None,
+        mfa_authenticated: mfa,
+        mfa_auth_time: mfa.then_some(ctx.now),
         source_identity: None,
         session_policy: None,
         policy_arns: Vec::new(),
