@@ -113,3 +113,34 @@ def shared_server(tmp_path_factory):
     yield s
     s.proc.kill()
     s.proc.wait()
+
+
+class shifted_clock:
+    """Signs botocore requests as if it were `seconds` later, to talk to a
+    server started with LATCHKEY_UNSAFE_CLOCK_OFFSET_SECS."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import datetime
+
+        import botocore.auth
+        real = self.real = botocore.auth.datetime.datetime
+        delta = datetime.timedelta(seconds=self.seconds)
+
+        class Shifted(real):
+            @classmethod
+            def utcnow(cls):
+                return real.utcnow() + delta
+
+            @classmethod
+            def now(cls, tz=None):
+                return real.now(tz) + delta
+
+        botocore.auth.datetime.datetime = Shifted
+        return self
+
+    def __exit__(self, *exc):
+        import botocore.auth
+        botocore.auth.datetime.datetime = self.real

@@ -6,7 +6,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, clean_env
+from conftest import Server, clean_env, shifted_clock
 
 
 def code(exc):
@@ -294,3 +294,43 @@ def test_get_federation_token(env):
     with pytest.raises(ClientError) as e:
         s.assume_role(RoleArn=f"arn:aws:iam::{acct}:role/any", RoleSessionName="nope")
     assert code(e) == "AccessDenied"
+
+
+def test_token_key_rotation(tmp_path):
+    """Tokens sealed by the previous key keep working after a rotation; once
+    that key is retired (rotation period + 36 h), they do not."""
+    d = tmp_path / "data"
+    day = 86400
+    s = Server(d)
+    creds = s.client("sts").get_session_token(DurationSeconds=3600)["Credentials"]
+    iam = s.client("iam")
+    iam.create_user(UserName="alice")
+    k = iam.create_access_key(UserName="alice")["AccessKey"]
+    long = s.client("sts", k["AccessKeyId"], k["SecretAccessKey"]).get_session_token(DurationSeconds=129600)["Credentials"]
+    s.stop()
+
+    # A day and an hour later: the key is rotated at start, the 36-hour token still opens.
+    later = Server(d, env=clean_env(LATCHKEY_UNSAFE_CLOCK_OFFSET_SECS=str(day + 3600)))
+    try:
+        with shifted_clock(day + 3600):
+            assert session(later, long).get_caller_identity()["Arn"].endswith(":user/alice")
+            with pytest.raises(ClientError) as e:
+                session(later, creds).get_caller_identity()
+            assert code(e) == "ExpiredToken"
+            fresh = later.client("sts").get_session_token(DurationSeconds=3600)["Credentials"]
+    finally:
+        later.stop()
+    def key_id(token):
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        return raw[1:5]  # version byte, then the sealing key's id
+
+    assert key_id(fresh["SessionToken"]) != key_id(long["SessionToken"]), "no rotation happened"
+
+    # Two and a half days later the first key is retired: its tokens are unknown, not merely expired.
+    much_later = Server(d, env=clean_env(LATCHKEY_UNSAFE_CLOCK_OFFSET_SECS=str(int(2.6 * day))))
+    try:
+        with shifted_clock(int(2.6 * day)), pytest.raises(ClientError) as e:
+            session(much_later, long).get_caller_identity()
+        assert code(e) == "InvalidClientTokenId"
+    finally:
+        much_later.stop()
