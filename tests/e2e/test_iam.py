@@ -240,3 +240,47 @@ def test_aws_cli_drives_groups_and_policies(server):
     server.aws("iam", "remove-user-from-group", "--group-name", "ops", "--user-name", "olga")
     server.aws("iam", "delete-group-policy", "--group-name", "ops", "--policy-name", "p")
     server.aws("iam", "delete-group", "--group-name", "ops")
+
+
+def test_denials_carry_an_encoded_message_that_decodes(server):
+    iam = server.client("iam")
+    eve = make_user(iam, server, "eve")
+    iam.put_user_policy(UserName="eve", PolicyName="deny", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "NoRoles", "Effect": "Deny", "Action": "iam:ListRoles", "Resource": "*"}]}))
+    with pytest.raises(ClientError) as e:
+        eve.list_roles()
+    msg = e.value.response["Error"]["Message"]
+    assert "with an explicit deny in an identity-based policy" in msg
+    encoded = msg.split("Encoded authorization failure message: ", 1)[1]
+
+    with pytest.raises(ClientError) as e:  # decoding needs sts:DecodeAuthorizationMessage
+        server.client("sts", *eve._request_signer._credentials.get_frozen_credentials()[:2]).decode_authorization_message(
+            EncodedMessage=encoded)
+    assert code(e) == "AccessDenied"
+
+    decoded = json.loads(server.client("sts").decode_authorization_message(EncodedMessage=encoded)["DecodedMessage"])
+    assert decoded["allowed"] is False and decoded["explicitDeny"] is True
+    assert decoded["context"]["action"] == "iam:ListRoles"
+    assert decoded["context"]["principal"]["arn"].endswith(":user/eve")
+    statement = decoded["matchedStatements"]["items"][0]
+    assert statement["statementId"] == "NoRoles" and statement["policyId"] == "user/eve/deny"
+    keys = {c["key"] for c in decoded["context"]["conditions"]["items"]}
+    assert "aws:username" in keys
+
+    with pytest.raises(ClientError) as e:
+        server.client("sts").decode_authorization_message(EncodedMessage=encoded[:-4] + "AAAA")
+    assert code(e) == "InvalidAuthorizationMessageException"
+
+
+def test_encoded_messages_can_be_turned_off(tmp_path):
+    from conftest import Server, clean_env
+    s = Server(tmp_path / "d", env=clean_env(LATCHKEY_ENCODE_AUTHORIZATION_MESSAGES="false"))
+    try:
+        iam = s.client("iam")
+        quiet = make_user(iam, s, "quiet")
+        with pytest.raises(ClientError) as e:
+            quiet.list_roles()
+        assert "Encoded authorization failure message" not in e.value.response["Error"]["Message"]
+    finally:
+        s.stop()

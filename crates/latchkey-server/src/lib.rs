@@ -42,6 +42,8 @@ pub struct ServiceConfig {
     pub shutdown_grace: Duration,
     /// How often a new session-token key is created.
     pub token_key_rotation: Duration,
+    /// Whether AccessDenied messages carry an encoded authorization message.
+    pub encode_authorization_messages: bool,
 }
 
 impl Default for ServiceConfig {
@@ -51,6 +53,7 @@ impl Default for ServiceConfig {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             token_key_rotation: Duration::from_secs(86_400),
+            encode_authorization_messages: true,
         }
     }
 }

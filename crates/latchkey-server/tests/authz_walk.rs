@@ -97,6 +97,7 @@ fn params(account: &str) -> Vec<(&'static str, String)> {
         ("RoleArn", format!("arn:aws:iam::{account}:role/ghost")),
         ("RoleSessionName", "walker".into()),
         ("Name", "walker".into()),
+        ("EncodedMessage", "bm90LWEtbWVzc2FnZQ".into()),
         ("VirtualMFADeviceName", "ghost".into()),
         ("SerialNumber", format!("arn:aws:iam::{account}:mfa/ghost")),
         ("AuthenticationCode1", "123456".into()),

@@ -97,7 +97,7 @@ mod wire;
 
 pub use claims::{SessionClaims, SessionKind, SessionUser};
 pub use error::TokenError;
-pub use ring::{FORMAT_VERSION, KeyRing, TokenKey};
+pub use ring::{MAX_BLOB_LEN, FORMAT_VERSION, KeyRing, TokenKey};
 
 /// Longest token text [`KeyRing::open`] decodes (8 KiB).
 pub const MAX_TOKEN_LEN: usize = 8192;

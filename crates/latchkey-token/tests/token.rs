@@ -555,3 +555,18 @@ fn ring_is_shareable_across_threads() {
     assert_send_sync::<SessionClaims>();
     assert_send_sync::<TokenError>();
 }
+
+#[test]
+fn blobs_round_trip_and_never_pass_for_tokens() {
+    let ring = latchkey_token::KeyRing::new(vec![latchkey_token::TokenKey::generate(7, 0)]).unwrap();
+    let sealed = ring.seal_blob(b"{\"allowed\":false}", "authz-message").unwrap();
+    assert_eq!(&**ring.open_blob(&sealed, "authz-message").unwrap(), b"{\"allowed\":false}");
+    assert!(ring.open_blob(&sealed, "other").is_err());
+    assert!(ring.open(&sealed, "authz-message").is_err());
+    let mut bytes = sealed.clone().into_bytes();
+    let last = bytes.len() - 2;
+    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+    assert!(ring.open_blob(&String::from_utf8(bytes).unwrap(), "authz-message").is_err());
+    let other = latchkey_token::KeyRing::new(vec![latchkey_token::TokenKey::generate(8, 0)]).unwrap();
+    assert!(other.open_blob(&sealed, "authz-message").is_err());
+}

@@ -81,6 +81,11 @@ pub struct ServeArgs {
     /// until every token they sealed has expired [default: 86400]
     #[arg(long, env = "LATCHKEY_TOKEN_KEY_ROTATION", value_name = "SECS")]
     pub token_key_rotation: Option<u64>,
+
+    /// Append an encoded authorization message (readable with
+    /// DecodeAuthorizationMessage) to every AccessDenied [default: true]
+    #[arg(long, env = "LATCHKEY_ENCODE_AUTHORIZATION_MESSAGES", value_name = "BOOL")]
+    pub encode_authorization_messages: Option<bool>,
 }
 
 /// `latchkey init`
@@ -111,6 +116,7 @@ pub struct FileConfig {
     request_timeout: Option<u64>,
     shutdown_grace: Option<u64>,
     token_key_rotation: Option<u64>,
+    encode_authorization_messages: Option<bool>,
 }
 
 impl FileConfig {
@@ -133,6 +139,7 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
     pub token_key_rotation: Duration,
+    pub encode_authorization_messages: bool,
 }
 
 fn resolve_common(c: &Common, file: &FileConfig) -> (PathBuf, String, LogFormat) {
@@ -161,6 +168,10 @@ impl Settings {
             token_key_rotation: Duration::from_secs(
                 a.token_key_rotation.or(file.token_key_rotation).unwrap_or(86_400).max(60),
             ),
+            encode_authorization_messages: a
+                .encode_authorization_messages
+                .or(file.encode_authorization_messages)
+                .unwrap_or(true),
         })
     }
 
@@ -177,6 +188,7 @@ impl Settings {
             request_timeout: Duration::ZERO,
             shutdown_grace: Duration::ZERO,
             token_key_rotation: Duration::ZERO,
+            encode_authorization_messages: true,
         })
     }
 }

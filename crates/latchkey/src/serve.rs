@@ -88,6 +88,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         request_timeout: s.request_timeout,
         shutdown_grace: s.shutdown_grace,
         token_key_rotation: s.token_key_rotation,
+        encode_authorization_messages: s.encode_authorization_messages,
     };
     let app = App::new(state, clock, config);
     let period = i64::try_from(s.token_key_rotation.as_secs()).unwrap_or(86_400);

@@ -145,7 +145,7 @@ pub fn authorize_with(ctx: &Ctx<'_>, req: Request<'_>, extra: impl FnOnce(&mut C
     ctx.authorized.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut context = base_context(&ctx.snap, ctx.caller, &ctx.facts, ctx.now);
     extra(&mut context);
-    decide(&ctx.snap, ctx.caller, req, None, &context).map_err(|d| ApiError::access_denied(d.message))
+    decide(&ctx.snap, ctx.caller, req, None, &context).map_err(|d| refusal(ctx, req, d, &context))
 }
 
 /// A refusal, with the message AWS would send.
@@ -157,6 +157,67 @@ pub struct Denied {
     pub missing: Option<latchkey_policy::PolicyType>,
     /// Whether a Deny statement decided.
     pub explicit: bool,
+    /// The engine's account of the decision, for the encoded message.
+    pub explanation: Option<serde_json::Value>,
+}
+
+/// The purpose an encoded authorization message is sealed for.
+const AUTHZ_MESSAGE: &str = "authz-message";
+
+/// The AccessDenied for `denied`, carrying an encoded authorization message
+/// (as EC2 does) unless the service was configured without them. The message
+/// is sealed with the session-token keys, so only latchkey can read it, and
+/// only for a caller of the same account (DecodeAuthorizationMessage).
+pub fn refusal(ctx: &Ctx<'_>, req: Request<'_>, denied: Denied, context: &Context) -> ApiError {
+    let Denied { message, explicit, explanation, .. } = denied;
+    if !ctx.app.config.encode_authorization_messages {
+        return ApiError::access_denied(message);
+    }
+    let Some(ring) = ctx.snap.token_ring.as_ref() else { return ApiError::access_denied(message) };
+    let conditions: Vec<serde_json::Value> = context
+        .iter()
+        .map(|(k, vs)| {
+            let values: Vec<serde_json::Value> = vs.iter().map(|v| serde_json::json!({ "value": &**v })).collect();
+            serde_json::json!({ "key": k, "values": { "items": values } })
+        })
+        .collect();
+    let decoded = serde_json::json!({
+        "allowed": false,
+        "explicitDeny": explicit,
+        "matchedStatements": { "items": explanation.iter().collect::<Vec<_>>() },
+        "failures": { "items": [] },
+        "context": {
+            "principal": { "id": ctx.caller.user_id(), "arn": ctx.caller.arn() },
+            "action": req.action,
+            "resource": req.resource,
+            "conditions": { "items": conditions },
+        },
+        "reason": message,
+    });
+    let sealed = serde_json::json!({ "account": ctx.caller.account.to_string(), "message": decoded });
+    match ring.seal_blob(sealed.to_string().as_bytes(), AUTHZ_MESSAGE) {
+        Ok(blob) => ApiError::access_denied(format!("{message} Encoded authorization failure message: {blob}")),
+        Err(_) => ApiError::access_denied(message),
+    }
+}
+
+/// Opens an encoded authorization message for a caller of `account`.
+pub fn decode_message(ctx: &Ctx<'_>, encoded: &str) -> Result<serde_json::Value, ApiError> {
+    let invalid = || {
+        ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            "InvalidAuthorizationMessageException",
+            "The encoded authorization message is invalid.",
+        )
+    };
+    let ring = ctx.snap.token_ring.as_ref().ok_or_else(invalid)?;
+    let plain = ring.open_blob(encoded.trim(), AUTHZ_MESSAGE).map_err(|_| invalid())?;
+    let v: serde_json::Value = serde_json::from_slice(&plain).map_err(|_| invalid())?;
+    // A message describes another account's request: not for this caller.
+    if v.get("account").and_then(serde_json::Value::as_str) != Some(ctx.caller.account.to_string().as_str()) {
+        return Err(invalid());
+    }
+    v.get("message").cloned().ok_or_else(invalid)
 }
 
 /// The policy engine's answer for `caller` doing `req`, with an optional
@@ -212,6 +273,7 @@ pub fn decide(
                 message: format!("User: {arn} is not authorized to perform: {} on resource: {}", req.action, req.resource),
                 missing: None,
                 explicit: false,
+                explanation: None,
             });
         }
         if scps.is_empty() {
@@ -260,12 +322,24 @@ pub fn decide(
     match decision.access_denied_message() {
         None => Ok(()),
         Some(message) => {
-            let (missing, explicit) = match decision.reason() {
-                latchkey_policy::Reason::Denied(s) => (Some(s.policy_type), true),
-                latchkey_policy::Reason::NotAllowed(t) => (Some(t), false),
-                _ => (None, false),
+            let (missing, explicit, explanation) = match decision.reason() {
+                latchkey_policy::Reason::Denied(s) => (
+                    Some(s.policy_type),
+                    true,
+                    Some(serde_json::json!({
+                        "policyType": s.policy_type.aws_phrase(),
+                        "policyId": s.policy_id,
+                        "statementIndex": s.statement,
+                        "statementId": s.sid,
+                        "effect": "DENY",
+                    })),
+                ),
+                latchkey_policy::Reason::NotAllowed(t) => {
+                    (Some(t), false, Some(serde_json::json!({ "policyType": t.aws_phrase(), "effect": "NONE_ALLOWED" })))
+                }
+                _ => (None, false, None),
             };
-            Err(Denied { message, missing, explicit })
+            Err(Denied { message, missing, explicit, explanation })
         }
     }
 }

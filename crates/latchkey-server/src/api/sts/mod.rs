@@ -14,7 +14,7 @@ use crate::protocol::xml::Xml;
 
 /// Every STS action latchkey routes.
 pub const ACTIONS: &[&str] =
-    &["GetCallerIdentity", "GetAccessKeyInfo", "AssumeRole", "GetSessionToken", "GetFederationToken"];
+    &["GetCallerIdentity", "GetAccessKeyInfo", "AssumeRole", "GetSessionToken", "GetFederationToken", "DecodeAuthorizationMessage"];
 
 /// Runs `action`.
 pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
@@ -24,6 +24,7 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
         "AssumeRole" => assume_role::assume_role(ctx).await,
         "GetSessionToken" => tokens::get_session_token(ctx),
         "GetFederationToken" => tokens::get_federation_token(ctx),
+        "DecodeAuthorizationMessage" => decode_authorization_message(ctx),
         _ => return None,
     })
 }
@@ -35,6 +36,18 @@ fn get_caller_identity(ctx: &Ctx<'_>) -> Output {
     x.elem("Arn", &ctx.caller.arn())
         .elem("UserId", &ctx.caller.user_id())
         .elem("Account", &ctx.caller.account.to_string());
+    Ok(Some(x.into_string()))
+}
+
+fn decode_authorization_message(ctx: &Ctx<'_>) -> Output {
+    let encoded = ctx.params.required("EncodedMessage")?;
+    let mut v = Violations::default();
+    v.length("EncodedMessage", encoded, 1, 10240);
+    v.finish()?;
+    authz::authorize(ctx, Request { action: "sts:DecodeAuthorizationMessage", resource: "*" })?;
+    let decoded = authz::decode_message(ctx, encoded)?;
+    let mut x = Xml::new();
+    x.elem("DecodedMessage", &decoded.to_string());
     Ok(Some(x.into_string()))
 }
 
