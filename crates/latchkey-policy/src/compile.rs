@@ -6,7 +6,7 @@ use crate::condition::CompiledCondition;
 use crate::context::Context;
 use crate::error::PolicyError;
 use crate::eval::{Principal, PrincipalKind};
-use crate::glob::GlobSet;
+use crate::glob::{GlobScratch, GlobSet};
 use crate::model::{Effect, Policy, PolicyKind, PrincipalEntry, Version};
 use crate::template::Template;
 
@@ -34,7 +34,13 @@ struct Resources {
     negated: bool,
     plain: GlobSet,
     /// Patterns with policy variables, resolved per request.
-    templates: Box<[Template]>,
+    templates: Vec<Template>,
+}
+
+/// Buffers reused while compiling the statements of one policy.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    globs: GlobScratch,
 }
 
 /// How a resource policy's `Principal` named the caller; decides whether the
@@ -76,25 +82,47 @@ pub(crate) struct Principals {
 
 impl Principals {
     pub(crate) fn new(p: &crate::model::Principals) -> Self {
+        let mut everyone = false;
+        let entries = p.entries.iter().filter_map(|entry| match entry {
+            PrincipalEntry::Everyone => {
+                everyone = true;
+                None
+            }
+            PrincipalEntry::Aws(v) => Some(("AWS", v.as_str())),
+            PrincipalEntry::Service(v) => Some(("Service", v.as_str())),
+            PrincipalEntry::Federated(v) => Some(("Federated", v.as_str())),
+            PrincipalEntry::CanonicalUser(v) => Some(("CanonicalUser", v.as_str())),
+        });
+        let mut out = Self::from_entries(p.negated, false, entries);
+        out.everyone |= everyone;
+        out
+    }
+
+    /// From `(type as written, value)` entries; `star` for `"Principal": "*"`.
+    pub(crate) fn from_entries<'e>(
+        negated: bool,
+        star: bool,
+        entries: impl Iterator<Item = (&'e str, &'e str)>,
+    ) -> Self {
         let mut out = Self {
-            negated: p.negated,
+            negated,
+            everyone: star,
             ..Self::default()
         };
-        for entry in &p.entries {
-            match entry {
-                PrincipalEntry::Everyone => out.everyone = true,
-                PrincipalEntry::Aws(v) if v == "*" => out.everyone = true,
-                PrincipalEntry::Aws(v) => {
+        for (kind, v) in entries {
+            match kind {
+                "AWS" if v == "*" => out.everyone = true,
+                "AWS" => {
                     if let Some(account) = account_of_root(v) {
                         out.accounts.push(account.into());
                     } else {
-                        out.arns.push(v.as_str().into());
+                        out.arns.push(v.into());
                     }
                 }
-                PrincipalEntry::Service(v) => out.services.push(v.as_str().into()),
-                PrincipalEntry::Federated(v) => out.federated.push(v.as_str().into()),
+                "Service" => out.services.push(v.into()),
+                "Federated" => out.federated.push(v.into()),
                 // Canonical user ids are S3's own identities; no latchkey principal has one.
-                PrincipalEntry::CanonicalUser(_) => {}
+                _ => {}
             }
         }
         out
@@ -204,7 +232,7 @@ pub(crate) enum Applies {
 }
 
 impl CompiledStatement {
-    fn new(st: &crate::model::Statement, variables: bool) -> Self {
+    fn new(st: &crate::model::Statement, variables: bool, scratch: &mut Scratch) -> Self {
         Self::from_parts(
             StatementParts {
                 sid: st.sid.as_deref(),
@@ -223,35 +251,38 @@ impl CompiledStatement {
                     .collect(),
             },
             variables,
+            scratch,
         )
     }
 
     pub(crate) fn from_parts<'s>(
         parts: StatementParts<'s, impl Iterator<Item = &'s str>, impl Iterator<Item = &'s str>>,
         variables: bool,
+        scratch: &mut Scratch,
     ) -> Self {
-        let mut actions = GlobSet::default();
-        for a in parts.actions {
-            actions.add(a.to_lowercase());
-        }
+        let actions = GlobSet::build(parts.actions, true, &mut scratch.globs);
         let resources = parts.resources.map(|(negated, values)| {
-            let mut plain = GlobSet::default();
             let mut templates = Vec::new();
-            for v in values {
-                if variables && crate::template::has_variable(v) {
-                    let t = Template::parse(v, variables);
-                    match t.as_plain() {
-                        Some(p) => plain.add(p.to_owned()),
-                        None => templates.push(t),
+            let plain = GlobSet::build(
+                values.filter(|&v| {
+                    if variables && crate::template::has_variable(v) {
+                        let t = Template::parse(v, variables);
+                        // A template without a well-formed variable is its text
+                        // as written, so it joins the plain patterns unchanged.
+                        if t.as_plain().is_none() {
+                            templates.push(t);
+                            return false;
+                        }
                     }
-                } else {
-                    plain.add(v.to_owned());
-                }
-            }
+                    true
+                }),
+                false,
+                &mut scratch.globs,
+            );
             Resources {
                 negated,
                 plain,
-                templates: templates.into(),
+                templates,
             }
         });
         Self {
@@ -312,12 +343,13 @@ impl CompiledPolicy {
     /// Compiles a checked policy.
     pub fn new(policy: &Policy) -> Self {
         let variables = policy.version() == Version::V2012_10_17;
+        let mut scratch = Scratch::default();
         Self {
             kind: policy.kind(),
             statements: policy
                 .statements()
                 .iter()
-                .map(|s| CompiledStatement::new(s, variables))
+                .map(|s| CompiledStatement::new(s, variables, &mut scratch))
                 .collect(),
         }
     }

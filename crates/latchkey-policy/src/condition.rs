@@ -71,6 +71,17 @@ fn test_of(op: Operator) -> Test {
     }
 }
 
+/// `str::to_lowercase`, boxed with a single allocation in the usual ASCII case.
+fn lower_box(s: &str) -> Box<str> {
+    if s.is_ascii() {
+        let mut b: Box<str> = s.into();
+        b.make_ascii_lowercase();
+        b
+    } else {
+        s.to_lowercase().into()
+    }
+}
+
 fn parse_bool(s: &str) -> Option<bool> {
     if s.eq_ignore_ascii_case("true") {
         Some(true)
@@ -83,59 +94,59 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 impl CompiledCondition {
     pub(crate) fn new(c: &Condition, variables: bool) -> Self {
-        let values: Vec<&str> = c.values.iter().map(String::as_str).collect();
-        Self::from_parts(c.operator, &c.key, &values, variables)
+        Self::from_parts(
+            c.operator,
+            &c.key,
+            c.values.iter().map(String::as_str),
+            variables,
+        )
     }
 
-    pub(crate) fn from_parts(
+    pub(crate) fn from_parts<'v>(
         operator: ConditionOperator,
         key: &str,
-        values: &[&str],
+        values: impl Iterator<Item = &'v str>,
         variables: bool,
     ) -> Self {
         let op = operator.operator;
         let test = test_of(op);
-        let strs = |fold: bool| -> Box<[Str]> {
-            values
-                .iter()
-                .map(|&v| {
-                    if !(variables && op.takes_variables() && crate::template::has_variable(v)) {
-                        return if fold {
-                            Str::Plain(v.to_lowercase().into())
-                        } else {
-                            Str::Plain(v.into())
-                        };
-                    }
-                    let t = Template::parse(v, true);
-                    match t.as_plain() {
-                        Some(p) if fold => Str::Plain(p.to_lowercase().into()),
-                        Some(p) => Str::Plain(p.into()),
-                        None => Str::Template(t),
-                    }
-                })
-                .collect()
+        let str_of = |fold: bool, v: &str| -> Str {
+            if !(variables && op.takes_variables() && crate::template::has_variable(v)) {
+                return if fold {
+                    Str::Plain(lower_box(v))
+                } else {
+                    Str::Plain(v.into())
+                };
+            }
+            let t = Template::parse(v, true);
+            match t.as_plain() {
+                Some(p) if fold => Str::Plain(lower_box(p)),
+                Some(p) => Str::Plain(p.into()),
+                None => Str::Template(t),
+            }
         };
         let compiled = match test {
-            Test::Equals | Test::Like | Test::Arn => Values::Str(strs(false)),
-            Test::EqualsIgnoreCase => Values::Folded(strs(true)),
-            _ if op.is_date() => Values::Date(values.iter().map(|v| values::date(v)).collect()),
-            Test::NumEq | Test::NumLt | Test::NumLe | Test::NumGt | Test::NumGe => {
-                Values::Num(values.iter().map(|v| values::number(v)).collect())
+            Test::Equals | Test::Like | Test::Arn => {
+                Values::Str(values.map(|v| str_of(false, v)).collect())
             }
-            Test::Bool | Test::Null => Values::Bool(values.iter().map(|v| parse_bool(v)).collect()),
+            Test::EqualsIgnoreCase => Values::Folded(values.map(|v| str_of(true, v)).collect()),
+            _ if op.is_date() => Values::Date(values.map(values::date).collect()),
+            Test::NumEq | Test::NumLt | Test::NumLe | Test::NumGt | Test::NumGe => {
+                Values::Num(values.map(values::number).collect())
+            }
+            Test::Bool | Test::Null => Values::Bool(values.map(parse_bool).collect()),
             Test::Binary => Values::Binary(
                 values
-                    .iter()
                     .map(|v| values::base64(v).map(Vec::into_boxed_slice))
                     .collect(),
             ),
-            Test::Ip => Values::Ip(values.iter().map(|v| Cidr::parse(v)).collect()),
+            Test::Ip => Values::Ip(values.map(Cidr::parse).collect()),
         };
         Self {
             operator,
             negated: op.is_negated(),
             test,
-            key: key.to_lowercase().into(),
+            key: lower_box(key),
             values: compiled,
         }
     }
@@ -225,7 +236,12 @@ impl CompiledCondition {
                 };
                 vals.iter().flatten().any(|p| **p == *bytes)
             }
-            Values::Ip(vals) => vals.iter().flatten().any(|c| c.contains(request)),
+            Values::Ip(vals) => {
+                let Some(ip) = values::request_ip(request) else {
+                    return false;
+                };
+                vals.iter().flatten().any(|c| c.contains_ip(ip))
+            }
         }
     }
 

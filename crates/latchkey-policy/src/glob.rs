@@ -90,81 +90,136 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     match_tokens(p.len(), |i| wild_tok(p, i), text.as_bytes())
 }
 
-/// A pattern that has at least one wildcard.
-#[derive(Debug, Clone)]
-pub(crate) struct Glob {
-    pattern: Box<str>,
+/// What a single pattern turned out to be; the order is the order in which
+/// [`GlobSet::is_match`] tries them, cheapest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Exact,
+    Prefix,
+    Glob,
 }
 
-impl Glob {
-    pub(crate) fn is_match(&self, text: &str) -> bool {
-        wildcard_match(&self.pattern, text)
-    }
+/// One pattern of a [`GlobSet`]: a byte range of its text.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    kind: Kind,
+    start: usize,
+    end: usize,
 }
 
-/// What a single pattern turned out to be.
-#[derive(Debug, Clone)]
-pub(crate) enum Kind {
-    Any,
-    Exact(Box<str>),
-    Prefix(Box<str>),
-    Glob(Glob),
+/// Reusable buffers for building [`GlobSet`]s, so that compiling a policy
+/// allocates each set's storage once, at its final size.
+#[derive(Debug, Default)]
+pub(crate) struct GlobScratch {
+    text: String,
+    entries: Vec<Entry>,
 }
 
-pub(crate) fn classify(pattern: String) -> Kind {
-    if pattern.bytes().all(|b| b == b'*') && !pattern.is_empty() {
-        return Kind::Any;
-    }
-    let first_wild = pattern.find(['*', '?']);
-    match first_wild {
-        None => Kind::Exact(pattern.into_boxed_str()),
-        Some(i) if i + 1 == pattern.len() && pattern.ends_with('*') => {
-            let mut prefix = pattern;
-            prefix.truncate(i);
-            Kind::Prefix(prefix.into_boxed_str())
-        }
-        Some(_) => Kind::Glob(Glob {
-            pattern: pattern.into_boxed_str(),
-        }),
-    }
-}
+/// Exact patterns up to this many are compared one by one; more are hashed.
+const SCAN_EXACT: usize = 8;
 
-/// Many patterns compiled into one matcher.
+/// Many patterns compiled into one matcher. The patterns share one string and
+/// are classified once: exact strings, `prefix*`, and general globs.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct GlobSet {
     any: bool,
-    /// Exact patterns; a short list is scanned, a long one is hashed.
-    exact: Vec<Box<str>>,
+    text: Box<str>,
+    /// Sorted by kind.
+    entries: Box<[Entry]>,
+    /// Exact patterns when there are many (they are then not in `entries`).
     exact_set: FxHashSet<Box<str>>,
-    prefixes: Vec<Box<str>>,
-    globs: Vec<Glob>,
 }
 
 impl GlobSet {
-    pub(crate) fn add(&mut self, pattern: String) {
-        match classify(pattern) {
-            Kind::Any => self.any = true,
-            Kind::Exact(s) => {
-                if !self.exact_set.is_empty() {
-                    self.exact_set.insert(s);
-                } else if self.exact.len() < 8 {
-                    self.exact.push(s);
-                } else {
-                    self.exact_set = self.exact.drain(..).collect();
-                    self.exact_set.insert(s);
+    /// Compiles `patterns`, lower-cased first (as `str::to_lowercase`) when `lower`.
+    pub(crate) fn build<'p>(
+        patterns: impl Iterator<Item = &'p str>,
+        lower: bool,
+        scratch: &mut GlobScratch,
+    ) -> Self {
+        scratch.text.clear();
+        scratch.entries.clear();
+        let mut any = false;
+        for pattern in patterns {
+            let start = scratch.text.len();
+            if !lower {
+                scratch.text.push_str(pattern);
+            } else if pattern.is_ascii() {
+                scratch.text.push_str(pattern);
+                if let Some(added) = scratch.text.get_mut(start..) {
+                    added.make_ascii_lowercase();
                 }
+            } else {
+                scratch.text.push_str(&pattern.to_lowercase());
             }
-            Kind::Prefix(p) => self.prefixes.push(p),
-            Kind::Glob(g) => self.globs.push(g),
+            let added = scratch.text.get(start..).unwrap_or_default();
+            let end = scratch.text.len();
+            if !added.is_empty() && added.bytes().all(|b| b == b'*') {
+                any = true;
+                scratch.text.truncate(start);
+                continue;
+            }
+            let entry = match added.bytes().position(|b| b == b'*' || b == b'?') {
+                None => Entry {
+                    kind: Kind::Exact,
+                    start,
+                    end,
+                },
+                Some(i) if start + i + 1 == end && added.ends_with('*') => Entry {
+                    kind: Kind::Prefix,
+                    start,
+                    end: start + i,
+                },
+                Some(_) => Entry {
+                    kind: Kind::Glob,
+                    start,
+                    end,
+                },
+            };
+            scratch.entries.push(entry);
+        }
+        let text = scratch.text.as_str();
+        let mut exact_set = FxHashSet::default();
+        let exact = scratch
+            .entries
+            .iter()
+            .filter(|e| e.kind == Kind::Exact)
+            .count();
+        if exact > SCAN_EXACT {
+            exact_set = scratch
+                .entries
+                .iter()
+                .filter(|e| e.kind == Kind::Exact)
+                .filter_map(|e| text.get(e.start..e.end))
+                .map(Box::from)
+                .collect();
+            scratch.entries.retain(|e| e.kind != Kind::Exact);
+        }
+        scratch.entries.sort_unstable_by_key(|e| e.kind);
+        Self {
+            any,
+            text: text.into(),
+            entries: scratch.entries.as_slice().into(),
+            exact_set,
         }
     }
 
     pub(crate) fn is_match(&self, text: &str) -> bool {
-        self.any
-            || self.exact.iter().any(|e| **e == *text)
-            || (!self.exact_set.is_empty() && self.exact_set.contains(text))
-            || self.prefixes.iter().any(|p| text.starts_with(&**p))
-            || self.globs.iter().any(|g| g.is_match(text))
+        if self.any || (!self.exact_set.is_empty() && self.exact_set.contains(text)) {
+            return true;
+        }
+        let all = self.text.as_bytes();
+        let text = text.as_bytes();
+        self.entries.iter().any(|e| {
+            let Some(p) = all.get(e.start..e.end) else {
+                return false;
+            };
+            match e.kind {
+                Kind::Exact => p == text,
+                Kind::Prefix => text.starts_with(p),
+                Kind::Glob => match_tokens(p.len(), |i| wild_tok(p, i), text),
+            }
+        })
     }
 }
 

@@ -19,6 +19,13 @@ pub(crate) struct Span {
     pub(crate) end: usize,
 }
 
+/// Where the children of an array or object sit in the [`Doc`]'s flat storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Children {
+    start: usize,
+    end: usize,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value<'a> {
     Null,
@@ -27,8 +34,8 @@ pub(crate) enum Value<'a> {
     /// re-parses them per operator, so no precision may be lost here.
     Number(&'a str),
     String(Cow<'a, str>),
-    Array(Vec<Node<'a>>),
-    Object(Vec<Member<'a>>),
+    Array(Children),
+    Object(Children),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +51,34 @@ pub(crate) struct Member<'a> {
     pub(crate) value: Node<'a>,
 }
 
+/// A parsed document. Containers do not own their children: every array item
+/// and object member lives in one of two flat vectors, so a whole policy costs
+/// a handful of allocations instead of one per container.
+#[derive(Debug)]
+pub(crate) struct Doc<'a> {
+    pub(crate) root: Node<'a>,
+    items: Vec<Node<'a>>,
+    members: Vec<Member<'a>>,
+}
+
+impl<'a> Doc<'a> {
+    /// The items of an array; empty for any other value.
+    pub(crate) fn items(&self, node: &Node<'a>) -> &[Node<'a>] {
+        match node.value {
+            Value::Array(c) => self.items.get(c.start..c.end).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
+    /// The members of an object; empty for any other value.
+    pub(crate) fn members(&self, node: &Node<'a>) -> &[Member<'a>] {
+        match node.value {
+            Value::Object(c) => self.members.get(c.start..c.end).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+}
+
 /// Why the text is not JSON, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SyntaxError {
@@ -52,7 +87,7 @@ pub(crate) struct SyntaxError {
 }
 
 impl<'a> Node<'a> {
-    #[cfg(test)]
+    /// The text of a string value.
     pub(crate) fn as_str(&self) -> Option<&str> {
         match &self.value {
             Value::String(s) => Some(s),
@@ -72,25 +107,42 @@ impl<'a> Node<'a> {
     }
 }
 
-pub(crate) fn parse(text: &str) -> Result<Node<'_>, SyntaxError> {
+pub(crate) fn parse(text: &str) -> Result<Doc<'_>, SyntaxError> {
     let mut reader = Reader {
         text,
         bytes: text.as_bytes(),
         pos: 0,
+        // Compact policies run at roughly one array item per 32 bytes and one
+        // member per 32; reserving up front avoids copying while growing.
+        items: Vec::with_capacity(text.len() / 32),
+        members: Vec::with_capacity(text.len() / 32),
+        open_items: Vec::with_capacity(32),
+        open_members: Vec::with_capacity(32),
     };
     reader.skip_ws();
-    let node = reader.value(0)?;
+    let root = reader.value(0)?;
     reader.skip_ws();
     if reader.pos != reader.bytes.len() {
         return Err(reader.error("unexpected text after the document"));
     }
-    Ok(node)
+    Ok(Doc {
+        root,
+        items: reader.items,
+        members: reader.members,
+    })
 }
 
 struct Reader<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// Finished containers' children, each container's contiguous.
+    items: Vec<Node<'a>>,
+    members: Vec<Member<'a>>,
+    /// Children of the containers still open, innermost last; a container
+    /// moves its own from here to `items`/`members` when it closes.
+    open_items: Vec<Node<'a>>,
+    open_members: Vec<Member<'a>>,
 }
 
 impl<'a> Reader<'a> {
@@ -156,8 +208,7 @@ impl<'a> Reader<'a> {
 
     fn object(&mut self, depth: usize) -> Result<Value<'a>, SyntaxError> {
         self.pos += 1;
-        // Statements have a handful of members; reserving avoids regrowth.
-        let mut members: Vec<Member<'a>> = Vec::with_capacity(6);
+        let base = self.open_members.len();
         // Small objects (all of a valid policy's) are checked for repeated names
         // by scanning; past that, hashes of the names keep the check linear, a
         // hash hit being confirmed by comparing names.
@@ -165,7 +216,7 @@ impl<'a> Reader<'a> {
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Value::Object(members));
+            return Ok(self.close_object(base));
         }
         loop {
             self.skip_ws();
@@ -178,6 +229,7 @@ impl<'a> Reader<'a> {
                 start: key_start,
                 end: self.pos,
             };
+            let members = self.open_members.get(base..).unwrap_or_default();
             // A repeated name makes the document ambiguous: parsers disagree on
             // which copy wins, and an authorisation decision must not depend on it.
             let repeated = if members.len() < 16 {
@@ -202,7 +254,7 @@ impl<'a> Reader<'a> {
             self.expect(b':', "expected `:` after a member name")?;
             self.skip_ws();
             let value = self.value(depth + 1)?;
-            members.push(Member {
+            self.open_members.push(Member {
                 key,
                 key_span,
                 value,
@@ -212,34 +264,55 @@ impl<'a> Reader<'a> {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(Value::Object(members));
+                    return Ok(self.close_object(base));
                 }
                 _ => return Err(self.error("expected `,` or `}`")),
             }
         }
     }
 
+    fn close_object(&mut self, base: usize) -> Value<'a> {
+        let start = self.members.len();
+        self.members
+            .extend(self.open_members.drain(base.min(self.open_members.len())..));
+        Value::Object(Children {
+            start,
+            end: self.members.len(),
+        })
+    }
+
     fn array(&mut self, depth: usize) -> Result<Value<'a>, SyntaxError> {
         self.pos += 1;
-        let mut items = Vec::with_capacity(4);
+        let base = self.open_items.len();
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(Value::Array(items));
+            return Ok(self.close_array(base));
         }
         loop {
             self.skip_ws();
-            items.push(self.value(depth + 1)?);
+            let item = self.value(depth + 1)?;
+            self.open_items.push(item);
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Value::Array(items));
+                    return Ok(self.close_array(base));
                 }
                 _ => return Err(self.error("expected `,` or `]`")),
             }
         }
+    }
+
+    fn close_array(&mut self, base: usize) -> Value<'a> {
+        let start = self.items.len();
+        self.items
+            .extend(self.open_items.drain(base.min(self.open_items.len())..));
+        Value::Array(Children {
+            start,
+            end: self.items.len(),
+        })
     }
 
     fn number(&mut self) -> Result<Value<'a>, SyntaxError> {
@@ -286,21 +359,20 @@ impl<'a> Reader<'a> {
         self.pos += 1;
         let start = self.pos;
         // Fast path: most policy strings have no escapes and borrow the input.
-        loop {
-            match self.peek() {
-                None => return Err(self.error("unterminated string")),
-                Some(b'"') => {
-                    let s = self
-                        .text
-                        .get(start..self.pos)
-                        .ok_or_else(|| self.error("malformed string"))?;
-                    self.pos += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                Some(b'\\') => break,
-                Some(0..=0x1f) => return Err(self.error("control character in a string")),
-                Some(_) => self.pos += 1,
+        // One tight scan finds the first byte that needs attention.
+        self.pos += plain_run(self.bytes.get(start..).unwrap_or_default());
+        match self.peek() {
+            None => return Err(self.error("unterminated string")),
+            Some(b'"') => {
+                let s = self
+                    .text
+                    .get(start..self.pos)
+                    .ok_or_else(|| self.error("malformed string"))?;
+                self.pos += 1;
+                return Ok(Cow::Borrowed(s));
             }
+            Some(b'\\') => {}
+            Some(_) => return Err(self.error("control character in a string")),
         }
         let mut out = String::from(
             self.text
@@ -393,6 +465,33 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Length of the leading run of `bytes` that a string can hold as is: up to
+/// the first `"`, `\\` or control character. Eight bytes are tested at a time
+/// with the classic "has a zero byte" word trick, which never misses one (the
+/// byte loop then finds the exact position).
+fn plain_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+    let mut done = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk).map(u64::from_le_bytes) else {
+            break;
+        };
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let found = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (word.wrapping_sub(ONES * 0x20) & !word);
+        if found & HIGH != 0 {
+            break;
+        }
+        done += 8;
+    }
+    let rest = bytes.get(done..).unwrap_or_default();
+    done + rest.iter().position(|&b| special(b)).unwrap_or(rest.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,19 +499,17 @@ mod tests {
     #[test]
     fn parses_nested_values_with_spans() {
         let text = r#" {"a": [1, "x\u00e9", true, null], "b": {"c": -2.5e3}} "#;
-        let node = parse(text).unwrap();
-        let Value::Object(members) = &node.value else {
-            panic!()
-        };
+        let doc = parse(text).unwrap();
+        let members = doc.members(&doc.root);
         assert_eq!(members[0].key, "a");
         assert_eq!(
             &text[members[0].value.span.start..members[0].value.span.end],
             r#"[1, "x\u00e9", true, null]"#
         );
-        let Value::Array(items) = &members[0].value.value else {
-            panic!()
-        };
+        let items = doc.items(&members[0].value);
         assert_eq!(items[1].as_str(), Some("xé"));
+        let inner = doc.members(&members[1].value);
+        assert_eq!(inner[0].value.value, Value::Number("-2.5e3"));
     }
 
     #[test]
@@ -432,6 +529,33 @@ mod tests {
             "\"\\ud800\"",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plain_runs_stop_at_the_first_special_byte() {
+        let naive = |b: &[u8]| {
+            b.iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(b.len())
+        };
+        let samples: [&[u8]; 8] = [
+            b"",
+            b"abc",
+            b"arn:aws:s3:::bucket/key\"rest",
+            b"0123456789abcdef\\x",
+            b"\x1f",
+            "é\u{7f}ÿ 0123456789\"".as_bytes(),
+            b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+            b"0123456789012345678901234567",
+        ];
+        for s in samples {
+            assert_eq!(plain_run(s), naive(s), "{s:?}");
+        }
+        for i in 0..=255u8 {
+            let mut s = *b"abcdefghijklmnop";
+            s[9] = i;
+            assert_eq!(plain_run(&s), naive(&s), "{i}");
         }
     }
 

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use crate::compile::{CompiledPolicy, CompiledStatement, StatementParts};
 use crate::condition::CompiledCondition;
 use crate::error::PolicyError;
-use crate::json::{self, Member, Node, Span, Value};
+use crate::json::{self, Doc, Member, Node, Span, Value};
 use crate::model::{
     Condition, ConditionOperator, Effect, Patterns, Policy, PolicyKind, PrincipalEntry, Principals,
     Statement, Version,
@@ -103,72 +103,83 @@ pub fn parse_with(
     kind: PolicyKind,
     options: ParseOptions,
 ) -> Result<Policy, PolicyError> {
-    let (checker, raw) = validate(text, kind, options)?;
-    Ok(checker.build(raw))
+    let doc = document(text)?;
+    let (checker, raw) = validate(text, &doc, kind, options)?;
+    Ok(checker.build(&raw))
 }
 
 /// Validation straight into a compiled policy, skipping the owned model.
 pub(crate) fn parse_compiled(text: &str, kind: PolicyKind) -> Result<CompiledPolicy, PolicyError> {
-    let (_, raw) = validate(text, kind, ParseOptions::default())?;
+    let doc = document(text)?;
+    let (_, raw) = validate(text, &doc, kind, ParseOptions::default())?;
     let variables = raw.version.as_ref().map(|v| v.value) == Some(Version::V2012_10_17);
+    let mut scratch = crate::compile::Scratch::default();
     let statements = raw
         .statements
         .iter()
         .map(|st| {
-            let conditions = st
+            let conditions = raw
                 .conditions
+                .get(st.conditions.clone())
+                .unwrap_or_default()
                 .iter()
                 .map(|c| {
-                    let values: Vec<&str> = c.values.iter().map(|v| &*v.value).collect();
-                    CompiledCondition::from_parts(c.operator, &c.key, &values, variables)
+                    CompiledCondition::from_parts(
+                        c.operator,
+                        c.key,
+                        c.values.iter().map(|v| scalar_text(v).0),
+                        variables,
+                    )
                 })
                 .collect();
             CompiledStatement::from_parts(
                 StatementParts {
-                    sid: st.sid.as_ref().map(|s| &*s.value),
+                    sid: st.sid.map(|s| s.value),
                     effect: if st.effect.value == "Allow" {
                         Effect::Allow
                     } else {
                         Effect::Deny
                     },
                     not_action: st.action.as_ref().is_some_and(|a| a.negated),
-                    actions: st
-                        .action
-                        .iter()
-                        .flat_map(|a| a.items.iter().map(|i| &*i.value)),
-                    resources: st
-                        .resource
-                        .as_ref()
-                        .map(|r| (r.negated, r.items.iter().map(|i| &*i.value))),
-                    principals: st
-                        .principal
-                        .as_ref()
-                        .map(|p| crate::compile::Principals::new(&raw_principals(p))),
+                    actions: st.action.iter().flat_map(|a| a.texts()),
+                    resources: st.resource.as_ref().map(|r| (r.negated, r.texts())),
+                    principals: st.principal.as_ref().map(|p| {
+                        crate::compile::Principals::from_entries(
+                            p.negated,
+                            p.star,
+                            p.entries.iter().map(|(kind, v)| (*kind, v.value)),
+                        )
+                    }),
                     conditions,
                 },
                 variables,
+                &mut scratch,
             )
         })
         .collect();
     Ok(CompiledPolicy::from_statements(kind, statements))
 }
 
-fn validate<'t>(
-    text: &'t str,
-    kind: PolicyKind,
-    options: ParseOptions,
-) -> Result<(Checker<'t>, RawPolicy<'t>), PolicyError> {
+fn document(text: &str) -> Result<json::Doc<'_>, PolicyError> {
     if text.len() > MAX_DOCUMENT_LEN {
         return Err(PolicyError::malformed(SYNTAX).with_detail(format!(
             "the document is longer than {MAX_DOCUMENT_LEN} bytes"
         )));
     }
-    let root = json::parse(text).map_err(|e| {
+    json::parse(text).map_err(|e| {
         PolicyError::malformed(SYNTAX)
             .with_detail(e.detail)
             .at(text, e.offset)
-    })?;
-    let raw = grammar(&root).map_err(|e| e.into_error(text))?;
+    })
+}
+
+fn validate<'t>(
+    text: &'t str,
+    doc: &'t Doc<'t>,
+    kind: PolicyKind,
+    options: ParseOptions,
+) -> Result<(Checker<'t>, RawPolicy<'t>), PolicyError> {
+    let raw = grammar(doc).map_err(|e| e.into_error(text))?;
     let checker = Checker { text, kind };
     checker.check(&raw, options)?;
     Ok((checker, raw))
@@ -187,8 +198,11 @@ pub fn policy_size(text: &str) -> usize {
 }
 
 // ---------------------------------------------------------------- raw form
+//
+// The raw form borrows from the JSON document: lists are slices of its nodes,
+// so checking a policy allocates almost nothing.
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Spanned<T> {
     value: T,
     span: Span,
@@ -197,19 +211,22 @@ struct Spanned<T> {
 #[derive(Debug)]
 struct RawPolicy<'a> {
     version: Option<Spanned<Version>>,
-    id: Option<String>,
+    id: Option<&'a str>,
     statements: Vec<RawStatement<'a>>,
+    /// The conditions of every statement, each statement's contiguous.
+    conditions: Vec<RawCondition<'a>>,
 }
 
 #[derive(Debug)]
 struct RawStatement<'a> {
     span: Span,
-    sid: Option<Spanned<Cow<'a, str>>>,
-    effect: Spanned<Cow<'a, str>>,
+    sid: Option<Spanned<&'a str>>,
+    effect: Spanned<&'a str>,
     action: Option<RawList<'a>>,
     resource: Option<RawList<'a>>,
     principal: Option<RawPrincipal<'a>>,
-    conditions: Vec<RawCondition<'a>>,
+    /// Range in [`RawPolicy::conditions`].
+    conditions: std::ops::Range<usize>,
 }
 
 #[derive(Debug)]
@@ -218,7 +235,21 @@ struct RawList<'a> {
     span: Span,
     /// Whether the element was written as a single string rather than an array.
     single: bool,
-    items: Vec<Spanned<Cow<'a, str>>>,
+    /// String nodes only (checked by the grammar).
+    items: &'a [Node<'a>],
+}
+
+impl<'a> RawList<'a> {
+    fn iter(&self) -> impl Iterator<Item = Spanned<&'a str>> + Clone + 'a {
+        self.items.iter().map(|n| Spanned {
+            value: n.as_str().unwrap_or_default(),
+            span: n.span,
+        })
+    }
+
+    fn texts(&self) -> impl Iterator<Item = &'a str> + Clone + 'a {
+        self.items.iter().map(|n| n.as_str().unwrap_or_default())
+    }
 }
 
 #[derive(Debug)]
@@ -227,17 +258,26 @@ struct RawPrincipal<'a> {
     span: Span,
     star: bool,
     /// (type as written, value)
-    entries: Vec<(Cow<'a, str>, Spanned<Cow<'a, str>>)>,
+    entries: Vec<(&'a str, Spanned<&'a str>)>,
 }
 
 #[derive(Debug)]
 struct RawCondition<'a> {
     operator: ConditionOperator,
-    key: Cow<'a, str>,
-    values: Vec<Spanned<Cow<'a, str>>>,
-    /// Positions of values that were JSON booleans (only valid where IAM
-    /// accepts them; kept for the legacy date check).
-    bool_values: Vec<Span>,
+    key: &'a str,
+    /// String, number or boolean nodes only (checked by the grammar).
+    values: &'a [Node<'a>],
+}
+
+/// A condition value's text, and whether it was a JSON boolean (only valid
+/// where IAM accepts one; kept for the legacy date check).
+fn scalar_text<'a>(node: &'a Node<'a>) -> (&'a str, bool) {
+    match &node.value {
+        Value::String(s) => (s, false),
+        Value::Number(n) => (n, false),
+        Value::Bool(b) => (if *b { "true" } else { "false" }, true),
+        _ => ("", false),
+    }
 }
 
 struct GrammarError {
@@ -262,9 +302,13 @@ impl GrammarError {
 
 type GResult<T> = Result<T, GrammarError>;
 
-fn members<'n, 'a>(node: &'n Node<'a>, what: &'static str) -> GResult<&'n [Member<'a>]> {
+fn members<'a>(
+    doc: &'a Doc<'a>,
+    node: &'a Node<'a>,
+    what: &'static str,
+) -> GResult<&'a [Member<'a>]> {
     match &node.value {
-        Value::Object(m) => Ok(m),
+        Value::Object(_) => Ok(doc.members(node)),
         _ => Err(GrammarError::at(
             node.span,
             format!("{what} must be an object, not {}", node.type_name()),
@@ -272,10 +316,10 @@ fn members<'n, 'a>(node: &'n Node<'a>, what: &'static str) -> GResult<&'n [Membe
     }
 }
 
-fn string<'a>(node: &Node<'a>, what: &'static str) -> GResult<Spanned<Cow<'a, str>>> {
+fn string<'a>(node: &'a Node<'a>, what: &'static str) -> GResult<Spanned<&'a str>> {
     match &node.value {
         Value::String(s) => Ok(Spanned {
-            value: s.clone(),
+            value: s,
             span: node.span,
         }),
         _ => Err(GrammarError::at(
@@ -285,16 +329,21 @@ fn string<'a>(node: &Node<'a>, what: &'static str) -> GResult<Spanned<Cow<'a, st
     }
 }
 
-fn string_list<'a>(node: &Node<'a>, what: &'static str, negated: bool) -> GResult<RawList<'a>> {
+fn string_list<'a>(
+    doc: &'a Doc<'a>,
+    node: &'a Node<'a>,
+    what: &'static str,
+    negated: bool,
+) -> GResult<RawList<'a>> {
     let (single, items) = match &node.value {
-        Value::String(_) => (true, vec![string(node, what)?]),
-        Value::Array(items) => (
-            false,
-            items
-                .iter()
-                .map(|n| string(n, what))
-                .collect::<GResult<Vec<_>>>()?,
-        ),
+        Value::String(_) => (true, std::slice::from_ref(node)),
+        Value::Array(_) => {
+            let items = doc.items(node);
+            for n in items {
+                string(n, what)?;
+            }
+            (false, items)
+        }
         _ => {
             return Err(GrammarError::at(
                 node.span,
@@ -313,8 +362,9 @@ fn string_list<'a>(node: &Node<'a>, what: &'static str, negated: bool) -> GResul
     })
 }
 
-fn grammar<'a>(root: &Node<'a>) -> GResult<RawPolicy<'a>> {
-    let top = members(root, "the policy document")?;
+fn grammar<'a>(doc: &'a Doc<'a>) -> GResult<RawPolicy<'a>> {
+    let root = &doc.root;
+    let top = members(doc, root, "the policy document")?;
     let mut version = None;
     let mut id = None;
     let mut statement = None;
@@ -322,7 +372,7 @@ fn grammar<'a>(root: &Node<'a>) -> GResult<RawPolicy<'a>> {
         match &*m.key {
             "Version" => {
                 let s = string(&m.value, "Version")?;
-                let v = match &*s.value {
+                let v = match s.value {
                     "2012-10-17" => Version::V2012_10_17,
                     "2008-10-17" => Version::V2008_10_17,
                     other => {
@@ -339,7 +389,7 @@ fn grammar<'a>(root: &Node<'a>) -> GResult<RawPolicy<'a>> {
                     span: s.span,
                 });
             }
-            "Id" => id = Some(string(&m.value, "Id")?.value.into_owned()),
+            "Id" => id = Some(string(&m.value, "Id")?.value),
             "Statement" => statement = Some(&m.value),
             other => {
                 return Err(GrammarError::at(
@@ -352,9 +402,9 @@ fn grammar<'a>(root: &Node<'a>) -> GResult<RawPolicy<'a>> {
     let statement = statement.ok_or_else(|| {
         GrammarError::at(root.span, "the policy document has no `Statement` element")
     })?;
-    let nodes: Vec<&Node<'a>> = match &statement.value {
-        Value::Object(_) => vec![statement],
-        Value::Array(items) => items.iter().collect(),
+    let nodes: &[Node<'a>] = match &statement.value {
+        Value::Object(_) => std::slice::from_ref(statement),
+        Value::Array(_) => doc.items(statement),
         _ => {
             return Err(GrammarError::at(
                 statement.span,
@@ -365,25 +415,31 @@ fn grammar<'a>(root: &Node<'a>) -> GResult<RawPolicy<'a>> {
     if nodes.is_empty() {
         return Err(GrammarError::at(statement.span, "`Statement` is empty"));
     }
-    let statements = nodes
-        .into_iter()
-        .map(statement_grammar)
-        .collect::<GResult<Vec<_>>>()?;
+    let mut statements = Vec::with_capacity(nodes.len());
+    let mut conditions = Vec::new();
+    for node in nodes {
+        statements.push(statement_grammar(doc, node, &mut conditions)?);
+    }
     Ok(RawPolicy {
         version,
         id,
         statements,
+        conditions,
     })
 }
 
-fn statement_grammar<'a>(node: &Node<'a>) -> GResult<RawStatement<'a>> {
-    let fields = members(node, "a statement")?;
+fn statement_grammar<'a>(
+    doc: &'a Doc<'a>,
+    node: &'a Node<'a>,
+    all_conditions: &mut Vec<RawCondition<'a>>,
+) -> GResult<RawStatement<'a>> {
+    let fields = members(doc, node, "a statement")?;
     let mut sid = None;
     let mut effect = None;
     let mut action = None;
     let mut resource = None;
     let mut principal = None;
-    let mut conditions = Vec::new();
+    let mut conditions = all_conditions.len()..all_conditions.len();
     for m in fields {
         let key = &*m.key;
         let twice = |present: bool, other: &'static str| {
@@ -418,6 +474,7 @@ fn statement_grammar<'a>(node: &Node<'a>) -> GResult<RawStatement<'a>> {
                     },
                 )?;
                 action = Some(string_list(
+                    doc,
                     &m.value,
                     if key == "Action" {
                         "Action"
@@ -437,6 +494,7 @@ fn statement_grammar<'a>(node: &Node<'a>) -> GResult<RawStatement<'a>> {
                     },
                 )?;
                 resource = Some(string_list(
+                    doc,
                     &m.value,
                     if key == "Resource" {
                         "Resource"
@@ -455,9 +513,15 @@ fn statement_grammar<'a>(node: &Node<'a>) -> GResult<RawStatement<'a>> {
                         "Principal"
                     },
                 )?;
-                principal = Some(principal_grammar(&m.value, key == "NotPrincipal")?);
+                principal = Some(principal_grammar(doc, &m.value, key == "NotPrincipal")?);
             }
-            "Condition" => conditions = condition_grammar(&m.value)?,
+            "Condition" => {
+                // A repeated `Condition` is refused by the JSON reader, so the
+                // statement's conditions are the ones pushed now.
+                let first = all_conditions.len();
+                condition_grammar(doc, &m.value, all_conditions)?;
+                conditions = first..all_conditions.len();
+            }
             other => {
                 return Err(GrammarError::at(
                     m.key_span,
@@ -479,7 +543,11 @@ fn statement_grammar<'a>(node: &Node<'a>) -> GResult<RawStatement<'a>> {
     })
 }
 
-fn principal_grammar<'a>(node: &Node<'a>, negated: bool) -> GResult<RawPrincipal<'a>> {
+fn principal_grammar<'a>(
+    doc: &'a Doc<'a>,
+    node: &'a Node<'a>,
+    negated: bool,
+) -> GResult<RawPrincipal<'a>> {
     let what = if negated { "NotPrincipal" } else { "Principal" };
     match &node.value {
         Value::String(s) if s == "*" => Ok(RawPrincipal {
@@ -488,18 +556,18 @@ fn principal_grammar<'a>(node: &Node<'a>, negated: bool) -> GResult<RawPrincipal
             star: true,
             entries: Vec::new(),
         }),
-        Value::Object(fields) => {
+        Value::Object(_) => {
             let mut entries = Vec::new();
-            for m in fields {
+            for m in doc.members(node) {
                 if !matches!(&*m.key, "AWS" | "Service" | "Federated" | "CanonicalUser") {
                     return Err(GrammarError::at(
                         m.key_span,
                         format!("unknown principal type `{}`", m.key),
                     ));
                 }
-                let list = string_list(&m.value, what, false)?;
-                for item in list.items {
-                    entries.push((m.key.clone(), item));
+                let list = string_list(doc, &m.value, what, false)?;
+                for item in list.iter() {
+                    entries.push((&*m.key, item));
                 }
             }
             if entries.is_empty() {
@@ -522,48 +590,39 @@ fn principal_grammar<'a>(node: &Node<'a>, negated: bool) -> GResult<RawPrincipal
     }
 }
 
-fn condition_grammar<'a>(node: &Node<'a>) -> GResult<Vec<RawCondition<'a>>> {
-    let mut out = Vec::new();
-    for block in members(node, "`Condition`")? {
-        let keys = members(&block.value, "a condition operator's value")?;
+fn condition_grammar<'a>(
+    doc: &'a Doc<'a>,
+    node: &'a Node<'a>,
+    out: &mut Vec<RawCondition<'a>>,
+) -> GResult<()> {
+    for block in members(doc, node, "`Condition`")? {
+        let keys = members(doc, &block.value, "a condition operator's value")?;
         let operator = ConditionOperator::parse(&block.key);
         let first = out.len();
         for k in keys {
-            let items = match &k.value.value {
-                Value::Array(items) => items.as_slice(),
+            let values = match &k.value.value {
+                Value::Array(_) => doc.items(&k.value),
                 _ => std::slice::from_ref(&k.value),
             };
-            let mut values = Vec::with_capacity(items.len());
-            let mut bool_values = Vec::new();
-            for item in items {
-                let text: Cow<'a, str> = match &item.value {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => Cow::Borrowed(*n),
-                    Value::Bool(b) => {
-                        bool_values.push(item.span);
-                        Cow::Borrowed(if *b { "true" } else { "false" })
-                    }
-                    _ => {
-                        return Err(GrammarError::at(
-                            item.span,
-                            format!(
-                                "condition values must be strings, numbers or booleans, not {}",
-                                item.type_name()
-                            ),
-                        ));
-                    }
-                };
-                values.push(Spanned {
-                    value: text,
-                    span: item.span,
-                });
+            for item in values {
+                if !matches!(
+                    item.value,
+                    Value::String(_) | Value::Number(_) | Value::Bool(_)
+                ) {
+                    return Err(GrammarError::at(
+                        item.span,
+                        format!(
+                            "condition values must be strings, numbers or booleans, not {}",
+                            item.type_name()
+                        ),
+                    ));
+                }
             }
             if let Some(operator) = operator {
                 out.push(RawCondition {
                     operator,
-                    key: k.key.clone(),
+                    key: &k.key,
                     values,
-                    bool_values,
                 });
             }
         }
@@ -576,7 +635,7 @@ fn condition_grammar<'a>(node: &Node<'a>) -> GResult<Vec<RawCondition<'a>>> {
             ));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 // ---------------------------------------------------------------- checks
@@ -610,8 +669,8 @@ impl Checker<'_> {
         }
         for st in &raw.statements {
             if let Some(list) = &st.action {
-                for a in &list.items {
-                    if let Some(message) = action_error(&a.value) {
+                for a in list.iter() {
+                    if let Some(message) = action_error(a.value) {
                         return Err(self.fail(message, a.span));
                     }
                 }
@@ -627,15 +686,20 @@ impl Checker<'_> {
                     .fail(LEGACY, st.effect.span)
                     .with_detail("`Effect` is case-sensitive: write `Allow` or `Deny`"));
             }
-            for c in &st.conditions {
+            for c in raw
+                .conditions
+                .get(st.conditions.clone())
+                .unwrap_or_default()
+            {
                 if !c.operator.operator.is_date() {
                     continue;
                 }
-                for v in &c.values {
-                    if c.bool_values.contains(&v.span) || values::date(&v.value).is_none() {
+                for v in c.values {
+                    let (text, boolean) = scalar_text(v);
+                    if boolean || values::date(text).is_none() {
                         return Err(self
                             .fail(LEGACY, v.span)
-                            .with_detail(format!("`{}` is not a date", v.value)));
+                            .with_detail(format!("`{text}` is not a date")));
                     }
                 }
             }
@@ -648,16 +712,12 @@ impl Checker<'_> {
                 let Some(list) = st.resource.as_ref().filter(|l| l.negated == negated) else {
                     continue;
                 };
-                pending = pending
-                    || list
-                        .items
-                        .iter()
-                        .any(|r| resource_format(&r.value).is_some());
+                pending = pending || list.texts().any(|r| !resource_format_ok(r));
                 if pending {
                     continue;
                 }
-                for r in &list.items {
-                    if !legacy_resource(&r.value, list.single) {
+                for r in list.iter() {
+                    if !legacy_resource(r.value, list.single) {
                         return Err(self
                             .fail(LEGACY, r.span)
                             .with_detail(format!("`{}` is not a well-formed ARN", r.value)));
@@ -679,15 +739,19 @@ impl Checker<'_> {
                 }
             }
         }
-        let mut seen: Vec<&str> = Vec::new();
-        for st in &raw.statements {
+        // Quadratic, like any list search, but without building a list:
+        // policies have tens of statements.
+        for (i, st) in raw.statements.iter().enumerate() {
             if let Some(sid) = &st.sid
                 && !sid.value.is_empty()
+                && raw
+                    .statements
+                    .get(..i)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|earlier| earlier.sid.is_some_and(|e| e.value == sid.value))
             {
-                if seen.contains(&&*sid.value) {
-                    return Err(self.fail(SID_UNIQUE, sid.span));
-                }
-                seen.push(&sid.value);
+                return Err(self.fail(SID_UNIQUE, sid.span));
             }
         }
         Ok(())
@@ -723,8 +787,8 @@ impl Checker<'_> {
                 }
                 for st in &raw.statements {
                     if let Some(list) = st.action.as_ref().filter(|l| !l.negated) {
-                        for a in &list.items {
-                            let v = &*a.value;
+                        for a in list.iter() {
+                            let v = a.value;
                             let sts = v.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sts:"));
                             if !(sts || v == "*") {
                                 return Err(self.fail(TRUST_ACTIONS, a.span));
@@ -767,8 +831,8 @@ impl Checker<'_> {
                     .with_detail("`NotPrincipal` can only be used with `\"Effect\": \"Deny\"`"));
             }
             for (kind, value) in &p.entries {
-                let ok = match &**kind {
-                    "AWS" => valid_aws_principal(&value.value),
+                let ok = match *kind {
+                    "AWS" => valid_aws_principal(value.value),
                     "Service" => {
                         !value.value.is_empty()
                             && !value.value.contains(['*', '?'])
@@ -790,45 +854,54 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn build(&self, raw: RawPolicy<'_>) -> Policy {
+    fn build(&self, raw: &RawPolicy<'_>) -> Policy {
         let version_given = raw.version.is_some();
-        let version = raw.version.map_or(Version::V2008_10_17, |v| v.value);
+        let version = raw
+            .version
+            .as_ref()
+            .map_or(Version::V2008_10_17, |v| v.value);
         let statements = raw
             .statements
-            .into_iter()
+            .iter()
             .map(|st| Statement {
-                sid: st.sid.map(|s| s.value.into_owned()),
+                sid: st.sid.map(|s| s.value.to_owned()),
                 effect: if st.effect.value == "Allow" {
                     Effect::Allow
                 } else {
                     Effect::Deny
                 },
-                action: st.action.map_or_else(
+                action: st.action.as_ref().map_or_else(
                     || Patterns {
                         negated: false,
                         values: Vec::new(),
                     },
                     to_patterns,
                 ),
-                resource: st.resource.map(to_patterns),
-                principal: st.principal.map(|p| Principals {
+                resource: st.resource.as_ref().map(to_patterns),
+                principal: st.principal.as_ref().map(|p| Principals {
                     negated: p.negated,
                     entries: if p.star {
                         vec![PrincipalEntry::Everyone]
                     } else {
                         p.entries
-                            .into_iter()
-                            .map(|(kind, v)| principal_entry(&kind, v.value.into_owned()))
+                            .iter()
+                            .map(|(kind, v)| principal_entry(kind, v.value.to_owned()))
                             .collect()
                     },
                 }),
-                conditions: st
+                conditions: raw
                     .conditions
-                    .into_iter()
+                    .get(st.conditions.clone())
+                    .unwrap_or_default()
+                    .iter()
                     .map(|c| Condition {
                         operator: c.operator,
-                        key: c.key.into_owned(),
-                        values: c.values.into_iter().map(|v| v.value.into_owned()).collect(),
+                        key: c.key.to_owned(),
+                        values: c
+                            .values
+                            .iter()
+                            .map(|v| scalar_text(v).0.to_owned())
+                            .collect(),
                     })
                     .collect(),
                 span: (st.span.start, st.span.end),
@@ -838,24 +911,10 @@ impl Checker<'_> {
             kind: self.kind,
             version,
             version_given,
-            id: raw.id,
+            id: raw.id.map(str::to_owned),
             statements,
             size: policy_size(self.text),
         }
-    }
-}
-
-fn raw_principals(p: &RawPrincipal<'_>) -> Principals {
-    Principals {
-        negated: p.negated,
-        entries: if p.star {
-            vec![PrincipalEntry::Everyone]
-        } else {
-            p.entries
-                .iter()
-                .map(|(kind, v)| principal_entry(kind, v.value.to_string()))
-                .collect()
-        },
     }
 }
 
@@ -868,14 +927,10 @@ fn principal_entry(kind: &str, v: String) -> PrincipalEntry {
     }
 }
 
-fn to_patterns(list: RawList<'_>) -> Patterns {
+fn to_patterns(list: &RawList<'_>) -> Patterns {
     Patterns {
         negated: list.negated,
-        values: list
-            .items
-            .into_iter()
-            .map(|i| i.value.into_owned())
-            .collect(),
+        values: list.texts().map(str::to_owned).collect(),
     }
 }
 
@@ -887,36 +942,50 @@ fn present(list: Option<&RawList<'_>>) -> bool {
 /// IAM's legacy ARN shape check. A lone string and array items are checked
 /// slightly differently, as IAM does.
 fn legacy_resource(original: &str, single: bool) -> bool {
-    let r: &str = &without_variables(original);
-    if r == "*" {
-        return true;
-    }
-    if r.matches(':').count() < 5 && r.contains("::") {
-        return false;
-    }
-    if single {
-        r.split(':').nth(2).is_some_and(|s| !s.is_empty())
-    } else {
-        r.len() >= 3
-    }
+    with_stripped(original, |r| {
+        if r == "*" {
+            return true;
+        }
+        let colons = r.bytes().filter(|&b| b == b':').count();
+        if colons < 5 && r.as_bytes().windows(2).any(|w| w == b"::") {
+            return false;
+        }
+        if single {
+            // The third colon-separated component exists and is not empty.
+            split_colon(r)
+                .and_then(|(_, rest)| split_colon(rest))
+                .is_some_and(|(_, third)| !third.is_empty() && !third.starts_with(':'))
+        } else {
+            r.len() >= 3
+        }
+    })
 }
 
 /// The error IAM reports for a resource in the wrong format, if any. For each
 /// element, IAM checks every statement's `Resource` and then every statement's
 /// `NotResource`, array items in reverse sorted order, and reports the last error.
 fn resource_error(raw: &RawPolicy<'_>) -> Option<(String, Span)> {
+    // The common case, no error at all, needs neither sorting nor messages.
+    let any = raw.statements.iter().any(|st| {
+        st.resource
+            .as_ref()
+            .is_some_and(|l| l.texts().any(|r| !resource_format_ok(r)))
+    });
+    if !any {
+        return None;
+    }
     let mut last = None;
     for negated in [false, true] {
         for st in &raw.statements {
             let Some(list) = st.resource.as_ref().filter(|l| l.negated == negated) else {
                 continue;
             };
-            let mut items: Vec<&Spanned<Cow<'_, str>>> = list.items.iter().collect();
+            let mut items: Vec<Spanned<&str>> = list.iter().collect();
             if !list.single {
-                items.sort_by(|a, b| b.value.cmp(&a.value));
+                items.sort_by(|a, b| b.value.cmp(a.value));
             }
             for r in items {
-                if let Some(message) = resource_format(&r.value) {
+                if let Some(message) = resource_format(r.value) {
                     last = Some((message, r.span));
                 }
             }
@@ -925,9 +994,59 @@ fn resource_error(raw: &RawPolicy<'_>) -> Option<(String, Span)> {
     last
 }
 
-/// The resource with each `${...}` variable replaced by a placeholder, so that
-/// colons inside variable names (`${aws:PrincipalAccount}`) do not count as ARN
-/// separators in the shape checks.
+/// `text` split at its first colon (a byte search: cheaper than a `char`
+/// pattern on the short strings of a policy).
+fn split_colon(text: &str) -> Option<(&str, &str)> {
+    let i = text.bytes().position(|b| b == b':')?;
+    Some((text.get(..i)?, text.get(i + 1..)?))
+}
+
+/// Calls `f` with the resource in which each `${...}` variable is replaced by
+/// a placeholder, so that colons inside variable names (`${aws:PrincipalAccount}`)
+/// do not count as ARN separators in the shape checks. Usual resources are
+/// rewritten on the stack.
+fn with_stripped<R>(r: &str, f: impl FnOnce(&str) -> R) -> R {
+    if !crate::template::has_variable(r) {
+        return f(r);
+    }
+    let mut buf = [0u8; 256];
+    match strip_variables_into(r, &mut buf) {
+        Some(stripped) => f(stripped),
+        None => f(&without_variables(r)),
+    }
+}
+
+/// [`without_variables`] into `buf`; `None` when it does not fit.
+fn strip_variables_into<'b>(r: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+    fn append(buf: &mut [u8], len: &mut usize, bytes: &[u8]) -> Option<()> {
+        buf.get_mut(*len..*len + bytes.len())?
+            .copy_from_slice(bytes);
+        *len += bytes.len();
+        Some(())
+    }
+    let mut len = 0;
+    let mut rest = r.as_bytes();
+    while let Some(start) = rest.windows(2).position(|w| w == b"${") {
+        let (before, after) = rest.split_at_checked(start)?;
+        append(buf, &mut len, before)?;
+        match after.iter().position(|&b| b == b'}') {
+            Some(end) => {
+                append(buf, &mut len, b"v")?;
+                rest = after.get(end + 1..)?;
+            }
+            None => {
+                append(buf, &mut len, after)?;
+                rest = &[];
+            }
+        }
+    }
+    append(buf, &mut len, rest)?;
+    // Cuts fall on ASCII bytes, so the text stays UTF-8.
+    std::str::from_utf8(buf.get(..len)?).ok()
+}
+
+/// The resource with each `${...}` variable replaced by a placeholder (see
+/// [`with_stripped`]).
 fn without_variables(r: &str) -> Cow<'_, str> {
     if !crate::template::has_variable(r) {
         return Cow::Borrowed(r);
@@ -952,76 +1071,111 @@ fn without_variables(r: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn resource_format(original: &str) -> Option<String> {
-    if original == "*" {
-        return None;
-    }
-    let stripped = without_variables(original);
-    let r: &str = &stripped;
-    let Some((_, rest)) = r.split_once(':') else {
-        return Some(format!(
-            "Resource {original} must be in ARN format or \"*\"."
-        ));
+/// What is wrong with a resource's format; the message is built from it only
+/// when an error is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResourceProblem {
+    NotArn,
+    Partition,
+    NoVendor,
+    IamRegion,
+    S3Region,
+    IamPath,
+}
+
+/// The format check, on the resource with its variables stripped.
+fn resource_problem(r: &str) -> Option<ResourceProblem> {
+    let Some((_, rest)) = split_colon(r) else {
+        return Some(ResourceProblem::NotArn);
     };
-    let (partition, rest, found) = match rest.split_once(':') {
+    let (partition, rest, found) = match split_colon(rest) {
         Some((p, rest)) => (p, rest, true),
         None => (rest, "", false),
     };
     if partition != "*" && !PARTITIONS.contains(&partition) {
-        let rem: Vec<&str> = rest.split(':').collect();
-        let get = |i: usize| rem.get(i).copied().unwrap_or("*");
-        let a1 = if rem.len() == 1 && get(0).is_empty() {
-            "*"
-        } else {
-            get(0)
-        };
-        let a4 = if rem.len() > 3 {
-            rem.get(3..).map_or_else(|| "*".to_owned(), |r| r.join(":"))
-        } else {
-            "*".to_owned()
-        };
-        return Some(format!(
-            "Partition \"{partition}\" is not valid for resource \"arn:{partition}:{a1}:{}:{}:{a4}\".",
-            get(1),
-            get(2)
-        ));
+        return Some(ResourceProblem::Partition);
     }
     if !found {
-        return Some("Resource vendor must be fully qualified and cannot contain regexes.".into());
+        return Some(ResourceProblem::NoVendor);
     }
-    let (service, after_service) = rest.split_once(':').unwrap_or((rest, ""));
-    let after_region = after_service.split_once(':').map_or("", |(_, a)| a);
-    let resource_id = after_region.split_once(':').map_or("", |(_, a)| a);
+    let (service, after_service) = split_colon(rest).unwrap_or((rest, ""));
+    let after_region = split_colon(after_service).map_or("", |(_, a)| a);
+    let resource_id = split_colon(after_region).map_or("", |(_, a)| a);
     let has_region = !after_service.starts_with(':');
     if service == "iam" && has_region {
-        return Some(format!(
-            "IAM resource {original} cannot contain region information."
-        ));
+        return Some(ResourceProblem::IamRegion);
     }
     if service == "s3" && has_region && !resource_id.starts_with("accesspoint/") {
-        return Some(format!(
-            "Resource {original} can not contain region information."
-        ));
+        return Some(ResourceProblem::S3Region);
     }
     if service == "iam"
         && resource_id != "*"
         && !IAM_PATHS.iter().any(|p| resource_id.starts_with(p))
     {
-        return Some(format!(
-            "IAM resource path must either be \"*\" or start with {}.",
-            IAM_PATHS.join(", ")
-        ));
+        return Some(ResourceProblem::IamPath);
     }
     None
 }
 
+fn resource_format_ok(original: &str) -> bool {
+    original == "*" || with_stripped(original, |r| resource_problem(r).is_none())
+}
+
+fn resource_format(original: &str) -> Option<String> {
+    if original == "*" {
+        return None;
+    }
+    with_stripped(original, |r| {
+        Some(match resource_problem(r)? {
+            ResourceProblem::NotArn => {
+                format!("Resource {original} must be in ARN format or \"*\".")
+            }
+            ResourceProblem::Partition => partition_message(r),
+            ResourceProblem::NoVendor => {
+                "Resource vendor must be fully qualified and cannot contain regexes.".into()
+            }
+            ResourceProblem::IamRegion => {
+                format!("IAM resource {original} cannot contain region information.")
+            }
+            ResourceProblem::S3Region => {
+                format!("Resource {original} can not contain region information.")
+            }
+            ResourceProblem::IamPath => format!(
+                "IAM resource path must either be \"*\" or start with {}.",
+                IAM_PATHS.join(", ")
+            ),
+        })
+    })
+}
+
+/// IAM's message for an unknown partition quotes the resource rebuilt from its parts.
+fn partition_message(r: &str) -> String {
+    let rest = r.split_once(':').map_or("", |(_, rest)| rest);
+    let (partition, rest) = rest.split_once(':').unwrap_or((rest, ""));
+    let rem: Vec<&str> = rest.split(':').collect();
+    let get = |i: usize| rem.get(i).copied().unwrap_or("*");
+    let a1 = if rem.len() == 1 && get(0).is_empty() {
+        "*"
+    } else {
+        get(0)
+    };
+    let a4 = if rem.len() > 3 {
+        rem.get(3..).map_or_else(|| "*".to_owned(), |r| r.join(":"))
+    } else {
+        "*".to_owned()
+    };
+    format!(
+        "Partition \"{partition}\" is not valid for resource \"arn:{partition}:{a1}:{}:{}:{a4}\".",
+        get(1),
+        get(2)
+    )
+}
+
 fn action_error(action: &str) -> Option<String> {
-    let mut parts = action.split(':');
-    let vendor = parts.next().unwrap_or_default();
-    let Some(_) = parts.next() else {
+    let Some((vendor, rest)) = split_colon(action) else {
         return (action != "*").then(|| NO_VENDOR.to_owned());
     };
-    if parts.next().is_some() {
+    if rest.bytes().any(|b| b == b':') {
         return Some(ONE_COLON.to_owned());
     }
     if vendor != "*"

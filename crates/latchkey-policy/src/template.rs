@@ -31,7 +31,9 @@ pub(crate) fn has_variable(text: &str) -> bool {
 /// A string value that may contain policy variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Template {
-    pieces: Box<[Piece]>,
+    /// A `Vec` sized up front rather than a boxed slice, which would mean a
+    /// second allocation to shrink it.
+    pieces: Vec<Piece>,
 }
 
 impl Template {
@@ -40,41 +42,51 @@ impl Template {
     pub(crate) fn parse(text: &str, variables: bool) -> Self {
         if !variables || !has_variable(text) {
             return Self {
-                pieces: Box::new([Piece::Text(text.into())]),
+                pieces: vec![Piece::Text(text.into())],
             };
         }
-        let mut pieces = Vec::new();
-        let mut rest = text;
-        let mut pending = String::new();
-        while let Some(start) = rest.find("${") {
-            let (before, after) = rest.split_at(start);
-            pending.push_str(before);
-            let body_and_more = after.get(2..).unwrap_or_default();
-            match body_and_more.find('}').and_then(|end| {
-                let body = body_and_more.get(..end)?;
-                Some((parse_body(body)?, end))
-            }) {
-                Some((piece, end)) => {
-                    if !pending.is_empty() {
-                        pieces.push(Piece::Text(std::mem::take(&mut pending).into()));
+        let bytes = text.as_bytes();
+        // Each `${` adds at most a variable and the text before it.
+        let openings = bytes.windows(2).filter(|w| *w == b"${").count();
+        let mut pieces = Vec::with_capacity(2 * openings + 1);
+        // Literal text runs from `text_start`; a malformed `${` stays part of it,
+        // so every text piece is one slice of the original.
+        let mut text_start = 0;
+        let mut search = 0;
+        while let Some(start) = bytes
+            .get(search..)
+            .and_then(|rest| rest.windows(2).position(|w| w == b"${"))
+            .map(|i| search + i)
+        {
+            let body_start = start + 2;
+            let parsed = bytes
+                .get(body_start..)
+                .and_then(|rest| rest.iter().position(|&b| b == b'}'))
+                .and_then(|len| {
+                    let body = text.get(body_start..body_start + len)?;
+                    Some((parse_body(body)?, body_start + len))
+                });
+            match parsed {
+                Some((piece, close)) => {
+                    if text_start < start {
+                        pieces.push(Piece::Text(
+                            text.get(text_start..start).unwrap_or_default().into(),
+                        ));
                     }
                     pieces.push(piece);
-                    rest = body_and_more.get(end + 1..).unwrap_or_default();
+                    text_start = close + 1;
+                    search = close + 1;
                 }
-                None => {
-                    // Not a well-formed variable: IAM keeps such text as written.
-                    pending.push_str("${");
-                    rest = body_and_more;
-                }
+                // Not a well-formed variable: IAM keeps such text as written.
+                None => search = body_start,
             }
         }
-        pending.push_str(rest);
-        if !pending.is_empty() {
-            pieces.push(Piece::Text(pending.into()));
+        if text_start < text.len() {
+            pieces.push(Piece::Text(
+                text.get(text_start..).unwrap_or_default().into(),
+            ));
         }
-        Self {
-            pieces: pieces.into(),
-        }
+        Self { pieces }
     }
 
     /// The plain text when the template has no variables and no escapes.

@@ -199,21 +199,32 @@ impl Cidr {
         }
     }
 
+    /// Evaluation reads the request's address once ([`request_ip`]) and then
+    /// calls [`Self::contains_ip`] per range; this is the same test in one step.
+    #[cfg(test)]
     pub(crate) fn contains(&self, text: &str) -> bool {
-        let Ok(ip) = text.trim().parse::<IpAddr>() else {
-            return false;
-        };
-        // An IPv4 client seen through an IPv6 socket arrives as ::ffff:a.b.c.d.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
+        request_ip(text).is_some_and(|ip| self.contains_ip(ip))
+    }
+
+    /// Whether the range holds an address read by [`request_ip`].
+    pub(crate) fn contains_ip(&self, ip: IpAddr) -> bool {
         match (self, ip) {
             (Self::V4 { net, mask }, IpAddr::V4(a)) => u32::from(a) & mask == *net,
             (Self::V6 { net, mask }, IpAddr::V6(a)) => u128::from(a) & mask == *net,
             _ => false,
         }
     }
+}
+
+/// A request's address as the IP operators compare it; read once per request
+/// value rather than once per range.
+pub(crate) fn request_ip(text: &str) -> Option<IpAddr> {
+    let ip = text.trim().parse::<IpAddr>().ok()?;
+    // An IPv4 client seen through an IPv6 socket arrives as ::ffff:a.b.c.d.
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    })
 }
 
 /// Standard base64 (padding optional); `None` for anything else.
