@@ -188,31 +188,37 @@ impl KeyRing {
     ///
     /// If the operating system's random number generator fails.
     pub fn seal(&self, claims: &SessionClaims, access_key_id: &str) -> Result<String, TokenError> {
-        let key = &self.current;
         let packed = claims.pack();
         if packed.len() > MAX_PACKED_LEN {
             return Err(TokenError::ClaimsTooLarge);
         }
+        self.seal_with(packed.len(), access_key_id, |bin| claims.write_packed(&packed, bin))
+    }
+
+    /// Seals the `len` bytes `write` appends, under the current key, with
+    /// `aad_id` (an access key id, or a blob's purpose) bound as associated data.
+    fn seal_with(&self, len: usize, aad_id: &str, write: impl FnOnce(&mut Vec<u8>)) -> Result<String, TokenError> {
+        let key = &self.current;
         let mut nonce = [0u8; NONCE_LEN];
         fill_random(&mut nonce);
         let key_id = key.id.to_be_bytes();
 
-        let mut bin = Vec::with_capacity(OVERHEAD + packed.len());
+        let mut bin = Vec::with_capacity(OVERHEAD + len);
         bin.push(FORMAT_VERSION);
         bin.extend_from_slice(&key_id);
         bin.extend_from_slice(&nonce);
-        claims.write_packed(&packed, &mut bin);
+        write(&mut bin);
 
         let tag = match bin.split_at_mut_checked(HEADER_LEN) {
-            Some((_, msg)) => with_aad(key_id, access_key_id, |aad| {
+            Some((_, msg)) => with_aad(key_id, aad_id, |aad| {
                 key.cipher
                     .encrypt_inout_detached(&Nonce::from(nonce), aad, msg.into())
                     .ok()
             }),
             None => None,
         };
-        // GCM refuses only messages beyond 64 GiB, far above MAX_PACKED_LEN;
-        // should it ever fail, the buffer still holds plaintext.
+        // GCM refuses only messages beyond 64 GiB, far above what is sealed
+        // here; should it ever fail, the buffer still holds plaintext.
         let Some(tag) = tag else {
             bin.zeroize();
             return Err(TokenError::ClaimsTooLarge);
@@ -239,11 +245,16 @@ impl KeyRing {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLong);
         }
-        let mut bin = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(
-            token.len(),
-        )));
+        let mut bin = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(token.len())));
+        let msg = self.open_in_place(token, access_key_id, &mut bin)?;
+        SessionClaims::decode(msg)
+    }
+
+    /// Decodes `text` into `bin` and decrypts it there, with `aad_id` bound
+    /// as associated data; returns the plaintext within `bin`.
+    fn open_in_place<'b>(&self, text: &str, aad_id: &str, bin: &'b mut Vec<u8>) -> Result<&'b [u8], TokenError> {
         self.base64
-            .decode_vec(token, &mut bin)
+            .decode_vec(text, bin)
             .map_err(|_| TokenError::Malformed)?;
 
         let (header, sealed) = bin
@@ -265,12 +276,12 @@ impl KeyRing {
             .split_at_mut_checked(msg_len)
             .ok_or(TokenError::Malformed)?;
         let tag = Tag::try_from(&*tag).map_err(|_| TokenError::Malformed)?;
-        with_aad(key_id, access_key_id, |aad| {
+        with_aad(key_id, aad_id, |aad| {
             key.cipher
                 .decrypt_inout_detached(&Nonce::from(nonce), aad, (&mut *msg).into(), &tag)
         })
         .map_err(|_| TokenError::Tampered)?;
-        SessionClaims::decode(msg)
+        Ok(msg)
     }
 
     /// Seals an opaque blob (an encoded authorization message) under the
@@ -285,29 +296,7 @@ impl KeyRing {
         if plaintext.len() > MAX_BLOB_LEN {
             return Err(TokenError::ClaimsTooLarge);
         }
-        let key = &self.current;
-        let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce);
-        let key_id = key.id.to_be_bytes();
-        let mut bin = Vec::with_capacity(OVERHEAD + plaintext.len());
-        bin.push(FORMAT_VERSION);
-        bin.extend_from_slice(&key_id);
-        bin.extend_from_slice(&nonce);
-        bin.extend_from_slice(plaintext);
-        let tag = match bin.split_at_mut_checked(HEADER_LEN) {
-            Some((_, msg)) => with_aad(key_id, purpose, |aad| {
-                key.cipher.encrypt_inout_detached(&Nonce::from(nonce), aad, msg.into()).ok()
-            }),
-            None => None,
-        };
-        let Some(tag) = tag else {
-            bin.zeroize();
-            return Err(TokenError::ClaimsTooLarge);
-        };
-        bin.extend_from_slice(&tag);
-        let mut text = String::with_capacity(base64_len(bin.len()));
-        self.base64.encode_string(&bin, &mut text);
-        Ok(text)
+        self.seal_with(plaintext.len(), purpose, |bin| bin.extend_from_slice(plaintext))
     }
 
     /// Opens a blob sealed by [`KeyRing::seal_blob`] for the same `purpose`.
@@ -320,22 +309,7 @@ impl KeyRing {
             return Err(TokenError::TooLong);
         }
         let mut bin = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(text.len())));
-        self.base64.decode_vec(text, &mut bin).map_err(|_| TokenError::Malformed)?;
-        let (header, sealed) = bin.split_at_mut_checked(HEADER_LEN).ok_or(TokenError::Malformed)?;
-        let header: &[u8; HEADER_LEN] = (&*header).try_into().map_err(|_| TokenError::Malformed)?;
-        let [version, i0, i1, i2, i3, nonce @ ..] = *header;
-        if version != FORMAT_VERSION {
-            return Err(TokenError::UnsupportedVersion);
-        }
-        let key_id = [i0, i1, i2, i3];
-        let key = self.find(key_id).ok_or(TokenError::UnknownKey)?;
-        let msg_len = sealed.len().checked_sub(TAG_LEN).ok_or(TokenError::Malformed)?;
-        let (msg, tag) = sealed.split_at_mut_checked(msg_len).ok_or(TokenError::Malformed)?;
-        let tag = Tag::try_from(&*tag).map_err(|_| TokenError::Malformed)?;
-        with_aad(key_id, purpose, |aad| {
-            key.cipher.decrypt_inout_detached(&Nonce::from(nonce), aad, (&mut *msg).into(), &tag)
-        })
-        .map_err(|_| TokenError::Tampered)?;
+        let msg = self.open_in_place(text, purpose, &mut bin)?;
         Ok(Zeroizing::new(msg.to_vec()))
     }
 

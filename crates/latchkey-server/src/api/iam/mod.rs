@@ -130,12 +130,12 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
         "ListPolicyVersions" => policies::list_versions(ctx),
         "SetDefaultPolicyVersion" => policies::set_default(ctx).await,
         "DeletePolicyVersion" => policies::delete_version(ctx).await,
-        "AttachUserPolicy" => owned::attach(ctx, OwnerKind::User).await,
-        "AttachGroupPolicy" => owned::attach(ctx, OwnerKind::Group).await,
-        "AttachRolePolicy" => owned::attach(ctx, OwnerKind::Role).await,
-        "DetachUserPolicy" => owned::detach(ctx, OwnerKind::User).await,
-        "DetachGroupPolicy" => owned::detach(ctx, OwnerKind::Group).await,
-        "DetachRolePolicy" => owned::detach(ctx, OwnerKind::Role).await,
+        "AttachUserPolicy" => owned::attach(ctx, OwnerKind::User, true).await,
+        "AttachGroupPolicy" => owned::attach(ctx, OwnerKind::Group, true).await,
+        "AttachRolePolicy" => owned::attach(ctx, OwnerKind::Role, true).await,
+        "DetachUserPolicy" => owned::attach(ctx, OwnerKind::User, false).await,
+        "DetachGroupPolicy" => owned::attach(ctx, OwnerKind::Group, false).await,
+        "DetachRolePolicy" => owned::attach(ctx, OwnerKind::Role, false).await,
         "ListAttachedUserPolicies" => owned::list_attached(ctx, OwnerKind::User),
         "ListAttachedGroupPolicies" => owned::list_attached(ctx, OwnerKind::Group),
         "ListAttachedRolePolicies" => owned::list_attached(ctx, OwnerKind::Role),
@@ -333,6 +333,22 @@ fn authorize_owner(
         extra(c);
     })?;
     found.ok_or_else(|| no_such_owner(kind, name))
+}
+
+/// The condition keys of a create call that tags the new entity and may
+/// give it a boundary: `aws:RequestTag/…`, `aws:TagKeys`, `iam:PermissionsBoundary`.
+fn create_context<'a>(tags: &'a [Tag], boundary: Option<&'a str>) -> impl FnOnce(&mut latchkey_policy::Context) + 'a {
+    move |c| {
+        for t in tags {
+            c.insert(&format!("aws:RequestTag/{}", t.key), t.value.clone());
+        }
+        if !tags.is_empty() {
+            c.insert_multi("aws:TagKeys", tags.iter().map(|t| t.key.clone()));
+        }
+        if let Some(b) = boundary {
+            c.insert("iam:PermissionsBoundary", b);
+        }
+    }
 }
 
 /// `aws:ResourceTag/…` of a user or role, for authorisation.

@@ -118,9 +118,11 @@ fn not_attachable(arn: &str) -> ApiError {
     ApiError::no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
 }
 
-pub(super) async fn attach(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
+/// AttachUserPolicy and DetachUserPolicy, and their group and role twins.
+pub(super) async fn attach(ctx: &Ctx<'_>, kind: OwnerKind, attach: bool) -> Output {
     let arn = policy_arn_param(ctx)?;
-    let action = format!("iam:Attach{}Policy", kind_word(kind));
+    let verb = if attach { "Attach" } else { "Detach" };
+    let action = format!("iam:{verb}{}Policy", kind_word(kind));
     let owner = authorize_owner(ctx, kind, &action, |c| {
         c.insert("iam:PolicyARN", arn.clone());
     })?;
@@ -129,11 +131,19 @@ pub(super) async fn attach(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
         .write(|snap| {
             let acct = account_in(ctx, snap)?;
             let owner = current(acct, &owner)?;
+            let attached = acct.attached.get(&owner.id).map_or(&[][..], Vec::as_slice);
+            let is_attached = attached.contains(&arn);
+            let change = Attachment { policy_arn: arn.clone(), owner_kind: kind, owner: owner.id };
+            if !attach {
+                if !is_attached {
+                    return Err(ApiError::no_such_entity(format!("Policy {arn} was not found.")));
+                }
+                return Ok((vec![Op::Detach(change)], ()));
+            }
             if acct.managed(&arn).is_none() {
                 return Err(not_attachable(&arn));
             }
-            let attached = acct.attached.get(&owner.id).map_or(&[][..], Vec::as_slice);
-            if attached.contains(&arn) {
+            if is_attached {
                 return Ok((Vec::new(), ()));
             }
             if attached.len() >= MAX_ATTACHED {
@@ -142,28 +152,7 @@ pub(super) async fn attach(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
                     kind_word(kind)
                 )));
             }
-            Ok((vec![Op::Attach(Attachment { policy_arn: arn.clone(), owner_kind: kind, owner: owner.id })], ()))
-        })
-        .await?;
-    Ok(None)
-}
-
-pub(super) async fn detach(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
-    let arn = policy_arn_param(ctx)?;
-    let action = format!("iam:Detach{}Policy", kind_word(kind));
-    let owner = authorize_owner(ctx, kind, &action, |c| {
-        c.insert("iam:PolicyARN", arn.clone());
-    })?;
-    ctx.app
-        .state
-        .write(|snap| {
-            let acct = account_in(ctx, snap)?;
-            let owner = current(acct, &owner)?;
-            let attached = acct.attached.get(&owner.id).is_some_and(|v| v.contains(&arn));
-            if !attached {
-                return Err(ApiError::no_such_entity(format!("Policy {arn} was not found.")));
-            }
-            Ok((vec![Op::Detach(Attachment { policy_arn: arn.clone(), owner_kind: kind, owner: owner.id })], ()))
+            Ok((vec![Op::Attach(change)], ()))
         })
         .await?;
     Ok(None)

@@ -164,6 +164,7 @@ fn find<'s>(acct: &'s AccountState, arn: &str) -> Option<Described<'s>> {
     AWS_MANAGED.iter().find(|(n, p, _, _)| aws_managed_arn(n, p) == arn).map(|m| describe_aws(acct, m))
 }
 
+
 pub(super) fn get(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx)?;
     authz::authorize(ctx, Request { action: "iam:GetPolicy", resource: arn })?;
@@ -282,6 +283,13 @@ pub(super) async fn create_version(ctx: &Ctx<'_>) -> Output {
     Ok(Some(x.into_string()))
 }
 
+/// The one version latchkey has of an AWS-managed policy.
+fn aws_managed_version(arn: &str) -> Result<PolicyVersion, ApiError> {
+    let (_, _, _, doc) =
+        AWS_MANAGED.iter().find(|(n, p, _, _)| aws_managed_arn(n, p) == arn).ok_or_else(|| no_such_policy(arn))?;
+    Ok(PolicyVersion { version_id: "v1".to_owned(), document: (*doc).to_owned(), created: AWS_EPOCH })
+}
+
 fn version_param<'p>(ctx: &'p Ctx<'_>) -> Result<&'p str, ApiError> {
     let v = ctx.params.required("VersionId")?;
     let ok = v.strip_prefix('v').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
@@ -307,14 +315,10 @@ pub(super) fn get_version(ctx: &Ctx<'_>) -> Output {
         let v = p.policy.versions.iter().find(|v| v.version_id == vid).ok_or_else(|| no_such_version(arn, vid))?;
         write_version(&mut x, "PolicyVersion", v, &p.policy.default_version, true);
     } else {
-        let (_, _, _, doc) = AWS_MANAGED
-            .iter()
-            .find(|(n, p, _, _)| aws_managed_arn(n, p) == arn)
-            .ok_or_else(|| no_such_policy(arn))?;
-        if vid != "v1" {
+        let v = aws_managed_version(arn)?;
+        if vid != v.version_id {
             return Err(no_such_version(arn, vid));
         }
-        let v = PolicyVersion { version_id: "v1".to_owned(), document: (*doc).to_owned(), created: AWS_EPOCH };
         write_version(&mut x, "PolicyVersion", &v, "v1", true);
     }
     Ok(Some(x.into_string()))
@@ -327,13 +331,7 @@ pub(super) fn list_versions(ctx: &Ctx<'_>) -> Output {
     let acct = account(ctx)?;
     let (versions, default) = match acct.policy_by_arn(arn) {
         Some(p) => (p.policy.versions.iter().rev().cloned().collect::<Vec<_>>(), p.policy.default_version.clone()),
-        None => {
-            let (_, _, _, doc) = AWS_MANAGED
-                .iter()
-                .find(|(n, p, _, _)| aws_managed_arn(n, p) == arn)
-                .ok_or_else(|| no_such_policy(arn))?;
-            (vec![PolicyVersion { version_id: "v1".into(), document: (*doc).into(), created: AWS_EPOCH }], "v1".into())
-        }
+        None => (vec![aws_managed_version(arn)?], "v1".to_owned()),
     };
     let mut x = Xml::new();
     page.write(&mut x, "Versions", &versions, |x, v| write_version(x, "member", v, &default, false));

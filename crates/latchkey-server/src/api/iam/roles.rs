@@ -80,17 +80,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     let tags = parse_tags(ctx)?;
     let boundary = boundary_param(ctx)?;
     let arn = latchkey_model::Arn::iam(&ctx.caller.account, "role", path, name);
-    authz::authorize_with(ctx, Request { action: "iam:CreateRole", resource: &arn }, |c| {
-        for t in &tags {
-            c.insert(&format!("aws:RequestTag/{}", t.key), t.value.clone());
-        }
-        if !tags.is_empty() {
-            c.insert_multi("aws:TagKeys", tags.iter().map(|t| t.key.clone()));
-        }
-        if let Some(b) = &boundary {
-            c.insert("iam:PermissionsBoundary", b.clone());
-        }
-    })?;
+    authz::authorize_with(ctx, Request { action: "iam:CreateRole", resource: &arn }, super::create_context(&tags, boundary.as_deref()))?;
     check_document(trust, PolicyKind::Trust, Limit::TRUST_POLICY, 0)?;
     let role = Role {
         id: UniqueId::generate(IdPrefix::Role, &ctx.caller.account),

@@ -58,17 +58,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     v.finish()?;
     let tags = parse_tags(ctx)?;
     let boundary = boundary_param(ctx)?;
-    authz::authorize_with(ctx, Request { action: "iam:CreateUser", resource: &user_arn(ctx, path, name) }, |c| {
-        for t in &tags {
-            c.insert(&format!("aws:RequestTag/{}", t.key), t.value.clone());
-        }
-        if !tags.is_empty() {
-            c.insert_multi("aws:TagKeys", tags.iter().map(|t| t.key.clone()));
-        }
-        if let Some(b) = &boundary {
-            c.insert("iam:PermissionsBoundary", b.clone());
-        }
-    })?;
+    authz::authorize_with(ctx, Request { action: "iam:CreateUser", resource: &user_arn(ctx, path, name) }, super::create_context(&tags, boundary.as_deref()))?;
 
     let account_id = ctx.caller.account;
     let user = User {
