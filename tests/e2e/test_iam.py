@@ -284,3 +284,34 @@ def test_encoded_messages_can_be_turned_off(tmp_path):
         assert "Encoded authorization failure message" not in e.value.response["Error"]["Message"]
     finally:
         s.stop()
+
+
+def test_access_key_last_used_survives_a_restart(tmp_path):
+    from conftest import Server
+    s = Server(tmp_path / "d")
+    iam = s.client("iam")
+    iam.create_user(UserName="lu")
+    k = iam.create_access_key(UserName="lu")["AccessKey"]
+    never = iam.get_access_key_last_used(AccessKeyId=k["AccessKeyId"])
+    assert never["UserName"] == "lu"
+    assert never["AccessKeyLastUsed"]["ServiceName"] == "N/A" and "LastUsedDate" not in never["AccessKeyLastUsed"]
+    s.client("sts", k["AccessKeyId"], k["SecretAccessKey"]).get_caller_identity()
+    used = iam.get_access_key_last_used(AccessKeyId=k["AccessKeyId"])["AccessKeyLastUsed"]
+    assert used["ServiceName"] == "sts" and used["Region"] == "us-east-1" and "LastUsedDate" in used
+    assert s.stop() == 0
+    again = Server(tmp_path / "d")
+    try:
+        kept = again.client("iam").get_access_key_last_used(AccessKeyId=k["AccessKeyId"])["AccessKeyLastUsed"]
+        assert kept["ServiceName"] == "sts"
+    finally:
+        again.stop()
+
+
+def test_account_summary(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="a")
+    iam.create_group(GroupName="g")
+    iam.create_policy(PolicyName="p", PolicyDocument=ALLOW_LIST_USERS)
+    summary = iam.get_account_summary()["SummaryMap"]
+    assert summary["Users"] == 1 and summary["Groups"] == 1 and summary["Policies"] == 1
+    assert summary["AccessKeysPerUserQuota"] == 2 and summary["AccountAccessKeysPresent"] == 1

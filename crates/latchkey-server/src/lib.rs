@@ -67,6 +67,15 @@ struct RoleUse {
     dirty: bool,
 }
 
+/// A long-term key's last use.
+#[derive(Debug, Clone)]
+struct KeyUse {
+    at: i64,
+    service: &'static str,
+    region: String,
+    dirty: bool,
+}
+
 /// The running service's shared parts.
 #[derive(Debug)]
 pub struct App {
@@ -82,6 +91,8 @@ pub struct App {
     /// memory so AssumeRole writes nothing on its hot path; GetRole reads it
     /// over the snapshot, and [`App::flush_role_use`] persists it.
     role_use: Mutex<HashMap<UniqueId, RoleUse>>,
+    /// Long-term keys used since start: when, service, region; flushed like role use.
+    key_use: Mutex<HashMap<String, KeyUse>>,
     /// One-time-code bookkeeping per MFA device.
     pub mfa_guard: authn::mfa::Guard,
 }
@@ -95,6 +106,7 @@ impl App {
             clock,
             config,
             role_use: Mutex::new(HashMap::new()),
+            key_use: Mutex::new(HashMap::new()),
             mfa_guard: authn::mfa::Guard::default(),
         })
     }
@@ -104,6 +116,30 @@ impl App {
         if let Ok(mut m) = self.role_use.lock() {
             m.insert(role.clone(), RoleUse { at, region: region.to_owned(), dirty: true });
         }
+    }
+
+    /// Notes that the long-term key `id` signed a call to `service` in
+    /// `region`. Allocates only on a key's first use since start.
+    pub fn record_key_use(&self, id: &str, at: i64, service: &'static str, region: &str) {
+        let Ok(mut m) = self.key_use.lock() else { return };
+        match m.get_mut(id) {
+            Some(u) => {
+                u.at = at;
+                u.service = service;
+                if u.region != region {
+                    region.clone_into(&mut u.region);
+                }
+                u.dirty = true;
+            }
+            None => {
+                m.insert(id.to_owned(), KeyUse { at, service, region: region.to_owned(), dirty: true });
+            }
+        }
+    }
+
+    /// The newest known use of the key `id` since start.
+    pub fn key_use(&self, id: &str) -> Option<(i64, String, String)> {
+        self.key_use.lock().ok().and_then(|m| m.get(id).map(|u| (u.at, u.service.to_owned(), u.region.clone())))
     }
 
     /// The last use of `role` not yet persisted.
@@ -126,13 +162,26 @@ impl App {
                 .collect(),
             Err(_) => return Ok(()),
         };
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let ops: Vec<_> = pending
+        let mut ops: Vec<_> = pending
             .into_iter()
             .map(|(id, (at, region))| latchkey_store::Op::TouchRole { id, at, region })
             .collect();
+        if let Ok(mut m) = self.key_use.lock() {
+            for (id, u) in m.iter_mut().filter(|(_, u)| u.dirty) {
+                u.dirty = false;
+                if let Some(id) = latchkey_model::AccessKeyId::parse(id) {
+                    ops.push(latchkey_store::Op::TouchAccessKey {
+                        id,
+                        at: u.at,
+                        service: u.service.to_owned(),
+                        region: u.region.clone(),
+                    });
+                }
+            }
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
         self.state.apply_quietly(&ops).await
     }
 }

@@ -39,6 +39,17 @@ pub enum Op {
     SetAccessKeyStatus(AccessKeyId, KeyStatus),
     /// Removes a key.
     DeleteAccessKey(AccessKeyId),
+    /// Records a key's last use.
+    TouchAccessKey {
+        /// The key.
+        id: AccessKeyId,
+        /// When.
+        at: i64,
+        /// Signing name of the service called.
+        service: String,
+        /// Region of the call.
+        region: String,
+    },
     /// Replaces the whole tag set of a user, role or managed policy.
     SetTags(UniqueId, Vec<Tag>),
     /// Sets or clears the permissions boundary of a user or role.
@@ -207,6 +218,8 @@ pub struct LoadedAccessKey {
     pub key: AccessKey,
     /// The secret, opened with the master key.
     pub secret: SecretAccessKey,
+    /// Last use: when, service, region.
+    pub last_used: Option<(i64, String, String)>,
 }
 
 /// Everything [`crate::Store::load`] returns.

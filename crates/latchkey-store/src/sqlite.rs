@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_token_keys.sql")),
     (4, include_str!("../migrations/sqlite/0004_organizations.sql")),
     (5, include_str!("../migrations/sqlite/0005_mfa_devices.sql")),
+    (6, include_str!("../migrations/sqlite/0006_access_key_last_used.sql")),
 ];
 
 /// Plaintext sealed at initialisation so that opening the store with another
@@ -427,6 +428,15 @@ impl SqliteStore {
                     return Err(StoreError::Constraint(format!("access key {id} does not exist")));
                 }
             }
+            Op::TouchAccessKey { id, at, service, region } => {
+                sqlx::query("UPDATE access_keys SET last_used = ?, last_used_service = ?, last_used_region = ? WHERE id = ?")
+                    .bind(at)
+                    .bind(service)
+                    .bind(region)
+                    .bind(id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+            }
             Op::DeleteAccessKey(id) => {
                 let done = sqlx::query("DELETE FROM access_keys WHERE id = ?").bind(id.as_str()).execute(&mut **tx).await?;
                 if done.rows_affected() != 1 {
@@ -618,7 +628,10 @@ impl Store for SqliteStore {
         }
 
         let mut access_keys = Vec::new();
-        for row in sqlx::query("SELECT id, account_id, user_id, status, secret, created FROM access_keys")
+        for row in sqlx::query(
+            "SELECT id, account_id, user_id, status, secret, created, last_used, last_used_service, last_used_region
+             FROM access_keys",
+        )
             .fetch_all(&mut *tx)
             .await?
         {
@@ -638,6 +651,12 @@ impl Store for SqliteStore {
                     created: row.try_get("created")?,
                 },
                 secret: SecretAccessKey::from_string(secret),
+                last_used: {
+                    let at: Option<i64> = row.try_get("last_used")?;
+                    let service: Option<String> = row.try_get("last_used_service")?;
+                    let region: Option<String> = row.try_get("last_used_region")?;
+                    at.map(|t| (t, service.unwrap_or_default(), region.unwrap_or_default()))
+                },
             });
         }
         let mut token_keys = Vec::new();

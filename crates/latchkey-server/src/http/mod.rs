@@ -153,6 +153,9 @@ async fn call(
         }
         action
     };
+    if authed.caller.session.is_none() {
+        app.record_key_use(&authed.caller.access_key_id, now, service.signing_name(), &authed.region);
+    }
     crate::authz::session_gate(service, action, &authed.caller)?;
     let facts = RequestFacts { source_ip: peer.ip().to_string(), region: authed.region.clone(), secure_transport: false };
     let ctx = Ctx {

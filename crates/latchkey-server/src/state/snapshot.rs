@@ -136,6 +136,8 @@ pub struct KeyEntry {
     pub key: AccessKey,
     /// The decrypted secret.
     pub secret: SecretAccessKey,
+    /// Last use recorded in the store: when, service, region.
+    pub last_used: Option<(i64, String, String)>,
 }
 
 /// A role with its compiled trust policy.
@@ -419,7 +421,7 @@ impl Snapshot {
                 };
                 acct.keys_by_owner.entry(owner).or_default().push(k.key.id.as_str().to_owned());
             }
-            keys.insert(k.key.id.as_str().to_owned(), KeyEntry { key: k.key, secret: k.secret });
+            keys.insert(k.key.id.as_str().to_owned(), KeyEntry { key: k.key, secret: k.secret, last_used: k.last_used });
         }
         for acct in accounts.values_mut() {
             acct.compute_effective();

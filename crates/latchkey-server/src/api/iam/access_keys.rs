@@ -169,3 +169,35 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
         .await?;
     Ok(None)
 }
+
+pub(super) fn last_used(ctx: &Ctx<'_>) -> Output {
+    let id = ctx.params.required("AccessKeyId")?;
+    let mut v = Violations::default();
+    check_key_id(&mut v, id);
+    v.finish()?;
+    let entry = ctx.snap.keys.get(id).filter(|e| e.key.account == ctx.caller.account);
+    let acct = account(ctx)?;
+    let (user_name, arn) = match entry.map(|e| &e.key.owner) {
+        Some(AccessKeyOwner::User(uid)) => {
+            let u = acct.user_by_id(uid);
+            (u.map(|u| u.name.clone()), u.map_or_else(|| ctx.caller.arn(), latchkey_model::User::arn))
+        }
+        Some(AccessKeyOwner::Root) => (None, latchkey_model::Arn::root(&ctx.caller.account)),
+        None => (None, format!("arn:aws:iam::{}:user/*", ctx.caller.account)),
+    };
+    authz::authorize(ctx, Request { action: "iam:GetAccessKeyLastUsed", resource: &arn })?;
+    let entry = entry.ok_or_else(|| no_such_key(id))?;
+    let used = ctx.app.key_use(id).or_else(|| entry.last_used.clone());
+    let mut x = Xml::new();
+    x.opt("UserName", user_name.as_deref()).open("AccessKeyLastUsed");
+    match used {
+        Some((at, service, region)) => {
+            x.elem("LastUsedDate", &format_iso8601(at)).elem("ServiceName", &service).elem("Region", &region);
+        }
+        None => {
+            x.elem("ServiceName", "N/A").elem("Region", "N/A");
+        }
+    }
+    x.close("AccessKeyLastUsed");
+    Ok(Some(x.into_string()))
+}

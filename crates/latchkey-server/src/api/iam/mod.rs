@@ -88,6 +88,8 @@ pub const ACTIONS: &[&str] = &[
     "DeleteVirtualMFADevice",
     "ListMFADevices",
     "ListVirtualMFADevices",
+    "GetAccessKeyLastUsed",
+    "GetAccountSummary",
 ];
 
 /// Runs `action`.
@@ -162,8 +164,60 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
         "DeleteVirtualMFADevice" => mfa::delete_virtual(ctx).await,
         "ListMFADevices" => mfa::list(ctx),
         "ListVirtualMFADevices" => mfa::list_virtual(ctx),
+        "GetAccessKeyLastUsed" => access_keys::last_used(ctx),
+        "GetAccountSummary" => account_summary(ctx),
         _ => return None,
     })
+}
+
+/// GetAccountSummary: the account's entity counts and IAM's quotas.
+fn account_summary(ctx: &Ctx<'_>) -> Output {
+    crate::authz::authorize(ctx, crate::authz::Request { action: "iam:GetAccountSummary", resource: "*" })?;
+    let acct = account(ctx)?;
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let versions_in_use: usize = acct.policies.values().map(|p| p.policy.versions.len()).sum();
+    let mfa_in_use = acct.mfa.values().filter(|e| e.device.assigned.is_some()).count();
+    let root_keys = !acct.keys_of(None).is_empty();
+    let entries: [(&str, i64); 31] = [
+        ("Users", count(acct.users.len())),
+        ("UsersQuota", 5000),
+        ("Groups", count(acct.groups.len())),
+        ("GroupsQuota", 300),
+        ("Roles", count(acct.roles.len())),
+        ("RolesQuota", 1000),
+        ("Policies", count(acct.policies.len())),
+        ("PoliciesQuota", 1500),
+        ("PolicyVersionsInUse", count(versions_in_use)),
+        ("PolicyVersionsInUseQuota", 10000),
+        ("VersionsPerPolicyQuota", 5),
+        ("PolicySizeQuota", 6144),
+        ("UserPolicySizeQuota", 2048),
+        ("GroupPolicySizeQuota", 5120),
+        ("RolePolicySizeQuota", 10240),
+        ("AssumeRolePolicySizeQuota", 2048),
+        ("AccessKeysPerUserQuota", 2),
+        ("GroupsPerUserQuota", 10),
+        ("AttachedPoliciesPerUserQuota", 10),
+        ("AttachedPoliciesPerGroupQuota", 10),
+        ("AttachedPoliciesPerRoleQuota", 10),
+        ("MFADevices", count(acct.mfa.len())),
+        ("MFADevicesInUse", count(mfa_in_use)),
+        ("AccountMFAEnabled", 0),
+        ("AccountAccessKeysPresent", i64::from(root_keys)),
+        ("AccountSigningCertificatesPresent", 0),
+        ("SigningCertificatesPerUserQuota", 2),
+        ("ServerCertificates", 0),
+        ("ServerCertificatesQuota", 20),
+        ("InstanceProfiles", 0),
+        ("InstanceProfilesQuota", 1000),
+    ];
+    let mut x = Xml::new();
+    x.open("SummaryMap");
+    for (k, v) in entries {
+        x.open("entry").elem("key", k).elem("value", &v.to_string()).close("entry");
+    }
+    x.close("SummaryMap");
+    Ok(Some(x.into_string()))
 }
 
 /// The caller's account state; always present for an authenticated caller.
