@@ -315,3 +315,46 @@ def test_account_summary(server):
     summary = iam.get_account_summary()["SummaryMap"]
     assert summary["Users"] == 1 and summary["Groups"] == 1 and summary["Policies"] == 1
     assert summary["AccessKeysPerUserQuota"] == 2 and summary["AccountAccessKeysPresent"] == 1
+
+
+def test_simulator_agrees_with_enforcement(server):
+    iam = server.client("iam")
+    acct = server.client("sts").get_caller_identity()["Account"]
+    sim_user = make_user(iam, server, "sim")
+    iam.put_user_policy(UserName="sim", PolicyName="mixed", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Sid": "Lists", "Effect": "Allow", "Action": ["iam:List*", "iam:GetUser"], "Resource": "*"},
+            {"Sid": "NoRoles", "Effect": "Deny", "Action": "iam:ListRoles", "Resource": "*"}]}))
+    iam.create_group(GroupName="ops")
+    iam.add_user_to_group(GroupName="ops", UserName="sim")
+    iam.attach_group_policy(GroupName="ops", PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
+    calls = {
+        "iam:ListUsers": lambda c: c.list_users(),
+        "iam:ListRoles": lambda c: c.list_roles(),
+        "iam:ListGroups": lambda c: c.list_groups(),
+        "iam:GetUser": lambda c: c.get_user(UserName="sim"),
+        "iam:CreateUser": lambda c: c.create_user(UserName="made-by-sim"),
+        "iam:CreateGroup": lambda c: c.create_group(GroupName="made-by-sim"),
+    }
+    out = iam.simulate_principal_policy(PolicySourceArn=f"arn:aws:iam::{acct}:user/sim", ActionNames=list(calls))
+    decisions = {r["EvalActionName"]: r["EvalDecision"] for r in out["EvaluationResults"]}
+    assert decisions["iam:ListRoles"] == "explicitDeny"
+    assert decisions["iam:ListUsers"] == "allowed"
+    assert decisions["iam:CreateUser"] == "implicitDeny"
+    for action, call in calls.items():
+        try:
+            call(sim_user)
+            actual = "allowed"
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "AccessDenied"
+            actual = "denied"
+        expected = "allowed" if decisions[action] == "allowed" else "denied"
+        assert actual == expected, action
+    matched = next(r for r in out["EvaluationResults"] if r["EvalActionName"] == "iam:ListRoles")["MatchedStatements"]
+    assert {"SourcePolicyId": "user/sim/mixed", "SourcePolicyType": "user"} in [
+        {k: m[k] for k in ("SourcePolicyId", "SourcePolicyType")} for m in matched]
+
+    custom = iam.simulate_custom_policy(
+        PolicyInputList=[ALLOW_LIST_USERS], ActionNames=["iam:ListUsers", "iam:ListRoles"],
+        ContextEntries=[{"ContextKeyName": "aws:username", "ContextKeyValues": ["x"], "ContextKeyType": "string"}])
+    assert [r["EvalDecision"] for r in custom["EvaluationResults"]] == ["allowed", "implicitDeny"]

@@ -6,6 +6,7 @@ mod mfa;
 mod owned;
 mod policies;
 mod roles;
+mod simulate;
 mod users;
 
 use latchkey_model::{Arn, OwnerKind, Tag, UniqueId, User, format_iso8601};
@@ -90,6 +91,8 @@ pub const ACTIONS: &[&str] = &[
     "ListVirtualMFADevices",
     "GetAccessKeyLastUsed",
     "GetAccountSummary",
+    "SimulatePrincipalPolicy",
+    "SimulateCustomPolicy",
 ];
 
 /// Runs `action`.
@@ -166,6 +169,8 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
         "ListVirtualMFADevices" => mfa::list_virtual(ctx),
         "GetAccessKeyLastUsed" => access_keys::last_used(ctx),
         "GetAccountSummary" => account_summary(ctx),
+        "SimulatePrincipalPolicy" => simulate::principal_policy(ctx),
+        "SimulateCustomPolicy" => simulate::custom_policy(ctx),
         _ => return None,
     })
 }
