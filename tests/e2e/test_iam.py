@@ -358,3 +358,38 @@ def test_simulator_agrees_with_enforcement(server):
         PolicyInputList=[ALLOW_LIST_USERS], ActionNames=["iam:ListUsers", "iam:ListRoles"],
         ContextEntries=[{"ContextKeyName": "aws:username", "ContextKeyValues": ["x"], "ContextKeyType": "string"}])
     assert [r["EvalDecision"] for r in custom["EvaluationResults"]] == ["allowed", "implicitDeny"]
+
+
+SAML_METADATA = ('<?xml version="1.0"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+                 'entityID="https://idp.example.com/saml"><md:IDPSSODescriptor '
+                 'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+                 + '<!-- padding -->' * 60 + '</md:IDPSSODescriptor></md:EntityDescriptor>')
+
+
+def test_identity_providers(server):
+    iam = server.client("iam")
+    acct = server.client("sts").get_caller_identity()["Account"]
+    arn = iam.create_open_id_connect_provider(
+        Url="https://token.actions.githubusercontent.com", ClientIDList=["sts.amazonaws.com"],
+        ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"])["OpenIDConnectProviderArn"]
+    assert arn == f"arn:aws:iam::{acct}:oidc-provider/token.actions.githubusercontent.com"
+    with pytest.raises(ClientError) as e:
+        iam.create_open_id_connect_provider(Url="https://token.actions.githubusercontent.com",
+                                            ClientIDList=["x"], ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"])
+    assert code(e) == "EntityAlreadyExists"
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="my-app")
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert got["Url"] == "token.actions.githubusercontent.com"
+    assert got["ClientIDList"] == ["sts.amazonaws.com", "my-app"]
+    assert [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]] == [arn]
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    with pytest.raises(ClientError) as e:
+        iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert code(e) == "NoSuchEntity"
+
+    saml = iam.create_saml_provider(Name="corp-idp", SAMLMetadataDocument=SAML_METADATA)["SAMLProviderArn"]
+    assert saml == f"arn:aws:iam::{acct}:saml-provider/corp-idp"
+    assert iam.get_saml_provider(SAMLProviderArn=saml)["SAMLMetadataDocument"] == SAML_METADATA
+    assert [p["Arn"] for p in iam.list_saml_providers()["SAMLProviderList"]] == [saml]
+    iam.delete_saml_provider(SAMLProviderArn=saml)
+    assert iam.list_saml_providers()["SAMLProviderList"] == []

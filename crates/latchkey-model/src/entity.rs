@@ -276,3 +276,35 @@ pub struct MfaDevice {
     /// When it was created.
     pub created: Timestamp,
 }
+
+/// Whether a provider speaks OpenID Connect or SAML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenID Connect (AssumeRoleWithWebIdentity).
+    Oidc,
+    /// SAML 2.0 (AssumeRoleWithSAML).
+    Saml,
+}
+
+/// An IAM identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityProvider {
+    /// `arn:aws:iam::ACCT:oidc-provider/HOST/PATH` or `…:saml-provider/NAME`.
+    pub arn: String,
+    /// The owning account.
+    pub account: AccountId,
+    /// OIDC or SAML.
+    pub kind: ProviderKind,
+    /// OIDC: the issuer URL as given; SAML: the provider's name.
+    pub name: String,
+    /// OIDC audiences.
+    pub client_ids: Vec<String>,
+    /// OIDC certificate thumbprints (40 hex characters each).
+    pub thumbprints: Vec<String>,
+    /// SAML metadata document.
+    pub metadata: String,
+    /// When it was created.
+    pub created: Timestamp,
+    /// Tags in the order given.
+    pub tags: Vec<Tag>,
+}

@@ -25,8 +25,8 @@ pub mod totp;
 
 pub use arn::Arn;
 pub use entity::{
-    AccessKey, AccessKeyOwner, Account, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy, MfaDevice, OwnerKind,
-    PolicyVersion,
+    AccessKey, AccessKeyOwner, Account, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus, ManagedPolicy,
+    MfaDevice, OwnerKind, PolicyVersion, ProviderKind,
     Role, Tag, User,
 };
 pub use ids::{AccessKeyId, AccountId, IdPrefix, InvalidAccountId, KeyKind, UniqueId};

@@ -1,6 +1,6 @@
 use latchkey_model::{
-    AccessKey, AccessKeyId, Account, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy, MfaDevice, OwnerKind,
-    PolicyVersion,
+    AccessKey, AccessKeyId, Account, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus, ManagedPolicy, MfaDevice,
+    OwnerKind, PolicyVersion,
     Role, SecretAccessKey, Tag, UniqueId, User,
 };
 
@@ -146,6 +146,12 @@ pub enum Op {
     },
     /// Removes a virtual MFA device.
     DeleteMfaDevice(String),
+    /// Adds an identity provider (with its tags, keyed by its ARN).
+    InsertProvider(IdentityProvider),
+    /// Replaces an OIDC provider's client ids and thumbprints.
+    UpdateProvider(IdentityProvider),
+    /// Removes an identity provider.
+    DeleteProvider(String),
     /// Records an Organizations CreateAccount request.
     InsertCreateAccountRequest(CreateAccountRequest),
     /// Adds a service control policy.
@@ -251,6 +257,8 @@ pub struct Loaded {
     pub create_account_requests: Vec<CreateAccountRequest>,
     /// Service control policies.
     pub scps: Vec<Scp>,
+    /// Identity providers.
+    pub providers: Vec<IdentityProvider>,
     /// Virtual MFA devices with their seeds.
     pub mfa_devices: Vec<(MfaDevice, zeroize::Zeroizing<Vec<u8>>)>,
     /// (policy id, target id) SCP attachments.

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use latchkey_model::{
-    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, InlinePolicy, KeyStatus, ManagedPolicy,
-    MfaDevice, OwnerKind, PolicyVersion, Role, SecretAccessKey, Tag, UniqueId, User,
+    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus,
+    ManagedPolicy, MfaDevice, OwnerKind, ProviderKind, PolicyVersion, Role, SecretAccessKey, Tag, UniqueId, User,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool, Sqlite, Transaction};
@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_organizations.sql")),
     (5, include_str!("../migrations/sqlite/0005_mfa_devices.sql")),
     (6, include_str!("../migrations/sqlite/0006_access_key_last_used.sql")),
+    (7, include_str!("../migrations/sqlite/0007_identity_providers.sql")),
 ];
 
 /// Plaintext sealed at initialisation so that opening the store with another
@@ -358,6 +359,35 @@ impl SqliteStore {
             }
             Op::DeleteMfaDevice(serial) => {
                 sqlx::query("DELETE FROM mfa_devices WHERE serial = ?").bind(serial).execute(&mut **tx).await?;
+            }
+            Op::InsertProvider(p) | Op::UpdateProvider(p) => {
+                let insert = matches!(op, Op::InsertProvider(_));
+                let sql = if insert {
+                    "INSERT INTO identity_providers (account_id, kind, name, client_ids, thumbprints, metadata, created, arn)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                } else {
+                    "UPDATE identity_providers SET account_id = ?, kind = ?, name = ?, client_ids = ?, thumbprints = ?,
+                     metadata = ?, created = ? WHERE arn = ?"
+                };
+                sqlx::query(sql)
+                    .bind(p.account.to_string())
+                    .bind(match p.kind {
+                        ProviderKind::Oidc => "oidc",
+                        ProviderKind::Saml => "saml",
+                    })
+                    .bind(&p.name)
+                    .bind(p.client_ids.join("\n"))
+                    .bind(p.thumbprints.join("\n"))
+                    .bind(&p.metadata)
+                    .bind(p.created)
+                    .bind(&p.arn)
+                    .execute(&mut **tx)
+                    .await?;
+                set_tags(tx, &UniqueId::from_stored(p.arn.clone()), &p.tags).await?;
+            }
+            Op::DeleteProvider(arn) => {
+                sqlx::query("DELETE FROM tags WHERE owner_id = ?").bind(arn).execute(&mut **tx).await?;
+                sqlx::query("DELETE FROM identity_providers WHERE arn = ?").bind(arn).execute(&mut **tx).await?;
             }
             Op::InsertCreateAccountRequest(r) => {
                 sqlx::query("INSERT INTO create_account_requests (id, account_id, name, requested) VALUES (?, ?, ?, ?)")
@@ -694,6 +724,28 @@ impl Store for SqliteStore {
         for row in sqlx::query("SELECT policy_id, target_id FROM scp_attachments ORDER BY rowid").fetch_all(&mut *tx).await? {
             scp_attachments.push((row.try_get("policy_id")?, row.try_get("target_id")?));
         }
+        let mut providers = Vec::new();
+        for row in sqlx::query(
+            "SELECT arn, account_id, kind, name, client_ids, thumbprints, metadata, created FROM identity_providers ORDER BY arn",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let arn: String = row.try_get("arn")?;
+            let kind: String = row.try_get("kind")?;
+            let lines = |s: String| -> Vec<String> { s.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect() };
+            providers.push(IdentityProvider {
+                tags: tags.remove(&arn).unwrap_or_default(),
+                account: parse_account(row.try_get("account_id")?)?,
+                kind: if kind == "saml" { ProviderKind::Saml } else { ProviderKind::Oidc },
+                name: row.try_get("name")?,
+                client_ids: lines(row.try_get("client_ids")?),
+                thumbprints: lines(row.try_get("thumbprints")?),
+                metadata: row.try_get("metadata")?,
+                created: row.try_get("created")?,
+                arn,
+            });
+        }
         let mut mfa_devices = Vec::new();
         for row in sqlx::query("SELECT serial, account_id, user_id, enabled, created, seed FROM mfa_devices ORDER BY created, serial")
             .fetch_all(&mut *tx)
@@ -716,6 +768,7 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(Loaded {
+            providers,
             mfa_devices,
             create_account_requests,
             scps,

@@ -216,6 +216,8 @@ pub struct AccountState {
     pub effective: HashMap<UniqueId, Arc<Effective>>,
     /// Virtual MFA devices by serial number, with their seeds.
     pub mfa: BTreeMap<String, MfaEntry>,
+    /// OIDC and SAML identity providers by ARN.
+    pub providers: BTreeMap<String, latchkey_model::IdentityProvider>,
 }
 
 /// A virtual MFA device and its TOTP seed.
@@ -405,6 +407,11 @@ impl Snapshot {
             }
         }
 
+        for p in std::mem::take(&mut loaded.providers) {
+            if let Some(acct) = accounts.get_mut(&p.account) {
+                acct.providers.insert(p.arn.clone(), p);
+            }
+        }
         for (device, seed) in std::mem::take(&mut loaded.mfa_devices) {
             if let Some(acct) = accounts.get_mut(&device.account) {
                 acct.mfa.insert(device.serial.clone(), MfaEntry { device, seed });

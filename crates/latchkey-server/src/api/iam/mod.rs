@@ -5,6 +5,7 @@ mod groups;
 mod mfa;
 mod owned;
 mod policies;
+mod providers;
 mod roles;
 mod simulate;
 mod users;
@@ -93,6 +94,16 @@ pub const ACTIONS: &[&str] = &[
     "GetAccountSummary",
     "SimulatePrincipalPolicy",
     "SimulateCustomPolicy",
+    "CreateOpenIDConnectProvider",
+    "GetOpenIDConnectProvider",
+    "ListOpenIDConnectProviders",
+    "DeleteOpenIDConnectProvider",
+    "AddClientIDToOpenIDConnectProvider",
+    "UpdateOpenIDConnectProviderThumbprint",
+    "CreateSAMLProvider",
+    "GetSAMLProvider",
+    "ListSAMLProviders",
+    "DeleteSAMLProvider",
 ];
 
 /// Runs `action`.
@@ -171,6 +182,16 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
         "GetAccountSummary" => account_summary(ctx),
         "SimulatePrincipalPolicy" => simulate::principal_policy(ctx),
         "SimulateCustomPolicy" => simulate::custom_policy(ctx),
+        "CreateOpenIDConnectProvider" => providers::create_oidc(ctx).await,
+        "GetOpenIDConnectProvider" => providers::get_oidc(ctx),
+        "ListOpenIDConnectProviders" => providers::list(ctx, latchkey_model::ProviderKind::Oidc),
+        "DeleteOpenIDConnectProvider" => providers::delete(ctx, latchkey_model::ProviderKind::Oidc).await,
+        "AddClientIDToOpenIDConnectProvider" => providers::add_client_id(ctx).await,
+        "UpdateOpenIDConnectProviderThumbprint" => providers::update_thumbprints(ctx).await,
+        "CreateSAMLProvider" => providers::create_saml(ctx).await,
+        "GetSAMLProvider" => providers::get_saml(ctx),
+        "ListSAMLProviders" => providers::list(ctx, latchkey_model::ProviderKind::Saml),
+        "DeleteSAMLProvider" => providers::delete(ctx, latchkey_model::ProviderKind::Saml).await,
         _ => return None,
     })
 }
