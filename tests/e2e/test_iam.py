@@ -272,6 +272,14 @@ def test_denials_carry_an_encoded_message_that_decodes(server):
         server.client("sts").decode_authorization_message(EncodedMessage=encoded[:-4] + "AAAA")
     assert code(e) == "InvalidAuthorizationMessageException"
 
+    from conftest import run
+    explained = run("explain", "--data-dir", str(server.data_dir), msg).stdout
+    assert "with an explicit deny in an identity-based policy" in explained
+    assert "statement `NoRoles` of user/eve/deny" in explained
+    assert "iam:ListRoles" in explained
+    bad = run("explain", "--data-dir", str(server.data_dir), "bm90LWEtbWVzc2FnZQ", check=False)
+    assert bad.returncode != 0 and "not an authorization message" in bad.stderr
+
 
 def test_encoded_messages_can_be_turned_off(tmp_path):
     from conftest import Server, clean_env

@@ -65,7 +65,13 @@ def test_trust_naming_the_account_needs_the_callers_own_policy(env):
     with pytest.raises(ClientError) as e:
         alice("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="s1")
     assert code(e) == "AccessDenied"
-    assert message(e) == f"User: arn:aws:iam::{acct}:user/alice is not authorized to perform: sts:AssumeRole on resource: {role['Arn']}"
+    head = f"User: arn:aws:iam::{acct}:user/alice is not authorized to perform: sts:AssumeRole on resource: {role['Arn']}"
+    assert message(e).startswith(head)
+    # The encoded message says which side was missing: the caller's own policy.
+    encoded = message(e).split("Encoded authorization failure message: ", 1)[1]
+    decoded = json.loads(server.client("sts").decode_authorization_message(EncodedMessage=encoded)["DecodedMessage"])
+    assert decoded["matchedStatements"]["items"][0]["policyType"] == "identity-based policy"
+
     iam.put_user_policy(UserName="alice", PolicyName="assume", PolicyDocument=allow("sts:AssumeRole", resource=role["Arn"]))
     alice("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="s1")
 

@@ -162,3 +162,21 @@ pub async fn open(dir: &Path, now: i64) -> Result<Opened, SetupError> {
     };
     Ok(Opened { store: Arc::new(store), initialized })
 }
+
+/// Opens an initialised data directory for an offline command, refusing an
+/// empty one rather than initialising it.
+pub async fn open_existing(dir: &Path) -> Result<Arc<dyn Store>, SetupError> {
+    let not_initialised =
+        || SetupError::Dir { path: dir.display().to_string(), reason: "not an initialised latchkey data directory".into() };
+    if !dir.join(SqliteStore::FILE_NAME).exists() {
+        return Err(not_initialised());
+    }
+    // A normal open: a running server's latest writes may still be in the WAL,
+    // which the immutable probe `init` uses would not see.
+    let store = open_store(dir).await?;
+    if !store.is_initialized().await? {
+        store.close().await;
+        return Err(not_initialised());
+    }
+    Ok(Arc::new(store))
+}

@@ -103,6 +103,21 @@ pub struct InitArgs {
     pub output: OutputFormat,
 }
 
+/// `latchkey explain`
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub common: Common,
+
+    /// The encoded message (the text after "Encoded authorization failure message: "), or - to read it from stdin
+    #[arg(value_name = "MESSAGE")]
+    pub message: String,
+
+    /// Print the decoded JSON instead of a summary
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// The TOML file's keys; an unknown key is an error, not silently ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,6 +187,23 @@ impl Settings {
                 .encode_authorization_messages
                 .or(file.encode_authorization_messages)
                 .unwrap_or(true),
+        })
+    }
+
+    pub fn for_common(c: &Common) -> anyhow::Result<Self> {
+        let file = FileConfig::read(c.config.as_deref())?;
+        let (data_dir, log_level, log_format) = resolve_common(c, &file);
+        Ok(Self {
+            data_dir,
+            listen: resolve_listen(DEFAULT_LISTEN)?,
+            log_level,
+            log_format,
+            account_id: None,
+            body_limit: 0,
+            request_timeout: Duration::ZERO,
+            shutdown_grace: Duration::ZERO,
+            token_key_rotation: Duration::ZERO,
+            encode_authorization_messages: true,
         })
     }
 

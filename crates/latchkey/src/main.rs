@@ -26,6 +26,9 @@ enum Command {
     Serve(config::ServeArgs),
     /// Create a data directory: the store, the management account and its root access key.
     Init(config::InitArgs),
+    /// Explain an encoded authorization message from an AccessDenied, using the
+    /// data directory's keys (for the operator; API callers use DecodeAuthorizationMessage).
+    Explain(config::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args),
         Command::Init(args) => serve::init(args),
+        Command::Explain(args) => serve::explain(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use latchkey_server::state::State;
 use latchkey_server::{App, Clock, OffsetClock, ServiceConfig, SystemClock};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{InitArgs, LogFormat, OutputFormat, ServeArgs, Settings};
+use crate::config::{ExplainArgs, InitArgs, LogFormat, OutputFormat, ServeArgs, Settings};
 
 fn init_logging(s: &Settings) {
     let filter = EnvFilter::try_new(&s.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -155,4 +155,57 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = int.recv() => {},
         }
     })
+}
+
+pub fn explain(args: ExplainArgs) -> anyhow::Result<()> {
+    let s = Settings::for_common(&args.common)?;
+    let dir = s.data_dir.clone();
+    init_logging(&Settings { log_level: "warn".into(), ..s });
+    let encoded = if args.message == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        text
+    } else {
+        args.message.clone()
+    };
+    let encoded = encoded.rsplit("Encoded authorization failure message: ").next().unwrap_or_default().trim().to_owned();
+    let record = runtime()?.block_on(async {
+        let store = setup::open_existing(&dir).await?;
+        let snap = latchkey_server::state::Snapshot::build(store.load().await?);
+        store.close().await;
+        anyhow::Ok(snap.token_ring.as_ref().and_then(|ring| latchkey_server::authz::open_message(ring, &encoded)))
+    })?;
+    let record = record.context("not an authorization message sealed by this data directory's keys (or its key has been retired)")?;
+    let field = |v: &serde_json::Value, k: &str| v.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    let message = field(&record, "message");
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&message)?);
+        return Ok(());
+    }
+    // `pointer` looks paths up without panicking on a malformed record.
+    let text = |v: &serde_json::Value, path: &str| v.pointer(path).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
+    let items = |v: &serde_json::Value, path: &str| v.pointer(path).and_then(|x| x.as_array()).cloned().unwrap_or_default();
+    println!("{}", text(&message, "/reason"));
+    println!();
+    println!("  account:   {}", text(&record, "/account"));
+    println!("  principal: {} ({})", text(&message, "/context/principal/arn"), text(&message, "/context/principal/id"));
+    println!("  action:    {}", text(&message, "/context/action"));
+    println!("  resource:  {}", text(&message, "/context/resource"));
+    let explicit = message.pointer("/explicitDeny").and_then(serde_json::Value::as_bool) == Some(true);
+    println!("  decision:  {}", if explicit { "explicit deny" } else { "implicit deny" });
+    for st in items(&message, "/matchedStatements/items") {
+        let index = st.pointer("/statementIndex").map(ToString::to_string).unwrap_or_default();
+        let what = match (st.pointer("/policyId").and_then(|x| x.as_str()), st.pointer("/statementId").and_then(|x| x.as_str())) {
+            (Some(p), Some(sid)) => format!("statement `{sid}` of {p}"),
+            (Some(p), None) => format!("statement #{index} of {p}"),
+            _ => "no statement allowed it".to_owned(),
+        };
+        println!("  by:        {} ({what})", text(&st, "/policyType"));
+    }
+    println!("  condition keys of the request:");
+    for c in items(&message, "/context/conditions/items") {
+        let values: Vec<String> = items(&c, "/values/items").iter().map(|v| text(v, "/value")).collect();
+        println!("    {} = {}", text(&c, "/key"), values.join(", "));
+    }
+    Ok(())
 }

@@ -201,6 +201,14 @@ pub fn refusal(ctx: &Ctx<'_>, req: Request<'_>, denied: Denied, context: &Contex
     }
 }
 
+/// Opens an encoded authorization message with the keys of a data
+/// directory, for its operator (`latchkey explain`): the whole sealed
+/// record, account included.
+pub fn open_message(ring: &latchkey_token::KeyRing, encoded: &str) -> Option<serde_json::Value> {
+    let plain = ring.open_blob(encoded.trim(), AUTHZ_MESSAGE).ok()?;
+    serde_json::from_slice(&plain).ok()
+}
+
 /// Opens an encoded authorization message for a caller of `account`.
 pub fn decode_message(ctx: &Ctx<'_>, encoded: &str) -> Result<serde_json::Value, ApiError> {
     let invalid = || {

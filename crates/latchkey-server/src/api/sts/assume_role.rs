@@ -230,13 +230,21 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
         context.insert_multi("sts:TransitiveTagKeys", p.transitive.iter().cloned());
     }
     let trust = Some((role_arn.as_str(), &*entry.trust, role_account_text.as_str()));
-    let ask = |action: &str| decide(&ctx.snap, caller, Request { action, resource: &role_arn }, trust, &context);
-    ask("sts:AssumeRole").map_err(|_| not_authorized(ctx, "sts:AssumeRole", &role_arn))?;
+    // AWS's message for AssumeRole names no policy type; the encoded
+    // message still says which side refused.
+    let ask = |action: &str| {
+        let req = Request { action, resource: &role_arn };
+        decide(&ctx.snap, caller, req, trust, &context).map_err(|mut d| {
+            d.message = not_authorized(ctx, action, &role_arn).message().to_owned();
+            authz::refusal(ctx, req, d, &context)
+        })
+    };
+    ask("sts:AssumeRole")?;
     if !p.tags.is_empty() {
-        ask("sts:TagSession").map_err(|_| not_authorized(ctx, "sts:TagSession", &role_arn))?;
+        ask("sts:TagSession")?;
     }
     if p.source_identity.is_some() {
-        ask("sts:SetSourceIdentity").map_err(|_| not_authorized(ctx, "sts:SetSourceIdentity", &role_arn))?;
+        ask("sts:SetSourceIdentity")?;
     }
 
     // Duration: the role's maximum, and one hour when chaining.
