@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use data_encoding::BASE32_NOPAD;
 
-use crate::random_bytes;
+use crate::{random_bytes, session_random_bytes};
 
 /// A 12-digit AWS account id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,9 +107,9 @@ impl IdPrefix {
 /// Ten bytes whose first six carry the account as AWS's newer identifiers do:
 /// bits 46..7 of the 48-bit big-endian prefix hold the account id, the
 /// remaining bits are random. Base32 of the ten bytes is sixteen characters.
-fn encoded_body(account: &AccountId) -> String {
+fn encoded_body(account: &AccountId, fill: fn(&mut [u8])) -> String {
     let mut bytes = [0u8; 10];
-    random_bytes(&mut bytes);
+    fill(&mut bytes);
     let random_low = u64::from(bytes[5]) & 0x7f;
     let n = (account.as_u64() << 7) | random_low;
     let prefix = n.to_be_bytes();
@@ -135,11 +135,11 @@ pub struct AccessKeyId(String);
 impl AccessKeyId {
     /// Mints a new key id for `account`.
     pub fn generate(kind: KeyKind, account: &AccountId) -> Self {
-        let prefix = match kind {
-            KeyKind::LongTerm => IdPrefix::AccessKey,
-            KeyKind::Temporary => IdPrefix::TemporaryKey,
+        let (prefix, fill): (IdPrefix, fn(&mut [u8])) = match kind {
+            KeyKind::LongTerm => (IdPrefix::AccessKey, random_bytes),
+            KeyKind::Temporary => (IdPrefix::TemporaryKey, session_random_bytes),
         };
-        Self(format!("{}{}", prefix.as_str(), encoded_body(account)))
+        Self(format!("{}{}", prefix.as_str(), encoded_body(account, fill)))
     }
 
     /// Wraps a key id read from storage or a request, after checking its shape.
@@ -196,7 +196,7 @@ impl UniqueId {
         let tail = BASE32_NOPAD.encode(&extra);
         // AWS's unique ids are 21 characters: prefix, 16 encoded, 1 more.
         let last = tail.get(..1).unwrap_or("A");
-        Self(format!("{}{}{}", prefix.as_str(), encoded_body(account), last))
+        Self(format!("{}{}{}", prefix.as_str(), encoded_body(account, random_bytes), last))
     }
 
     /// Wraps an id read from storage.

@@ -34,6 +34,15 @@ pub use names::{NameError, validate_path, validate_user_name};
 pub use secret::SecretAccessKey;
 pub use time::{Timestamp, format_iso8601};
 
+/// Fills `buf` for per-request material (temporary key ids and secrets): a
+/// userspace CSPRNG (ChaCha12, seeded and periodically reseeded from the
+/// operating system) rather than a system call per draw, which on the mint
+/// path cost as much as sealing the token. Long-lived key material uses
+/// [`random_bytes`].
+pub fn session_random_bytes(buf: &mut [u8]) {
+    rand::Rng::fill_bytes(&mut rand::rng(), buf);
+}
+
 /// Fills `buf` from the operating system's CSPRNG.
 ///
 /// Identifier and secret generation cannot proceed without entropy, and a

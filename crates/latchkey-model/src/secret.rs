@@ -2,7 +2,7 @@ use std::fmt;
 
 use data_encoding::BASE64;
 
-use crate::random_bytes;
+use crate::{random_bytes, session_random_bytes};
 
 /// A secret access key. Its `Debug` never shows the value, and the bytes are
 /// wiped when dropped.
@@ -12,8 +12,17 @@ pub struct SecretAccessKey(String);
 impl SecretAccessKey {
     /// Forty characters of base64 from the CSPRNG, the shape AWS uses.
     pub fn generate() -> Self {
+        Self::generate_with(random_bytes)
+    }
+
+    /// The same for temporary credentials, from the per-request CSPRNG.
+    pub fn generate_temporary() -> Self {
+        Self::generate_with(session_random_bytes)
+    }
+
+    fn generate_with(fill: fn(&mut [u8])) -> Self {
         let mut raw = [0u8; 30];
-        random_bytes(&mut raw);
+        fill(&mut raw);
         let s = BASE64.encode(&raw);
         raw.fill(0);
         Self(s)

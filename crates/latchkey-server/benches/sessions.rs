@@ -120,7 +120,7 @@ fn sessions(c: &mut Criterion) {
             );
             black_box(decision.is_ok());
             let key = AccessKeyId::generate(KeyKind::Temporary, account);
-            let secret = SecretAccessKey::generate();
+            let secret = SecretAccessKey::generate_temporary();
             black_box(ring.seal(&claims(&account_text, secret.expose(), now), key.as_str()).unwrap());
         });
     });

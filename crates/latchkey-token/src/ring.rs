@@ -34,6 +34,13 @@ const AAD_INLINE: usize = AAD_PREFIX + 128;
 /// Like `latchkey_model::random_bytes`: a process that cannot read its
 /// CSPRNG must not mint keys or nonces (a repeated GCM nonce reveals the
 /// authentication key), so failure aborts rather than degrades.
+/// Nonces come from a userspace CSPRNG (ChaCha12, seeded and reseeded from
+/// the OS): one is drawn per token, and a system call each cost as much as
+/// the sealing itself. Keys still come from the OS directly.
+fn fill_nonce(buf: &mut [u8]) {
+    rand::Rng::fill_bytes(&mut rand::rng(), buf);
+}
+
 fn fill_random(buf: &mut [u8]) {
     #[expect(
         clippy::expect_used,
@@ -200,7 +207,7 @@ impl KeyRing {
     fn seal_with(&self, len: usize, aad_id: &str, write: impl FnOnce(&mut Vec<u8>)) -> Result<String, TokenError> {
         let key = &self.current;
         let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce);
+        fill_nonce(&mut nonce);
         let key_id = key.id.to_be_bytes();
 
         let mut bin = Vec::with_capacity(OVERHEAD + len);

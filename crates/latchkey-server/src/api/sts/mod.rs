@@ -82,7 +82,7 @@ fn mint(ctx: &Ctx<'_>, account: &AccountId, build: impl FnOnce(String) -> Sessio
         .clone()
         .ok_or_else(|| ApiError::service_unavailable("No session-token key is available yet."))?;
     let key_id = AccessKeyId::generate(KeyKind::Temporary, account);
-    let secret = SecretAccessKey::generate();
+    let secret = SecretAccessKey::generate_temporary();
     let claims = build(secret.expose().to_owned());
     let token = ring.seal(&claims, key_id.as_str()).map_err(ApiError::internal)?;
     Ok(Minted { key_id, secret, token, expires_at: claims.expires_at })
