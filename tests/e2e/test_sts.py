@@ -340,3 +340,41 @@ def test_token_key_rotation(tmp_path):
         assert code(e) == "InvalidClientTokenId"
     finally:
         much_later.stop()
+
+
+def test_transitive_tags_pass_through_a_chain_and_cannot_be_reset(env):
+    server, iam, acct, alice = env
+    r1 = iam.create_role(RoleName="one", AssumeRolePolicyDocument=trust(
+        f"arn:aws:iam::{acct}:user/alice", actions=("sts:AssumeRole", "sts:TagSession")))["Role"]
+    r2 = iam.create_role(RoleName="two", AssumeRolePolicyDocument=trust(
+        f"arn:aws:iam::{acct}:role/one", actions=("sts:AssumeRole", "sts:TagSession")))["Role"]
+    iam.put_role_policy(RoleName="two", PolicyName="abac", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
+                                                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "data"}}}]}))
+    first = alice("sts").assume_role(RoleArn=r1["Arn"], RoleSessionName="hop-one",
+                                     Tags=[{"Key": "team", "Value": "data"}, {"Key": "temp", "Value": "x"}],
+                                     TransitiveTagKeys=["team"])["Credentials"]
+    hop = session(server, first)
+    second = hop.assume_role(RoleArn=r2["Arn"], RoleSessionName="hop-two")["Credentials"]
+    session(server, second, "iam").list_users()  # team=data came through the chain
+    with pytest.raises(ClientError) as e:
+        hop.assume_role(RoleArn=r2["Arn"], RoleSessionName="hop-two", Tags=[{"Key": "team", "Value": "web"}])
+    assert code(e) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as e:  # a transitive key must be one of the tags
+        alice("sts").assume_role(RoleArn=r1["Arn"], RoleSessionName="bad", Tags=[{"Key": "a", "Value": "b"}],
+                                 TransitiveTagKeys=["missing"])
+    assert code(e) == "InvalidParameterValue"
+
+
+def test_packed_policy_too_large(env):
+    server, iam, acct, alice = env
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=trust(
+        f"arn:aws:iam::{acct}:user/alice", actions=("sts:AssumeRole", "sts:TagSession")))["Role"]
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:GetUser", "Resource": f"arn:aws:iam::*:user/{'x' * 1800}"}]})
+    tags = [{"Key": f"k{i:02d}" + "k" * 100, "Value": "v" * 200} for i in range(50)]
+    with pytest.raises(ClientError) as e:
+        alice("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="big", Policy=policy, Tags=tags)
+    assert code(e) == "PackedPolicyTooLarge"
+    small = alice("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="small", Policy=policy)
+    assert 0 < small["PackedPolicySize"] <= 100
