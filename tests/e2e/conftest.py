@@ -35,6 +35,20 @@ def init(data_dir, account=None):
     return json.loads(out.stdout)
 
 
+_STARTED = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _reap_servers():
+    """Kills every server a test started, even when the test failed before
+    stopping it, so no process outlives the run."""
+    yield
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Server:
     def __init__(self, data_dir, args=(), env=None):
         self.data_dir = pathlib.Path(data_dir)
@@ -46,6 +60,7 @@ class Server:
             text=True,
             env=env or clean_env(),
         )
+        _STARTED.append(self.proc)
         ready = threading.Event()
 
         def pump():
