@@ -401,3 +401,24 @@ def test_identity_providers(server):
     assert [p["Arn"] for p in iam.list_saml_providers()["SAMLProviderList"]] == [saml]
     iam.delete_saml_provider(SAMLProviderArn=saml)
     assert iam.list_saml_providers()["SAMLProviderList"] == []
+
+
+def test_simulator_reports_missing_context_and_positions(server):
+    iam = server.client("iam")
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "Bool": {"aws:SecureTransport": "true"}}}]},
+        indent=2)
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[doc], ActionNames=["iam:ListUsers"],
+        ContextEntries=[{"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["10.1.2.3"], "ContextKeyType": "ip"},
+                        {"ContextKeyName": "aws:SecureTransport", "ContextKeyValues": ["true"], "ContextKeyType": "boolean"}])
+    r = out["EvaluationResults"][0]
+    assert r["EvalDecision"] == "allowed"
+    m = r["MatchedStatements"][0]
+    assert m["SourcePolicyId"] == "PolicyInputList.1" and m["StartPosition"]["Line"] == 4
+    assert r["MissingContextValues"] == []
+    assert r["ResourceSpecificResults"][0]["EvalResourceDecision"] == "allowed"
+    bare = iam.simulate_custom_policy(PolicyInputList=[doc], ActionNames=["iam:ListUsers"])["EvaluationResults"][0]
+    assert bare["EvalDecision"] == "implicitDeny"
+    assert sorted(bare["MissingContextValues"]) == ["aws:SecureTransport", "aws:SourceIp"]

@@ -2,6 +2,7 @@
 //! answer with the same engine and the same policies that enforce requests,
 //! so a simulation agrees with what latchkey would do.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use latchkey_model::OwnerKind;
@@ -15,17 +16,69 @@ use crate::protocol::query::Violations;
 use crate::protocol::xml::Xml;
 use crate::state::policies::NamedPolicy;
 
-/// Policies given in the request, compiled, named as AWS names them.
-fn input_policies(ctx: &Ctx<'_>, list: &str, kind: PolicyKind) -> Result<Vec<NamedPolicy>, ApiError> {
+/// Policies given in the request, compiled, named as AWS names them; their
+/// documents are recorded in `docs` for positions and context keys.
+fn input_policies(
+    ctx: &Ctx<'_>,
+    list: &str,
+    kind: PolicyKind,
+    docs: &mut HashMap<String, (String, PolicyKind)>,
+) -> Result<Vec<NamedPolicy>, ApiError> {
     ctx.params
         .list(list)
         .into_iter()
         .enumerate()
         .map(|(i, doc)| {
             let compiled = CompiledPolicy::parse(doc, kind).map_err(|e| policy_error(&e))?;
-            Ok(NamedPolicy { id: Arc::from(format!("{list}.{}", i + 1).as_str()), policy: Arc::new(compiled) })
+            let id = format!("{list}.{}", i + 1);
+            docs.insert(id.clone(), (doc.to_owned(), kind));
+            Ok(NamedPolicy { id: Arc::from(id.as_str()), policy: Arc::new(compiled) })
         })
         .collect()
+}
+
+/// 1-based line and column of a byte offset, as the simulator reports positions.
+fn position(doc: &str, offset: usize) -> (usize, usize) {
+    let before = doc.get(..offset).unwrap_or(doc);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |i| before.get(i + 1..).map_or(0, |t| t.chars().count())) + 1;
+    (line, column)
+}
+
+/// The documents of the simulated policies, parsed again for what the
+/// compiled form does not keep: statement spans and condition keys.
+struct Sources {
+    parsed: HashMap<String, (String, latchkey_policy::Policy)>,
+}
+
+impl Sources {
+    fn new(docs: HashMap<String, (String, PolicyKind)>) -> Self {
+        let parsed = docs
+            .into_iter()
+            .filter_map(|(id, (doc, kind))| latchkey_policy::parse(&doc, kind).ok().map(|p| (id, (doc, p))))
+            .collect();
+        Self { parsed }
+    }
+
+    /// Start and end positions of statement `index` of policy `id`.
+    fn span(&self, id: &str, index: usize) -> Option<((usize, usize), (usize, usize))> {
+        let (doc, p) = self.parsed.get(id)?;
+        let (start, end) = p.statements().get(index)?.span;
+        Some((position(doc, start), position(doc, end)))
+    }
+
+    /// Condition keys the policies use that the request context lacks.
+    fn missing(&self, context: &Context) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .parsed
+            .values()
+            .flat_map(|(_, p)| p.statements().iter().flat_map(|s| s.conditions.iter().map(|c| c.key.clone())))
+            .filter(|k| context.get(k).is_none())
+            .collect();
+        keys.sort_by_key(|k| k.to_lowercase());
+        keys.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        keys
+    }
 }
 
 /// `ContextEntries.member.N.{ContextKeyName, ContextKeyValues.member.M}`.
@@ -57,7 +110,32 @@ fn source_type(id: &str) -> &'static str {
     }
 }
 
+/// A statement that matched, where it stands in its document.
+struct Matched {
+    id: String,
+    kind: &'static str,
+    span: Option<((usize, usize), (usize, usize))>,
+}
+
+fn write_matched(x: &mut Xml, matched: &[Matched], missing: &[String]) {
+    x.open("MatchedStatements");
+    for m in matched {
+        x.open("member").elem("SourcePolicyId", &m.id).elem("SourcePolicyType", m.kind);
+        if let Some(((l1, c1), (l2, c2))) = m.span {
+            x.open("StartPosition").elem("Line", &l1.to_string()).elem("Column", &c1.to_string()).close("StartPosition");
+            x.open("EndPosition").elem("Line", &l2.to_string()).elem("Column", &c2.to_string()).close("EndPosition");
+        }
+        x.close("member");
+    }
+    x.close("MatchedStatements").open("MissingContextValues");
+    for k in missing {
+        x.elem("member", k);
+    }
+    x.close("MissingContextValues");
+}
+
 struct Simulation<'a> {
+    sources: Sources,
     identity: Vec<NamedPolicy>,
     boundary: Option<NamedPolicy>,
     resource: Option<NamedPolicy>,
@@ -98,19 +176,30 @@ fn run(ctx: &Ctx<'_>, sim: &Simulation<'_>) -> Output {
                 Verdict::ExplicitDeny => "explicitDeny",
                 Verdict::ImplicitDeny => "implicitDeny",
             };
-            let matched: Vec<(String, &'static str)> =
-                d.matched().iter().map(|s| (s.policy_id.to_owned(), source_type(s.policy_id))).collect();
+            let matched: Vec<Matched> = d
+                .matched()
+                .iter()
+                .map(|s| Matched {
+                    id: s.policy_id.to_owned(),
+                    kind: source_type(s.policy_id),
+                    span: sim.sources.span(s.policy_id, s.statement),
+                })
+                .collect();
             results.push(((*action).to_owned(), (*res).to_owned(), decision, matched));
         }
     }
+    let missing = sim.sources.missing(&context);
     let mut x = Xml::new();
     page.write(&mut x, "EvaluationResults", &results, |x, (action, res, decision, matched)| {
         x.open("member").elem("EvalActionName", action).elem("EvalResourceName", res).elem("EvalDecision", decision);
-        x.open("MatchedStatements");
-        for (id, kind) in matched {
-            x.open("member").elem("SourcePolicyId", id).elem("SourcePolicyType", kind).close("member");
-        }
-        x.close("MatchedStatements").open("MissingContextValues").close("MissingContextValues");
+        write_matched(x, matched, &missing);
+        // One resource per result: its resource-specific result repeats it, as AWS shapes it.
+        x.open("ResourceSpecificResults")
+            .open("member")
+            .elem("EvalResourceName", res)
+            .elem("EvalResourceDecision", decision);
+        write_matched(x, matched, &missing);
+        x.close("member").close("ResourceSpecificResults");
         x.close("member");
     });
     Ok(Some(x.into_string()))
@@ -135,6 +224,23 @@ pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
         _ => return Err(ApiError::invalid_input(format!("Invalid ARN: {source}"))),
     };
     let owner = super::find_owner(acct, kind, name)?;
+    let mut docs: HashMap<String, (String, PolicyKind)> = HashMap::new();
+    let mut note_owner = |id: &latchkey_model::UniqueId| {
+        for e in acct.inline.get(id).into_iter().flat_map(|m| m.values()) {
+            docs.insert(e.compiled.id.to_string(), (e.document.clone(), PolicyKind::Identity));
+        }
+        for arn in acct.attached.get(id).into_iter().flatten() {
+            if let Some(doc) = managed_document(acct, arn) {
+                docs.insert(arn.clone(), (doc, PolicyKind::Identity));
+            }
+        }
+    };
+    note_owner(&owner.id);
+    if kind == OwnerKind::User {
+        for g in acct.groups_of.get(&owner.id).into_iter().flatten() {
+            note_owner(g);
+        }
+    }
     let (mut identity, boundary) = match kind {
         OwnerKind::Group => {
             let mut v = Vec::new();
@@ -151,20 +257,18 @@ pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
             (e.identity.clone(), e.boundary.clone())
         }
     };
-    identity.extend(input_policies(ctx, "PolicyInputList", PolicyKind::Identity)?);
-    let boundary = input_policies(ctx, "PermissionsBoundaryPolicyInputList", PolicyKind::Boundary)?.into_iter().next().or(boundary);
-    let resource = match ctx.params.get("ResourcePolicy") {
-        Some(doc) => Some(NamedPolicy {
-            id: Arc::from("ResourcePolicy"),
-            policy: Arc::new(CompiledPolicy::parse(doc, PolicyKind::Resource).map_err(|e| policy_error(&e))?),
-        }),
-        None => None,
-    };
+    identity.extend(input_policies(ctx, "PolicyInputList", PolicyKind::Identity, &mut docs)?);
+    let boundary = input_policies(ctx, "PermissionsBoundaryPolicyInputList", PolicyKind::Boundary, &mut docs)?
+        .into_iter()
+        .next()
+        .or(boundary);
+    let resource = resource_policy(ctx, &mut docs)?;
     let principal_kind = match kind {
         OwnerKind::Role => PrincipalKind::AssumedRole { role_arn: &owner.arn },
         _ => PrincipalKind::User,
     };
-    run(ctx, &Simulation { identity, boundary, resource, principal_arn: &owner.arn, kind: principal_kind })
+    let sources = Sources::new(docs);
+    run(ctx, &Simulation { sources, identity, boundary, resource, principal_arn: &owner.arn, kind: principal_kind })
 }
 
 pub(super) fn custom_policy(ctx: &Ctx<'_>) -> Output {
@@ -172,15 +276,29 @@ pub(super) fn custom_policy(ctx: &Ctx<'_>) -> Output {
         return Err(crate::protocol::query::null_error("PolicyInputList"));
     }
     authz::authorize(ctx, Request { action: "iam:SimulateCustomPolicy", resource: "*" })?;
-    let identity = input_policies(ctx, "PolicyInputList", PolicyKind::Identity)?;
-    let boundary = input_policies(ctx, "PermissionsBoundaryPolicyInputList", PolicyKind::Boundary)?.into_iter().next();
-    let resource = match ctx.params.get("ResourcePolicy") {
-        Some(doc) => Some(NamedPolicy {
-            id: Arc::from("ResourcePolicy"),
-            policy: Arc::new(CompiledPolicy::parse(doc, PolicyKind::Resource).map_err(|e| policy_error(&e))?),
-        }),
-        None => None,
-    };
+    let mut docs = HashMap::new();
+    let identity = input_policies(ctx, "PolicyInputList", PolicyKind::Identity, &mut docs)?;
+    let boundary = input_policies(ctx, "PermissionsBoundaryPolicyInputList", PolicyKind::Boundary, &mut docs)?.into_iter().next();
+    let resource = resource_policy(ctx, &mut docs)?;
     let caller = ctx.params.get("CallerArn").map_or_else(|| format!("arn:aws:iam::{}:user/simulated", ctx.caller.account), str::to_owned);
-    run(ctx, &Simulation { identity, boundary, resource, principal_arn: &caller, kind: PrincipalKind::User })
+    let sources = Sources::new(docs);
+    run(ctx, &Simulation { sources, identity, boundary, resource, principal_arn: &caller, kind: PrincipalKind::User })
+}
+
+/// The `ResourcePolicy` parameter, compiled.
+fn resource_policy(ctx: &Ctx<'_>, docs: &mut HashMap<String, (String, PolicyKind)>) -> Result<Option<NamedPolicy>, ApiError> {
+    let Some(doc) = ctx.params.get("ResourcePolicy") else { return Ok(None) };
+    let policy = CompiledPolicy::parse(doc, PolicyKind::Resource).map_err(|e| policy_error(&e))?;
+    docs.insert("ResourcePolicy".to_owned(), (doc.to_owned(), PolicyKind::Resource));
+    Ok(Some(NamedPolicy { id: Arc::from("ResourcePolicy"), policy: Arc::new(policy) }))
+}
+
+/// The default version's document of a managed policy, the account's or AWS's.
+fn managed_document(acct: &crate::state::AccountState, arn: &str) -> Option<String> {
+    acct.policy_by_arn(arn).and_then(|p| p.policy.default_document().map(str::to_owned)).or_else(|| {
+        crate::state::policies::AWS_MANAGED
+            .iter()
+            .find(|(n, p, _, _)| crate::state::policies::aws_managed_arn(n, p) == arn)
+            .map(|(_, _, _, d)| (*d).to_owned())
+    })
 }
