@@ -422,3 +422,22 @@ def test_simulator_reports_missing_context_and_positions(server):
     bare = iam.simulate_custom_policy(PolicyInputList=[doc], ActionNames=["iam:ListUsers"])["EvaluationResults"][0]
     assert bare["EvalDecision"] == "implicitDeny"
     assert sorted(bare["MissingContextValues"]) == ["aws:SecureTransport", "aws:SourceIp"]
+
+
+def test_long_group_names_work_everywhere(server):
+    """GroupName may be 128 characters (user and role names 64); every group
+    call must accept what CreateGroup accepts."""
+    iam = server.client("iam")
+    name = "g" * 128
+    iam.create_group(GroupName=name)
+    iam.put_group_policy(GroupName=name, PolicyName="p", PolicyDocument=ALLOW_LIST_USERS)
+    iam.attach_group_policy(GroupName=name, PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
+    assert iam.list_group_policies(GroupName=name)["PolicyNames"] == ["p"]
+    assert len(iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]) == 1
+    raw = server.client("iam", validate=False)
+    with pytest.raises(ClientError) as e:
+        raw.create_group(GroupName="g" * 129)
+    assert code(e) == "ValidationError"
+    with pytest.raises(ClientError) as e:
+        raw.put_user_policy(UserName="u" * 65, PolicyName="p", PolicyDocument=ALLOW_LIST_USERS)
+    assert code(e) == "ValidationError"

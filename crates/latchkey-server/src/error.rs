@@ -130,6 +130,13 @@ impl From<latchkey_sigv4::Error> for ApiError {
     }
 }
 
+impl From<&latchkey_policy::PolicyError> for ApiError {
+    fn from(e: &latchkey_policy::PolicyError) -> Self {
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        Self::new(status, e.aws_code(), e.aws_message().to_owned())
+    }
+}
+
 impl From<latchkey_store::StoreError> for ApiError {
     fn from(e: latchkey_store::StoreError) -> Self {
         use latchkey_store::StoreError as E;

@@ -24,8 +24,7 @@ fn write_group(x: &mut Xml, tag: &str, g: &Group) {
 fn group_param<'p>(ctx: &'p Ctx<'_>) -> Result<&'p str, ApiError> {
     let name = ctx.params.required("GroupName")?;
     let mut v = Violations::default();
-    v.length("GroupName", name, 1, 128);
-    v.pattern("GroupName", name, "[\\w+=,.@-]+", crate::protocol::query::is_name_char);
+    super::check_owner_name(&mut v, OwnerKind::Group, "GroupName", name);
     v.finish()?;
     Ok(name)
 }
@@ -65,11 +64,10 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
 }
 
 pub(super) fn get(ctx: &Ctx<'_>) -> Output {
-    let name = group_param(ctx)?;
     let page = Page::from_params(ctx)?;
+    let owner = super::authorize_owner(ctx, OwnerKind::Group, "iam:GetGroup", |_| {})?;
     let acct = account(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:GetGroup", resource: &group_arn(ctx, acct, name) })?;
-    let group = acct.group(name).ok_or_else(|| no_such_owner(OwnerKind::Group, name))?;
+    let group = acct.group_by_id(&owner.id).ok_or_else(|| no_such_owner(OwnerKind::Group, &owner.name))?;
     let members: Vec<_> =
         acct.members.get(&group.id).map(|m| m.iter().filter_map(|u| acct.user_by_id(u)).collect()).unwrap_or_default();
     let mut x = Xml::new();
@@ -90,8 +88,8 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
 }
 
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
-    let name = group_param(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:DeleteGroup", resource: &group_arn(ctx, account(ctx)?, name) })?;
+    let name = super::authorize_owner(ctx, OwnerKind::Group, "iam:DeleteGroup", |_| {})?.name;
+    let name = name.as_str();
     ctx.app
         .state
         .write(|snap| {

@@ -11,7 +11,7 @@ mod simulate;
 mod users;
 
 use latchkey_model::{Arn, OwnerKind, Tag, UniqueId, User, format_iso8601};
-use latchkey_policy::{Limit, PolicyError, PolicyKind};
+use latchkey_policy::{Limit, PolicyKind};
 
 use crate::ApiError;
 use crate::api::{Ctx, Output};
@@ -258,7 +258,13 @@ fn account_in<'s>(ctx: &Ctx<'_>, snap: &'s Snapshot) -> Result<&'s AccountState,
 
 /// Validates a user name parameter as IAM's model does.
 fn check_user_name(v: &mut Violations, member: &str, name: &str) {
-    v.length(member, name, 1, 64);
+    check_owner_name(v, OwnerKind::User, member, name);
+}
+
+/// Validates the name of a user, role (1–64) or group (1–128) as IAM's model does.
+fn check_owner_name(v: &mut Violations, kind: OwnerKind, member: &str, name: &str) {
+    let max = if kind == OwnerKind::Group { 128 } else { 64 };
+    v.length(member, name, 1, max);
     v.pattern(member, name, "[\\w+=,.@-]+", crate::protocol::query::is_name_char);
 }
 
@@ -311,20 +317,14 @@ fn url_encode(doc: &str) -> String {
     utf8_percent_encode(doc, SET).to_string()
 }
 
-/// A policy document refused by the policy language, as AWS reports it.
-fn policy_error(e: &PolicyError) -> ApiError {
-    let status = http::StatusCode::from_u16(e.http_status()).unwrap_or(http::StatusCode::BAD_REQUEST);
-    ApiError::new(status, e.aws_code(), e.aws_message().to_owned())
-}
-
 /// Validates a document of `kind` and its size against `limit` (the size
 /// other documents already use counts for aggregate limits).
 fn check_document(text: &str, kind: PolicyKind, limit: Limit<'_>, already: usize) -> Result<(), ApiError> {
     let mut v = Violations::default();
     v.length("PolicyDocument", text, 1, 131_072);
     v.finish()?;
-    latchkey_policy::parse(text, kind).map_err(|e| policy_error(&e))?;
-    limit.check(already + latchkey_policy::policy_size(text)).map_err(|e| policy_error(&e))
+    latchkey_policy::parse(text, kind).map_err(|e| ApiError::from(&e))?;
+    limit.check(already + latchkey_policy::policy_size(text)).map_err(|e| ApiError::from(&e))
 }
 
 /// Validates an ARN parameter's length as IAM's model does.
@@ -403,7 +403,7 @@ fn authorize_owner(
     let member = owner_param(kind);
     let name = ctx.params.required(member)?;
     let mut v = Violations::default();
-    check_user_name(&mut v, member, name);
+    check_owner_name(&mut v, kind, member, name);
     v.finish()?;
     let found = find_owner(account(ctx)?, kind, name).ok();
     let arn = found.as_ref().map_or_else(|| Arn::iam(&ctx.caller.account, kind.as_str(), "/", name), |o| o.arn.clone());

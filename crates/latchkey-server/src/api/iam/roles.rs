@@ -8,14 +8,13 @@ use super::owned::{boundary_param, check_boundary_exists};
 use super::users::parse_tags;
 use super::{
     Page, account, account_in, check_description, check_document, check_path, check_user_name, no_such_owner,
-    resource_tags, url_encode, write_boundary, write_tags,
+    url_encode, write_boundary, write_tags,
 };
 use crate::ApiError;
 use crate::api::{Ctx, Output};
 use crate::authz::{self, Request};
 use crate::protocol::query::Violations;
 use crate::protocol::xml::Xml;
-use crate::state::AccountState;
 
 /// A role's session-duration bounds, in seconds.
 const MIN_SESSION: i64 = 3600;
@@ -51,10 +50,6 @@ fn role_name_param<'p>(ctx: &'p Ctx<'_>) -> Result<&'p str, ApiError> {
     check_user_name(&mut v, "RoleName", name);
     v.finish()?;
     Ok(name)
-}
-
-fn role_arn(ctx: &Ctx<'_>, acct: &AccountState, name: &str) -> String {
-    acct.role(name).map_or_else(|| latchkey_model::Arn::iam(&ctx.caller.account, "role", "/", name), |r| r.role.arn())
 }
 
 fn duration_param(ctx: &Ctx<'_>) -> Result<Option<i64>, ApiError> {
@@ -113,12 +108,8 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
 }
 
 pub(super) fn get(ctx: &Ctx<'_>) -> Output {
-    let name = role_name_param(ctx)?;
-    let acct = account(ctx)?;
-    let entry = acct.role(name);
-    let tags = entry.map_or(&[][..], |r| r.role.tags.as_slice());
-    authz::authorize_with(ctx, Request { action: "iam:GetRole", resource: &role_arn(ctx, acct, name) }, resource_tags(tags))?;
-    let entry = entry.ok_or_else(|| no_such_owner(OwnerKind::Role, name))?;
+    let (name, _) = authorized_role(ctx, "iam:GetRole")?;
+    let entry = account(ctx)?.role(&name).ok_or_else(|| no_such_owner(OwnerKind::Role, &name))?;
     let mut role = entry.role.clone();
     if let Some(used) = ctx.app.pending_role_use(&role.id) {
         role.last_used = Some(used);
@@ -139,15 +130,11 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     Ok(Some(x.into_string()))
 }
 
-/// Authorises `action` on the role named in the request and returns its id.
+/// Authorises `action` on the role named in the request (before saying
+/// whether it exists) and returns its name and id.
 fn authorized_role(ctx: &Ctx<'_>, action: &str) -> Result<(String, UniqueId), ApiError> {
-    let name = role_name_param(ctx)?;
-    let acct = account(ctx)?;
-    let entry = acct.role(name);
-    let tags = entry.map_or(&[][..], |r| r.role.tags.as_slice());
-    authz::authorize_with(ctx, Request { action, resource: &role_arn(ctx, acct, name) }, resource_tags(tags))?;
-    let entry = entry.ok_or_else(|| no_such_owner(OwnerKind::Role, name))?;
-    Ok((name.to_owned(), entry.role.id.clone()))
+    let owner = super::authorize_owner(ctx, OwnerKind::Role, action, |_| {})?;
+    Ok((owner.name, owner.id))
 }
 
 pub(super) async fn update(ctx: &Ctx<'_>) -> Output {

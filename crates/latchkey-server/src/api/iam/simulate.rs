@@ -8,7 +8,7 @@ use std::sync::Arc;
 use latchkey_model::OwnerKind;
 use latchkey_policy::{CompiledPolicy, Context, PolicyKind, PolicyRef, PolicySet, Principal, PrincipalKind, Verdict};
 
-use super::{Page, account, check_arn, policy_error};
+use super::{Page, account, check_arn};
 use crate::ApiError;
 use crate::api::{Ctx, Output};
 use crate::authz::{self, Request};
@@ -29,7 +29,7 @@ fn input_policies(
         .into_iter()
         .enumerate()
         .map(|(i, doc)| {
-            let compiled = CompiledPolicy::parse(doc, kind).map_err(|e| policy_error(&e))?;
+            let compiled = CompiledPolicy::parse(doc, kind).map_err(|e| ApiError::from(&e))?;
             let id = format!("{list}.{}", i + 1);
             docs.insert(id.clone(), (doc.to_owned(), kind));
             Ok(NamedPolicy { id: Arc::from(id.as_str()), policy: Arc::new(compiled) })
@@ -288,7 +288,7 @@ pub(super) fn custom_policy(ctx: &Ctx<'_>) -> Output {
 /// The `ResourcePolicy` parameter, compiled.
 fn resource_policy(ctx: &Ctx<'_>, docs: &mut HashMap<String, (String, PolicyKind)>) -> Result<Option<NamedPolicy>, ApiError> {
     let Some(doc) = ctx.params.get("ResourcePolicy") else { return Ok(None) };
-    let policy = CompiledPolicy::parse(doc, PolicyKind::Resource).map_err(|e| policy_error(&e))?;
+    let policy = CompiledPolicy::parse(doc, PolicyKind::Resource).map_err(|e| ApiError::from(&e))?;
     docs.insert("ResourcePolicy".to_owned(), (doc.to_owned(), PolicyKind::Resource));
     Ok(Some(NamedPolicy { id: Arc::from("ResourcePolicy"), policy: Arc::new(policy) }))
 }
