@@ -3,7 +3,7 @@
 //! verify it without a database read.
 
 use latchkey_model::Arn;
-use latchkey_policy::{Context, PolicyKind};
+use latchkey_policy::Context;
 use latchkey_token::{SessionClaims, SessionKind};
 
 use crate::ApiError;
@@ -18,8 +18,6 @@ const MIN_DURATION: i64 = 900;
 const MAX_DURATION: i64 = 43_200;
 /// Role chaining caps the session at one hour.
 const CHAINED_MAX: i64 = 3600;
-/// Session policies and managed session policies together, as plain text.
-const PACKED_LIMIT: usize = 2048;
 
 fn tag_char(c: char) -> bool {
     c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
@@ -56,7 +54,7 @@ fn params<'a>(ctx: &'a Ctx<'_>) -> Result<Params<'a>, ApiError> {
     if let Some(doc) = policy {
         v.length("Policy", doc, 1, 2048);
     }
-    let policy_arns: Vec<&str> = p.struct_list("PolicyArns").iter().filter_map(|m| m.get("arn").copied()).collect();
+    let policy_arns = super::policy_arns_param(ctx);
     if policy_arns.len() > 10 {
         v.add("PolicyArns", None, "Member must have length less than or equal to 10");
     }
@@ -259,31 +257,12 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
     }
 
     // Session policies: valid documents, and within the packed-size quota.
-    let session_policy = match p.policy {
-        Some(doc) => {
-            latchkey_policy::parse(doc, PolicyKind::Session).map_err(|e| {
-                let status = http::StatusCode::from_u16(e.http_status()).unwrap_or(http::StatusCode::BAD_REQUEST);
-                ApiError::new(status, e.aws_code(), e.aws_message().to_owned())
-            })?;
-            Some(minify(doc))
-        }
-        None => None,
-    };
+    let session_policy = super::session_policy(p.policy)?;
     let mut tags: Vec<(String, String)> = inherited_transitive.clone();
     tags.extend(p.tags.iter().cloned());
     let mut transitive: Vec<String> = inherited.map(|s| s.transitive_tag_keys.clone()).unwrap_or_default();
     transitive.extend(p.transitive.iter().cloned());
-    let packed = session_policy.as_deref().map_or(0, latchkey_policy::policy_size)
-        + p.policy_arns.iter().map(|a| a.len()).sum::<usize>()
-        + tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-    let packed_percent = (packed * 100).div_ceil(PACKED_LIMIT);
-    if packed_percent > 100 {
-        return Err(ApiError::new(
-            http::StatusCode::BAD_REQUEST,
-            "PackedPolicyTooLarge",
-            format!("Packed policy consumes {packed_percent}% of allotted space, please use smaller policy."),
-        ));
-    }
+    let packed_percent = super::packed_size(session_policy.as_deref(), &p.policy_arns, &tags)?;
 
     // Mint.
     let expires_at = ctx.now + duration;
@@ -322,40 +301,4 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
         x.elem("PackedPolicySize", &packed_percent.to_string());
     }
     Ok(Some(x.into_string()))
-}
-
-/// Removes insignificant whitespace from a JSON document (outside strings),
-/// so the token carries the policy compactly.
-fn minify(doc: &str) -> String {
-    let mut out = String::with_capacity(doc.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in doc.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_whitespace() {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::minify;
-
-    #[test]
-    fn minify_keeps_strings() {
-        assert_eq!(minify("{ \"a b\" : [ 1 , \"x\\\" y\" ] }"), "{\"a b\":[1,\"x\\\" y\"]}");
-    }
 }

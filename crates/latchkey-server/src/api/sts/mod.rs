@@ -122,3 +122,71 @@ fn check_mfa(ctx: &Ctx<'_>) -> Result<bool, ApiError> {
         (None, Some(_)) => Err(crate::protocol::query::null_error("SerialNumber")),
     }
 }
+
+/// `PolicyArns.member.N.arn`, the managed session policies.
+fn policy_arns_param<'p>(ctx: &'p Ctx<'_>) -> Vec<&'p str> {
+    ctx.params.struct_list("PolicyArns").iter().filter_map(|m| m.get("arn").copied()).collect()
+}
+
+/// Validates an inline session policy and returns it minified, as the
+/// token carries it.
+fn session_policy(doc: Option<&str>) -> Result<Option<String>, ApiError> {
+    doc.map(|d| latchkey_policy::parse(d, latchkey_policy::PolicyKind::Session).map(|_| minify(d)).map_err(|e| ApiError::from(&e)))
+        .transpose()
+}
+
+/// The session policies' plain text the quota counts.
+const PACKED_LIMIT: usize = 2048;
+
+/// PackedPolicySize: session policy, managed policy ARNs and session tags
+/// as a percentage of the quota; above 100, PackedPolicyTooLarge.
+fn packed_size(policy: Option<&str>, arns: &[&str], tags: &[(String, String)]) -> Result<usize, ApiError> {
+    let packed = policy.map_or(0, latchkey_policy::policy_size)
+        + arns.iter().map(|a| a.len()).sum::<usize>()
+        + tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let percent = (packed * 100).div_ceil(PACKED_LIMIT);
+    if percent > 100 {
+        return Err(ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            "PackedPolicyTooLarge",
+            format!("Packed policy consumes {percent}% of allotted space, please use smaller policy."),
+        ));
+    }
+    Ok(percent)
+}
+
+/// Removes insignificant whitespace from a JSON document (outside strings),
+/// so the token carries the policy compactly.
+fn minify(doc: &str) -> String {
+    let mut out = String::with_capacity(doc.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in doc.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minify;
+
+    #[test]
+    fn minify_keeps_strings() {
+        assert_eq!(minify("{ \"a b\" : [ 1 , \"x\\\" y\" ] }"), "{\"a b\":[1,\"x\\\" y\"]}");
+    }
+}

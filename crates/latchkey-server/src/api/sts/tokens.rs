@@ -1,7 +1,6 @@
 //! GetSessionToken and GetFederationToken: sessions of an IAM user (or root)
 //! rather than of a role.
 
-use latchkey_policy::PolicyKind;
 use latchkey_token::{SessionClaims, SessionKind, SessionUser};
 
 use crate::ApiError;
@@ -93,7 +92,7 @@ pub(super) fn get_federation_token(ctx: &Ctx<'_>) -> Output {
     if let Some(doc) = policy {
         v.length("Policy", doc, 1, 2048);
     }
-    let policy_arns: Vec<&str> = ctx.params.struct_list("PolicyArns").iter().filter_map(|m| m.get("arn").copied()).collect();
+    let policy_arns = super::policy_arns_param(ctx);
     if policy_arns.len() > 10 {
         v.add("PolicyArns", None, "Member must have length less than or equal to 10");
     }
@@ -116,23 +115,8 @@ pub(super) fn get_federation_token(ctx: &Ctx<'_>) -> Output {
     let account = caller.account;
     let arn = format!("arn:aws:sts::{account}:federated-user/{name}");
     authz::authorize(ctx, Request { action: "sts:GetFederationToken", resource: &arn })?;
-    if let Some(doc) = policy {
-        latchkey_policy::parse(doc, PolicyKind::Session).map_err(|e| {
-            let status = http::StatusCode::from_u16(e.http_status()).unwrap_or(http::StatusCode::BAD_REQUEST);
-            ApiError::new(status, e.aws_code(), e.aws_message().to_owned())
-        })?;
-    }
-    let packed = policy.map_or(0, latchkey_policy::policy_size)
-        + policy_arns.iter().map(|a| a.len()).sum::<usize>()
-        + tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-    let packed_percent = (packed * 100).div_ceil(2048);
-    if packed_percent > 100 {
-        return Err(ApiError::new(
-            http::StatusCode::BAD_REQUEST,
-            "PackedPolicyTooLarge",
-            format!("Packed policy consumes {packed_percent}% of allotted space, please use smaller policy."),
-        ));
-    }
+    let session_policy = super::session_policy(policy)?;
+    let packed_percent = super::packed_size(session_policy.as_deref(), &policy_arns, &tags)?;
     let user_id = source_user(ctx).map(|u| u.id);
     let expires_at = ctx.now + duration;
     let minted = super::mint(ctx, &account, |secret_access_key| SessionClaims {
@@ -145,7 +129,7 @@ pub(super) fn get_federation_token(ctx: &Ctx<'_>) -> Output {
         mfa_authenticated: false,
         mfa_auth_time: None,
         source_identity: None,
-        session_policy: policy.map(str::to_owned),
+        session_policy,
         policy_arns: policy_arns.iter().map(|a| (*a).to_owned()).collect(),
         tags: tags.clone(),
         transitive_tag_keys: Vec::new(),
