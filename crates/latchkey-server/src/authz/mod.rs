@@ -7,7 +7,7 @@
 //! else.
 
 use latchkey_model::{UniqueId, format_iso8601};
-use latchkey_policy::{CompiledPolicy, Context, PolicyKind, PolicyRef, PolicySet, Principal as PolicyPrincipal, PrincipalKind};
+use latchkey_policy::{CompiledPolicy, Context, PolicyRef, PolicySet, Principal as PolicyPrincipal, PrincipalKind};
 
 use crate::ApiError;
 use crate::api::Ctx;
@@ -297,7 +297,7 @@ pub fn decide(
     let mut session_compiled: Vec<(String, std::sync::Arc<CompiledPolicy>)> = Vec::new();
     if let Some(s) = &caller.session {
         if let Some(doc) = &s.session_policy {
-            let compiled = crate::state::policies::compile_stored(doc, PolicyKind::Session);
+            let compiled = crate::state::policies::compile_session(doc);
             session_compiled.push(("session-policy".to_owned(), compiled));
         }
         for a in &s.policy_arns {
@@ -305,7 +305,7 @@ pub fn decide(
                 session_compiled.push((a.clone(), p.policy.clone()));
             } else {
                 // A managed session policy deleted since: it allows nothing.
-                session_compiled.push((a.clone(), crate::state::policies::compile_stored("", PolicyKind::Session)));
+                session_compiled.push((a.clone(), crate::state::policies::DENY_ALL_SESSION.clone()));
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Compiled policies held by the snapshot, and the AWS-managed policies
 //! built into latchkey.
 
-use std::sync::{Arc, LazyLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use latchkey_policy::{CompiledPolicy, PolicyKind};
 
@@ -59,6 +60,32 @@ pub fn compile_stored(doc: &str, kind: PolicyKind) -> Arc<CompiledPolicy> {
     }
 }
 
+/// Session policies travel in tokens, not the snapshot. Each distinct
+/// document is compiled once and kept here, so a session's requests do not
+/// re-parse it; the cache is bounded and simply starts over when full.
+static SESSION_POLICIES: LazyLock<Mutex<HashMap<String, Arc<CompiledPolicy>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+const SESSION_POLICY_CACHE: usize = 4096;
+
+/// A session policy carried by a token, compiled (once per distinct document).
+pub fn compile_session(doc: &str) -> Arc<CompiledPolicy> {
+    if let Some(p) = SESSION_POLICIES.lock().ok().and_then(|m| m.get(doc).cloned()) {
+        return p;
+    }
+    let compiled = compile_stored(doc, PolicyKind::Session);
+    if let Ok(mut m) = SESSION_POLICIES.lock() {
+        if m.len() >= SESSION_POLICY_CACHE {
+            m.clear();
+        }
+        m.insert(doc.to_owned(), compiled.clone());
+    }
+    compiled
+}
+
+/// What stands in for a managed session policy deleted since the session
+/// began: it must allow nothing, so it denies everything.
+pub static DENY_ALL_SESSION: LazyLock<Arc<CompiledPolicy>> = LazyLock::new(|| Arc::new(deny_all(PolicyKind::Session)));
+
 fn deny_all(kind: PolicyKind) -> CompiledPolicy {
     let doc = if kind.has_principal() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"*"}]}"#
@@ -79,8 +106,10 @@ mod tests {
             assert!(CompiledPolicy::parse(doc, PolicyKind::Identity).is_ok(), "{name}");
         }
         assert_eq!(AWS_MANAGED_COMPILED.len(), AWS_MANAGED.len());
-        for kind in [PolicyKind::Identity, PolicyKind::Trust] {
+        for kind in [PolicyKind::Identity, PolicyKind::Trust, PolicyKind::Session] {
             assert!(!deny_all(kind).is_empty());
         }
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"}]}"#;
+        assert!(Arc::ptr_eq(&compile_session(doc), &compile_session(doc)), "compiled once");
     }
 }
