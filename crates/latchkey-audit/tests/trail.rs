@@ -1,0 +1,188 @@
+//! The SQLite trail and the group-commit writer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use latchkey_audit::{Attribute, LookupResource, Page, Query, Record, SqliteTrail, Trail, TrailError, TrailStore};
+
+fn record(i: usize, account: &str, name: &str) -> Record {
+    Record {
+        event_id: format!("event-{account}-{i}"),
+        event_time: 1_000 + i64::try_from(i).unwrap(),
+        account_id: account.to_owned(),
+        event_name: name.to_owned(),
+        event_source: "sts.amazonaws.com".to_owned(),
+        username: Some(format!("user{}", i % 3)),
+        access_key_id: Some(format!("AKIA{i:016}")),
+        read_only: i % 2 == 0,
+        resources: vec![LookupResource { kind: "AWS::IAM::Role".into(), name: format!("arn:aws:iam::{account}:role/r{i}") }],
+        extra_names: vec![format!("source-{i}")],
+        body: format!("{{\"n\":{i}}}"),
+    }
+}
+
+fn query(account: &str, attribute: Option<Attribute>) -> Query {
+    Query { account_id: account.to_owned(), attribute, start: None, end: None, limit: 50, before_seq: None }
+}
+
+async fn open() -> (tempfile::TempDir, SqliteTrail) {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = SqliteTrail::open(&dir.path().join(SqliteTrail::FILE_NAME)).await.unwrap();
+    (dir, trail)
+}
+
+#[tokio::test]
+async fn lookups_filter_by_each_attribute_and_account() {
+    let (_dir, trail) = open().await;
+    let mut records: Vec<Record> = (0..10).map(|i| record(i, "111111111111", if i == 4 { "CreateUser" } else { "AssumeRole" })).collect();
+    records.push(record(4, "222222222222", "CreateUser"));
+    trail.append(&records).await.unwrap();
+
+    let page = trail.lookup(&query("111111111111", None)).await.unwrap();
+    assert_eq!(page.records.len(), 10, "other accounts' events are not visible");
+    let times: Vec<i64> = page.records.iter().map(|(_, r)| r.event_time).collect();
+    assert!(times.windows(2).all(|w| w[0] > w[1]), "newest first: {times:?}");
+
+    let one = |a: Attribute| {
+        let trail = &trail;
+        async move { trail.lookup(&query("111111111111", Some(a))).await.unwrap().records }
+    };
+    assert_eq!(one(Attribute::EventName("CreateUser".into())).await.len(), 1);
+    assert_eq!(one(Attribute::EventId("event-111111111111-3".into())).await.len(), 1);
+    assert_eq!(one(Attribute::Username("user0".into())).await.len(), 4);
+    assert_eq!(one(Attribute::AccessKeyId(format!("AKIA{:016}", 7))).await.len(), 1);
+    assert_eq!(one(Attribute::ReadOnly(true)).await.len(), 5);
+    assert_eq!(one(Attribute::EventSource("sts.amazonaws.com".into())).await.len(), 10);
+    assert_eq!(one(Attribute::EventSource("iam.amazonaws.com".into())).await.len(), 0);
+    assert_eq!(one(Attribute::ResourceName("arn:aws:iam::111111111111:role/r5".into())).await.len(), 1);
+    assert_eq!(one(Attribute::ResourceName("source-6".into())).await.len(), 1, "extra names match");
+    assert_eq!(one(Attribute::ResourceName("source-".into())).await.len(), 0, "whole terms only");
+    assert_eq!(one(Attribute::ResourceType("AWS::IAM::Role".into())).await.len(), 10);
+    assert_eq!(one(Attribute::ResourceType("AWS::IAM".into())).await.len(), 0);
+
+    let round = &one(Attribute::EventId("event-111111111111-9".into())).await[0].1;
+    assert_eq!(round.body, "{\"n\":9}");
+    assert_eq!(round.resources, records[9].resources);
+}
+
+#[tokio::test]
+async fn pages_and_time_ranges() {
+    let (_dir, trail) = open().await;
+    let records: Vec<Record> = (0..25).map(|i| record(i, "111111111111", "AssumeRole")).collect();
+    trail.append(&records).await.unwrap();
+    let mut seen = Vec::new();
+    let mut q = query("111111111111", None);
+    q.limit = 10;
+    loop {
+        let Page { records, next } = trail.lookup(&q).await.unwrap();
+        seen.extend(records.into_iter().map(|(_, r)| r.event_time));
+        match next {
+            Some(seq) => q.before_seq = Some(seq),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1000..1025).rev().collect::<Vec<_>>());
+
+    let mut q = query("111111111111", None);
+    q.start = Some(1005);
+    q.end = Some(1009);
+    assert_eq!(trail.lookup(&q).await.unwrap().records.len(), 5);
+}
+
+#[tokio::test]
+async fn purge_removes_only_old_records_and_scan_exports_in_order() {
+    let (_dir, trail) = open().await;
+    let records: Vec<Record> = (0..20).map(|i| record(i, "111111111111", "AssumeRole")).collect();
+    trail.append(&records).await.unwrap();
+    assert_eq!(trail.purge(1010).await.unwrap(), 10);
+    let left = trail.scan(None, None, 0, 100).await.unwrap();
+    assert_eq!(left.iter().map(|(_, r)| r.event_time).collect::<Vec<_>>(), (1010..1020).collect::<Vec<_>>());
+    let later = trail.scan(Some(1015), Some(1016), 0, 100).await.unwrap();
+    assert_eq!(later.len(), 2);
+}
+
+#[tokio::test]
+async fn a_duplicate_event_id_fails_the_whole_batch() {
+    let (_dir, trail) = open().await;
+    trail.append(&[record(1, "111111111111", "A")]).await.unwrap();
+    let batch = vec![record(2, "111111111111", "A"), record(1, "111111111111", "A")];
+    assert!(trail.append(&batch).await.is_err());
+    assert_eq!(trail.scan(None, None, 0, 100).await.unwrap().len(), 1, "nothing of the failed batch is kept");
+}
+
+#[tokio::test]
+async fn group_commit_makes_every_awaited_record_durable_in_few_transactions() {
+    #[derive(Debug)]
+    struct Counting(SqliteTrail, AtomicUsize);
+    #[async_trait]
+    impl TrailStore for Counting {
+        async fn append(&self, r: &[Record]) -> Result<(), TrailError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.append(r).await
+        }
+        async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
+            self.0.lookup(q).await
+        }
+        async fn scan(&self, a: Option<i64>, b: Option<i64>, c: i64, d: usize) -> Result<Vec<(i64, Record)>, TrailError> {
+            self.0.scan(a, b, c, d).await
+        }
+        async fn purge(&self, b: i64) -> Result<u64, TrailError> {
+            self.0.purge(b).await
+        }
+        async fn close(&self) {}
+    }
+    let (_dir, inner) = open().await;
+    let store = Arc::new(Counting(inner, AtomicUsize::new(0)));
+    let trail = Arc::new(Trail::start(store.clone(), 4096, None));
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let trail = trail.clone();
+            tokio::spawn(async move { trail.record_durable(vec![record(i, "111111111111", "AssumeRole")]).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(store.scan(None, None, 0, 1000).await.unwrap().len(), 400);
+    let commits = store.1.load(Ordering::SeqCst);
+    assert!(commits < 400, "records were grouped: {commits} commits for 400 records");
+    assert_eq!(trail.queue_depth(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_store_fails_waiters_and_retries_unawaited_records() {
+    #[derive(Debug)]
+    struct Flaky(SqliteTrail, AtomicBool);
+    #[async_trait]
+    impl TrailStore for Flaky {
+        async fn append(&self, r: &[Record]) -> Result<(), TrailError> {
+            if self.1.load(Ordering::SeqCst) {
+                return Err(TrailError::Corrupt("disk on fire".into()));
+            }
+            self.0.append(r).await
+        }
+        async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
+            self.0.lookup(q).await
+        }
+        async fn scan(&self, a: Option<i64>, b: Option<i64>, c: i64, d: usize) -> Result<Vec<(i64, Record)>, TrailError> {
+            self.0.scan(a, b, c, d).await
+        }
+        async fn purge(&self, b: i64) -> Result<u64, TrailError> {
+            self.0.purge(b).await
+        }
+        async fn close(&self) {}
+    }
+    let (_dir, inner) = open().await;
+    let store = Arc::new(Flaky(inner, AtomicBool::new(true)));
+    let trail = Trail::start(store.clone(), 64, None);
+    trail.record(vec![record(1, "111111111111", "GetCallerIdentity")]).await.unwrap();
+    let refused = trail.record_durable(vec![record(2, "111111111111", "AssumeRole")]).await;
+    assert!(matches!(refused, Err(TrailError::Unavailable)));
+    assert!(!trail.is_healthy());
+    store.1.store(false, Ordering::SeqCst);
+    trail.flush().await.unwrap();
+    let kept: Vec<String> = store.scan(None, None, 0, 10).await.unwrap().into_iter().map(|(_, r)| r.event_name).collect();
+    assert_eq!(kept, vec!["GetCallerIdentity"], "the unawaited record was retried; the refused call's was not kept");
+    assert!(trail.is_healthy());
+}
