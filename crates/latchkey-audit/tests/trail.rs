@@ -1,4 +1,5 @@
 //! The SQLite trail and the group-commit writer.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test helpers: a failure should fail the test loudly")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,7 +16,7 @@ fn record(i: usize, account: &str, name: &str) -> Record {
         event_source: "sts.amazonaws.com".to_owned(),
         username: Some(format!("user{}", i % 3)),
         access_key_id: Some(format!("AKIA{i:016}")),
-        read_only: i % 2 == 0,
+        read_only: i.is_multiple_of(2),
         resources: vec![LookupResource { kind: "AWS::IAM::Role".into(), name: format!("arn:aws:iam::{account}:role/r{i}") }],
         extra_names: vec![format!("source-{i}")],
         body: format!("{{\"n\":{i}}}"),
