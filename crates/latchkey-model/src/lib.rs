@@ -32,7 +32,7 @@ pub use entity::{
 pub use ids::{AccessKeyId, AccountId, IdPrefix, InvalidAccountId, KeyKind, UniqueId};
 pub use names::{NameError, validate_path, validate_user_name};
 pub use secret::SecretAccessKey;
-pub use time::{Timestamp, format_iso8601};
+pub use time::{Timestamp, format_iso8601, parse_time};
 
 /// Fills `buf` for per-request material (temporary key ids and secrets): a
 /// userspace CSPRNG (ChaCha12, seeded and periodically reseeded from the

@@ -11,6 +11,15 @@ pub fn format_iso8601(t: Timestamp) -> String {
     dt.format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
 }
 
+/// Parses `2026-11-23T15:04:05Z` (any RFC 3339 offset) or whole Unix
+/// seconds.
+pub fn parse_time(text: &str) -> Option<Timestamp> {
+    if let Ok(n) = text.parse::<i64>() {
+        return Some(n);
+    }
+    OffsetDateTime::parse(text, &Rfc3339).ok().map(OffsetDateTime::unix_timestamp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -19,5 +28,13 @@ mod tests {
     fn formats_like_aws() {
         assert_eq!(format_iso8601(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_iso8601(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+
+    #[test]
+    fn parses_both_forms() {
+        assert_eq!(parse_time("2026-11-18T11:06:40Z"), Some(1_795_000_000));
+        assert_eq!(parse_time("2026-11-18T12:06:40+01:00"), Some(1_795_000_000));
+        assert_eq!(parse_time("1795000000"), Some(1_795_000_000));
+        assert_eq!(parse_time("yesterday"), None);
     }
 }

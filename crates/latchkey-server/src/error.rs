@@ -34,6 +34,12 @@ impl ApiError {
         &self.code
     }
 
+    /// The code as a metrics label: borrowed for the codes latchkey names
+    /// statically, so counting an error does not allocate.
+    pub fn code_label(&self) -> Cow<'static, str> {
+        self.code.clone()
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -6,16 +6,19 @@
 //! awsJson) → [`authn`] (SigV4 against the snapshot → [`authn::Caller`]) →
 //! [`authz`] (may this caller do this action on this resource?) → [`api`]
 //! (the action's handler) → [`state`] (the in-memory snapshot, and writes to
-//! the store) → response. Every failure on the way is one [`ApiError`],
-//! rendered in one place.
+//! the store) → [`audit`] (the call's CloudTrail record, durable before the
+//! response when the call wrote or issued credentials) → response. Every
+//! failure on the way is one [`ApiError`], rendered in one place.
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod audit;
 pub mod authn;
 pub mod authz;
 mod clock;
 mod error;
 pub mod http;
+pub mod metrics;
 pub mod protocol;
 pub mod setup;
 pub mod state;
@@ -44,6 +47,9 @@ pub struct ServiceConfig {
     pub token_key_rotation: Duration,
     /// Whether AccessDenied messages carry an encoded authorization message.
     pub encode_authorization_messages: bool,
+    /// Calls whose records may wait for the audit writer before callers are
+    /// made to wait (back-pressure).
+    pub audit_queue: usize,
 }
 
 impl Default for ServiceConfig {
@@ -54,6 +60,7 @@ impl Default for ServiceConfig {
             shutdown_grace: Duration::from_secs(30),
             token_key_rotation: Duration::from_secs(86_400),
             encode_authorization_messages: true,
+            audit_queue: 16 * 1024,
         }
     }
 }
@@ -95,11 +102,23 @@ pub struct App {
     key_use: Mutex<HashMap<String, KeyUse>>,
     /// One-time-code bookkeeping per MFA device.
     pub mfa_guard: authn::mfa::Guard,
+    /// The audit trail's write side.
+    pub trail: latchkey_audit::Trail,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl App {
-    /// Builds the service over a loaded state.
-    pub fn new(state: State, clock: Arc<dyn Clock>, config: ServiceConfig) -> Arc<Self> {
+    /// Builds the service over a loaded state, starting the audit writer on
+    /// the current runtime.
+    pub fn new(state: State, clock: Arc<dyn Clock>, config: ServiceConfig, trail: Arc<dyn latchkey_audit::TrailStore>) -> Arc<Self> {
+        let metrics = Arc::new(metrics::Metrics::default());
+        let observed = metrics.clone();
+        let trail = latchkey_audit::Trail::start(
+            trail,
+            config.audit_queue,
+            Some(Box::new(move |took, records| observed.audit_commit(took, records))),
+        );
         Arc::new(Self {
             state,
             signing_keys: SigningKeyCache::new(4096),
@@ -108,6 +127,8 @@ impl App {
             role_use: Mutex::new(HashMap::new()),
             key_use: Mutex::new(HashMap::new()),
             mfa_guard: authn::mfa::Guard::default(),
+            trail,
+            metrics,
         })
     }
 

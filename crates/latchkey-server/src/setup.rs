@@ -36,6 +36,9 @@ pub enum SetupError {
     /// Master key problems.
     #[error(transparent)]
     MasterKey(#[from] latchkey_store::MasterKeyError),
+    /// The audit trail could not be opened.
+    #[error(transparent)]
+    Trail(#[from] latchkey_audit::TrailError),
 }
 
 /// What `init` created. The secret is here once, for `--output json`.
@@ -179,4 +182,10 @@ pub async fn open_existing(dir: &Path) -> Result<Arc<dyn Store>, SetupError> {
         return Err(not_initialised());
     }
     Ok(Arc::new(store))
+}
+
+/// Opens (creating if needed) the data directory's audit trail.
+pub async fn open_trail(dir: &Path) -> Result<Arc<dyn latchkey_audit::TrailStore>, SetupError> {
+    ensure_dir(dir)?;
+    Ok(Arc::new(latchkey_audit::SqliteTrail::open(&dir.join(latchkey_audit::SqliteTrail::FILE_NAME)).await?))
 }

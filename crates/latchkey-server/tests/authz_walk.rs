@@ -55,7 +55,7 @@ async fn harness() -> Harness {
     opened.store.apply(&[Op::InsertUser(user), Op::InsertAccessKey(key.clone(), secret.clone())]).await.unwrap();
     let state = State::load(opened.store).await.unwrap();
     state.rotate_token_keys(now, 86_400).await.unwrap();
-    let app = App::new(state, Arc::new(SystemClock), ServiceConfig::default());
+    let app = App::new(state, Arc::new(SystemClock), ServiceConfig::default(), Arc::new(latchkey_audit::DiscardTrail));
     Harness { app, account: account.to_string(), key: key.id.to_string(), secret: secret.expose().to_owned(), _dir: dir }
 }
 

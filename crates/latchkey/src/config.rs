@@ -86,6 +86,37 @@ pub struct ServeArgs {
     /// DecodeAuthorizationMessage) to every AccessDenied [default: true]
     #[arg(long, env = "LATCHKEY_ENCODE_AUTHORIZATION_MESSAGES", value_name = "BOOL")]
     pub encode_authorization_messages: Option<bool>,
+
+    /// Days audit records are kept, like CloudTrail's event history [default: 90]
+    #[arg(long, env = "LATCHKEY_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<u64>,
+}
+
+/// `latchkey audit …`
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Write the audit trail (every account's) as JSON Lines, one CloudTrail
+    /// event per line, oldest first. Safe beside a running server.
+    Export(ExportArgs),
+}
+
+/// `latchkey audit export`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub common: Common,
+
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or Unix seconds)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only events at or before this time (RFC 3339 or Unix seconds)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Write to FILE instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `latchkey init`
@@ -132,6 +163,7 @@ pub struct FileConfig {
     shutdown_grace: Option<u64>,
     token_key_rotation: Option<u64>,
     encode_authorization_messages: Option<bool>,
+    audit_retention_days: Option<u64>,
 }
 
 impl FileConfig {
@@ -155,6 +187,7 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub token_key_rotation: Duration,
     pub encode_authorization_messages: bool,
+    pub audit_retention: Duration,
 }
 
 fn resolve_common(c: &Common, file: &FileConfig) -> (PathBuf, String, LogFormat) {
@@ -187,6 +220,9 @@ impl Settings {
                 .encode_authorization_messages
                 .or(file.encode_authorization_messages)
                 .unwrap_or(true),
+            audit_retention: Duration::from_secs(
+                a.audit_retention_days.or(file.audit_retention_days).unwrap_or(90).max(1).saturating_mul(86_400),
+            ),
         })
     }
 
@@ -204,6 +240,7 @@ impl Settings {
             shutdown_grace: Duration::ZERO,
             token_key_rotation: Duration::ZERO,
             encode_authorization_messages: true,
+            audit_retention: Duration::ZERO,
         })
     }
 
@@ -221,6 +258,7 @@ impl Settings {
             shutdown_grace: Duration::ZERO,
             token_key_rotation: Duration::ZERO,
             encode_authorization_messages: true,
+            audit_retention: Duration::ZERO,
         })
     }
 }

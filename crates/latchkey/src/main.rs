@@ -29,6 +29,9 @@ enum Command {
     /// Explain an encoded authorization message from an AccessDenied, using the
     /// data directory's keys (for the operator; API callers use DecodeAuthorizationMessage).
     Explain(config::ExplainArgs),
+    /// The audit trail (CloudTrail records of every call).
+    #[command(subcommand)]
+    Audit(config::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Init(args) => serve::init(args),
         Command::Explain(args) => serve::explain(args),
+        Command::Audit(config::AuditCommand::Export(args)) => serve::audit_export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,20 +83,29 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     }
     let store = opened.store;
     let state = State::load(store.clone()).await.context("loading state")?;
+    let trail: Arc<dyn latchkey_audit::TrailStore> = if std::env::var("LATCHKEY_UNSAFE_AUDIT_DISCARD").is_ok_and(|v| v == "1") {
+        // Benchmarks only: measures what durable audit costs.
+        tracing::warn!("LATCHKEY_UNSAFE_AUDIT_DISCARD=1: audit records are thrown away (benchmarks only)");
+        Arc::new(latchkey_audit::DiscardTrail)
+    } else {
+        setup::open_trail(&s.data_dir).await.context("opening the audit trail")?
+    };
     let config = ServiceConfig {
         body_limit: s.body_limit,
         request_timeout: s.request_timeout,
         shutdown_grace: s.shutdown_grace,
         token_key_rotation: s.token_key_rotation,
         encode_authorization_messages: s.encode_authorization_messages,
+        ..ServiceConfig::default()
     };
-    let app = App::new(state, clock, config);
+    let app = App::new(state, clock, config, trail.clone());
     let period = i64::try_from(s.token_key_rotation.as_secs()).unwrap_or(86_400);
     app.state
         .rotate_token_keys(app.clock.now(), period)
         .await
         .map_err(|e| anyhow::anyhow!("creating the session-token key: {}", e.message()))?;
-    let maintenance = tokio::spawn(maintain(app.clone(), period));
+    let retention = i64::try_from(s.audit_retention.as_secs()).unwrap_or(i64::MAX);
+    let maintenance = tokio::spawn(maintain(app.clone(), period, retention));
     // Signal handlers go in before readiness is announced, so a SIGTERM sent
     // as soon as the address is printed is already a graceful stop.
     let shutdown = shutdown_signal()?;
@@ -124,17 +133,33 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     if let Err(e) = app.flush_role_use().await {
         tracing::warn!(error = %e.message(), "could not record last role use at shutdown");
     }
+    if let Err(e) = app.trail.flush().await {
+        tracing::error!(error = %e, "could not write the last audit records at shutdown");
+    }
+    trail.close().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Once a minute: rotate the session-token key when due, persist role use.
-async fn maintain(app: Arc<App>, period: i64) {
+/// Once a minute: rotate the session-token key when due, persist role use;
+/// once an hour (and at start), drop audit records past their retention.
+async fn maintain(app: Arc<App>, period: i64, retention: i64) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    tick.tick().await;
+    let mut minutes: u64 = 0;
     loop {
         tick.tick().await;
+        if minutes.is_multiple_of(60) {
+            match app.trail.store().purge(app.clock.now().saturating_sub(retention)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, "dropped audit records past their retention"),
+                Err(e) => tracing::warn!(error = %e, "dropping old audit records failed; will retry"),
+            }
+        }
+        minutes += 1;
+        if minutes == 1 {
+            continue;
+        }
         if let Err(e) = app.state.rotate_token_keys(app.clock.now(), period).await {
             tracing::warn!(error = %e.message(), "session-token key rotation failed; will retry");
         }
@@ -207,5 +232,39 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<()> {
         let values: Vec<String> = items(&c, "/values/items").iter().map(|v| text(v, "/value")).collect();
         println!("    {} = {}", text(&c, "/key"), values.join(", "));
     }
+    Ok(())
+}
+
+pub fn audit_export(args: crate::config::ExportArgs) -> anyhow::Result<()> {
+    let s = Settings::for_common(&args.common)?;
+    let since = args.since.as_deref().map(|t| latchkey_model::parse_time(t).with_context(|| format!("--since: `{t}` is not RFC 3339 or Unix seconds"))).transpose()?;
+    let until = args.until.as_deref().map(|t| latchkey_model::parse_time(t).with_context(|| format!("--until: `{t}` is not RFC 3339 or Unix seconds"))).transpose()?;
+    let path = s.data_dir.join(latchkey_audit::SqliteTrail::FILE_NAME);
+    anyhow::ensure!(path.exists(), "no audit trail at {}", path.display());
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(file) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    use latchkey_audit::TrailStore as _;
+    let written = runtime()?.block_on(async {
+        let trail = latchkey_audit::SqliteTrail::open_read_only(&path).await?;
+        let mut after = 0;
+        let mut written: u64 = 0;
+        loop {
+            let chunk = trail.scan(since, until, after, 1000).await?;
+            let Some((last, _)) = chunk.last() else { break };
+            after = *last;
+            for (_, record) in &chunk {
+                writeln!(out, "{}", record.body)?;
+                written += 1;
+            }
+        }
+        out.flush()?;
+        trail.close().await;
+        anyhow::Ok(written)
+    })?;
+    eprintln!("latchkey: exported {written} audit events");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! authorises, reads the snapshot or writes through the state, and returns
 //! the inside of its XML Result element.
 
+pub mod cloudtrail;
 pub mod iam;
 pub mod organizations;
 pub mod sts;
@@ -33,6 +34,17 @@ pub struct Ctx<'a> {
     /// Set by every authorisation decision; the HTTP layer refuses to send a
     /// success for a call that was never authorised.
     pub authorized: std::sync::atomic::AtomicBool,
+    /// What the handler adds to the call's audit record.
+    pub notes: std::sync::Mutex<crate::audit::Notes>,
+}
+
+impl Ctx<'_> {
+    /// Adds to the call's audit record.
+    pub fn note(&self, f: impl FnOnce(&mut crate::audit::Notes)) {
+        if let Ok(mut n) = self.notes.lock() {
+            f(&mut n);
+        }
+    }
 }
 
 /// The inside of the Result element, or `None` for actions with no output.

@@ -194,7 +194,14 @@ fn temporary(
     let account: AccountId = claims.account.parse().map_err(|_| ApiError::invalid_client_token_id())?;
     let signing_key = cache.get_or_derive(key_id, signed.scope(), || claims.secret_access_key.as_str());
     let proof = signed.verify(req, &signing_key, now)?;
-    let principal = match &claims.kind {
+    let principal = session_principal(snap, &account, &claims);
+    Ok((account, principal, Some(Box::new(claims)), proof))
+}
+
+/// The principal a session's claims describe.
+fn session_principal(snap: &Snapshot, account: &AccountId, claims: &SessionClaims) -> Principal {
+    let account = *account;
+    match &claims.kind {
         SessionKind::AssumedRole { role_id, role_name, role_path } => Principal::AssumedRole {
             role_id: role_id.clone(),
             role_arn: Arn::iam(&account, "role", role_path, role_name),
@@ -220,6 +227,32 @@ fn temporary(
                 user_arn,
             }
         }
-    };
-    Ok((account, principal, Some(Box::new(claims)), proof))
+    }
+}
+
+/// Who a request claims to be, from the key it names, without checking its
+/// signature: what the audit record of a refused call shows. `None` when the
+/// key is not one of ours.
+pub fn claimed(snap: &Snapshot, signed: &SignedRequest) -> Option<crate::audit::Who> {
+    let key_id = signed.access_key_id();
+    match AccessKeyId::kind_of(key_id)? {
+        KeyKind::LongTerm => {
+            let entry = snap.keys.get(key_id)?;
+            let account = entry.key.account;
+            let principal = match &entry.key.owner {
+                AccessKeyOwner::Root => Principal::Root,
+                AccessKeyOwner::User(uid) => {
+                    let user = snap.account(&account).and_then(|a| a.user_by_id(uid))?;
+                    Principal::User { id: user.id.to_string(), name: user.name.clone(), arn: user.arn() }
+                }
+            };
+            Some(crate::audit::Who::new(&account, &principal, None, key_id))
+        }
+        KeyKind::Temporary => {
+            let claims = snap.token_ring.as_ref()?.open(signed.session_token()?, key_id).ok()?;
+            let account: AccountId = claims.account.parse().ok()?;
+            let principal = session_principal(snap, &account, &claims);
+            Some(crate::audit::Who::new(&account, &principal, Some(&claims), key_id))
+        }
+    }
 }

@@ -12,11 +12,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, header};
 use latchkey_sigv4::HttpRequest;
 use tokio::net::TcpListener;
 
 use crate::api::{self, Ctx};
+use crate::audit::{self, Who};
 use crate::authn;
 use crate::authz::RequestFacts;
 use crate::protocol::query::Params;
@@ -29,6 +30,7 @@ pub fn router(app: Arc<App>) -> Router {
     let timeout = app.config.request_timeout;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
         .fallback(handle)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
@@ -43,23 +45,109 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         .await
 }
 
-/// What the log line and the response need to know about a request.
+/// What the log line, the audit record and the response need to know about
+/// a request.
 struct Outcome {
     service: Service,
     action: String,
     caller: Option<String>,
+    /// Who the trail shows: the verified caller, or the owner of the key a
+    /// refused signature named. `None` for calls with no known key.
+    who: Option<Who>,
+    region: String,
+    json: serde_json::Value,
+    notes: audit::Notes,
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let snap = app.state.snapshot();
+    let now = app.clock.now();
+    let gauges = crate::metrics::Gauges {
+        audit_queue_depth: app.trail.queue_depth(),
+        audit_healthy: app.trail.is_healthy(),
+        token_key_age: snap.token_ring.as_ref().and_then(|r| r.keys().map(|k| now - k.created_at()).min()),
+    };
+    let mut response = app.metrics.render(gauges).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response
+}
+
+/// The routed action's name as a `'static` label, or `unknown`, so that
+/// metrics labels come from a fixed set.
+fn action_label(action: &str) -> &'static str {
+    static ROUTED: std::sync::LazyLock<std::collections::HashSet<&'static str>> = std::sync::LazyLock::new(|| {
+        api::sts::ACTIONS
+            .iter()
+            .chain(api::iam::ACTIONS)
+            .chain(api::organizations::ACTIONS)
+            .chain(api::cloudtrail::ACTIONS)
+            .copied()
+            .collect()
+    });
+    ROUTED.get(action).copied().unwrap_or("unknown")
 }
 
 async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
-    let mut outcome = Outcome { service: Service::Sts, action: String::new(), caller: None };
-    let result = match axum::body::to_bytes(body, app.config.body_limit).await {
-        Ok(body) => call(&app, peer, &parts.method, &parts.uri, &parts.headers, &body, &mut outcome).await,
+    let mut outcome = Outcome {
+        service: Service::Sts,
+        action: String::new(),
+        caller: None,
+        who: None,
+        region: String::new(),
+        json: serde_json::Value::Null,
+        notes: audit::Notes::default(),
+    };
+    let mut params = Params::default();
+    let mut result = match axum::body::to_bytes(body, app.config.body_limit).await {
+        Ok(body) => call(&app, peer, &parts, &body, &mut params, &mut outcome).await,
         Err(_) => Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "Request body too large")),
     };
+    if let Some(who) = &outcome.who {
+        let error = result.as_ref().err().map(|e| (e.code(), e.message()));
+        let call = audit::Call {
+            service: outcome.service,
+            action: &outcome.action,
+            who,
+            time: app.clock.now(),
+            region: &outcome.region,
+            source_ip: peer.ip().to_string(),
+            user_agent: parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
+            request_id: &request_id,
+            params: &params,
+            json: &outcome.json,
+            error,
+            notes: &outcome.notes,
+        };
+        let records = audit::records(&call);
+        if result.is_ok() && audit::must_be_durable(outcome.service, &outcome.action, &outcome.notes) {
+            if app.trail.record_durable(records).await.is_err() {
+                // Credentials are never handed out unrecorded; a write has
+                // been applied, but its caller must know it went unrecorded.
+                result = Err(ApiError::service_unavailable(if outcome.notes.issued.is_some() {
+                    "The audit trail is unavailable; no credentials were issued."
+                } else {
+                    "The change was applied, but the audit trail is unavailable to record it."
+                }));
+                if outcome.notes.issued.is_none() {
+                    tracing::error!(request_id = %request_id, action = %outcome.action, "a write was applied but its audit record could not be written");
+                }
+            }
+        } else if app.trail.record(records).await.is_err() {
+            tracing::error!(request_id = %request_id, action = %outcome.action, "the audit writer has stopped; a record was lost");
+        }
+    }
+    if result.is_ok()
+        && let Some(kind) = outcome.notes.issued
+    {
+        app.metrics.issued(kind);
+    }
+    let code = result.as_ref().err().map(ApiError::code_label);
     let response = render(&outcome, result, &request_id);
+    let latency = started.elapsed();
+    app.metrics.request(outcome.service.signing_name(), action_label(&outcome.action), code.as_ref(), latency);
     tracing::info!(
         target: "latchkey::request",
         request_id = %request_id,
@@ -68,7 +156,7 @@ async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Sock
         caller = outcome.caller.as_deref().unwrap_or("-"),
         source_ip = %peer.ip(),
         status = response.status().as_u16(),
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
     );
     response
 }
@@ -77,12 +165,12 @@ async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Sock
 async fn call(
     app: &App,
     peer: SocketAddr,
-    method: &Method,
-    uri: &http::Uri,
-    headers: &HeaderMap,
+    parts: &http::request::Parts,
     body: &Bytes,
+    params: &mut Params,
     outcome: &mut Outcome,
 ) -> Result<Option<String>, ApiError> {
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let now = app.clock.now();
     let header_pairs: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
     let http_req = HttpRequest {
@@ -95,7 +183,6 @@ async fn call(
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
 
     // Query parameters first, then the form body, so the body wins as AWS's does.
-    let mut params = Params::default();
     if target.is_none() {
         params.extend_from_form(http_req.query.as_bytes());
         if *method == Method::POST {
@@ -122,8 +209,27 @@ async fn call(
     if let Some(service) = Service::from_signing_name(scope_service) {
         outcome.service = service;
     }
-    let authed = authn::authenticate(&snap, &app.signing_keys, &http_req, &signed, now)?;
+    signed.scope().region().clone_into(&mut outcome.region);
+    if let Some((service, op)) = target.and_then(Service::from_json_target) {
+        outcome.service = service;
+        outcome.action = op.to_owned();
+    }
+    let authed = match authn::authenticate(&snap, &app.signing_keys, &http_req, &signed, now) {
+        Ok(authed) => authed,
+        Err(e) => {
+            // A refused signature that names a known key is recorded in
+            // that key's account, as CloudTrail does.
+            outcome.who = authn::claimed(&snap, &signed);
+            return Err(e);
+        }
+    };
     outcome.caller = Some(authed.caller.arn());
+    outcome.who = Some(Who::new(
+        &authed.caller.account,
+        &authed.caller.principal,
+        authed.caller.session.as_deref(),
+        &authed.caller.access_key_id,
+    ));
     let service = Service::from_signing_name(&authed.service).ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, "UnknownService", format!("latchkey does not serve the service `{}`", authed.service))
     })?;
@@ -162,14 +268,18 @@ async fn call(
         app,
         snap,
         caller: &authed.caller,
-        params: &params,
+        params,
         json: &json_body,
         now,
         facts,
         authorized: AtomicBool::new(false),
+        notes: std::sync::Mutex::new(audit::Notes::default()),
     };
     let result = dispatch(service, action, &ctx).await;
-    if result.is_ok() && !ctx.authorized.load(Ordering::Relaxed) {
+    let authorized = ctx.authorized.load(Ordering::Relaxed);
+    outcome.notes = ctx.notes.into_inner().unwrap_or_default();
+    outcome.json = json_body;
+    if result.is_ok() && !authorized {
         // A handler that succeeds without asking authz is a bug; failing
         // closed keeps it from becoming an open door.
         return Err(ApiError::internal(format!("{action} returned without an authorisation decision")));
@@ -182,7 +292,7 @@ async fn dispatch(service: Service, action: &str, ctx: &Ctx<'_>) -> Result<Optio
         Service::Sts => api::sts::dispatch(action, ctx).await,
         Service::Iam => api::iam::dispatch(action, ctx).await,
         Service::Organizations => api::organizations::dispatch(action, ctx).await,
-        Service::CloudTrail => None,
+        Service::CloudTrail => api::cloudtrail::dispatch(action, ctx).await,
     };
     routed.unwrap_or_else(|| {
         if service.is_json() {

@@ -87,6 +87,19 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::InsertAccessKey(key.clone(), secret.clone())], (key, secret)))
         })
         .await?;
+    // The trail keeps the new key's id, never its secret.
+    ctx.note(|n| {
+        n.respond(
+            "accessKey",
+            serde_json::json!({
+                "accessKeyId": key.id.as_str(),
+                "status": key.status.as_str(),
+                "userName": t.user_name.as_deref(),
+                "createDate": format_iso8601(key.created),
+            }),
+        );
+        n.lookup_resources.push(latchkey_audit::LookupResource { kind: "AWS::IAM::AccessKey".to_owned(), name: key.id.as_str().to_owned() });
+    });
     let mut x = Xml::new();
     x.open("AccessKey")
         .opt("UserName", t.user_name.as_deref())

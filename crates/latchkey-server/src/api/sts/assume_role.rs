@@ -289,12 +289,28 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
         source_access_key_id: caller.access_key_id.clone(),
     })?;
     ctx.app.record_role_use(&role.id, ctx.now, &ctx.facts.region);
+    let assumed_id = format!("{}:{}", role.id, p.session_name);
+    let assumed_arn = format!("arn:aws:sts::{}:assumed-role/{}/{}", role.account, role.name, p.session_name);
+    ctx.note(|n| {
+        n.respond("assumedRoleUser", serde_json::json!({ "assumedRoleId": assumed_id, "arn": assumed_arn }));
+        if let Some(si) = &source_identity {
+            n.respond("sourceIdentity", serde_json::Value::String(si.clone()));
+            n.extra_names.push(si.clone());
+        }
+        n.resources.push(latchkey_audit::Resource { account_id: role_account_text.clone(), kind: "AWS::IAM::Role", arn: role_arn.clone() });
+        // The session name itself comes from the parameters, so that refused
+        // attempts are found by it too.
+        for name in [&assumed_id, &assumed_arn] {
+            n.lookup_resources.push(latchkey_audit::LookupResource { kind: "AWS::STS::AssumedRole".to_owned(), name: name.clone() });
+        }
+        n.other_account = Some(role.account);
+    });
 
     let mut x = Xml::new();
     x.opt("SourceIdentity", source_identity.as_deref())
         .open("AssumedRoleUser")
-        .elem("AssumedRoleId", &format!("{}:{}", role.id, p.session_name))
-        .elem("Arn", &format!("arn:aws:sts::{}:assumed-role/{}/{}", role.account, role.name, p.session_name))
+        .elem("AssumedRoleId", &assumed_id)
+        .elem("Arn", &assumed_arn)
         .close("AssumedRoleUser");
     super::write_credentials(&mut x, &minted);
     if p.policy.is_some() || !p.policy_arns.is_empty() || !p.tags.is_empty() {

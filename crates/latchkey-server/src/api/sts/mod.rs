@@ -85,6 +85,12 @@ fn mint(ctx: &Ctx<'_>, account: &AccountId, build: impl FnOnce(String) -> Sessio
     let secret = SecretAccessKey::generate_temporary();
     let claims = build(secret.expose().to_owned());
     let token = ring.seal(&claims, key_id.as_str()).map_err(ApiError::internal)?;
+    let kind = match &claims.kind {
+        latchkey_token::SessionKind::AssumedRole { .. } => "AssumeRole",
+        latchkey_token::SessionKind::FederatedUser { .. } => "GetFederationToken",
+        latchkey_token::SessionKind::SessionToken { .. } => "GetSessionToken",
+    };
+    ctx.note(|n| n.credentials(kind, key_id.as_str(), claims.expires_at));
     Ok(Minted { key_id, secret, token, expires_at: claims.expires_at })
 }
 

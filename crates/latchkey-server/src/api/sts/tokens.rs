@@ -139,6 +139,10 @@ pub(super) fn get_federation_token(ctx: &Ctx<'_>) -> Output {
     })?;
     let mut x = Xml::new();
     super::write_credentials(&mut x, &minted);
+    ctx.note(|n| {
+        n.respond("federatedUser", serde_json::json!({ "federatedUserId": format!("{account}:{name}"), "arn": arn }));
+        n.lookup_resources.push(latchkey_audit::LookupResource { kind: "AWS::STS::FederatedUser".to_owned(), name: arn.clone() });
+    });
     x.open("FederatedUser")
         .elem("FederatedUserId", &format!("{account}:{name}"))
         .elem("Arn", &arn)
