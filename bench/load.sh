@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: bench/load.sh [--new-connection] [--roles N] [options]
+usage: bench/load.sh [--new-connection] [--roles N] [--audit] [options]
 
   (default)          keep-alive: latchkey and moto_server, AssumeRole and
                      GetCallerIdentity at the same connection count, plus
@@ -15,6 +15,9 @@ usage: bench/load.sh [--new-connection] [--roles N] [options]
                      (Connection: close)
   --roles N          latchkey only: AssumeRole with 10 roles vs. N roles
                      bulk-loaded into SQLite; startup time and RSS
+  --audit            latchkey only: AssumeRole with the durable audit trail
+                     vs. the same server with audit writes discarded
+                     (LATCHKEY_UNSAFE_AUDIT_DISCARD=1), interleaved
 
 options:
   --duration S       seconds per wrk run (default 12)
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --new-connection) MODE=newconn ;;
         --roles) ROLES=$2; MODE=roles; shift ;;
+        --audit) MODE=audit ;;
         --duration) DURATION=$2; shift ;;
         --connections) CONNS=$2; shift ;;
         --threads) THREADS=$2; shift ;;
@@ -53,8 +57,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-if [ "$MODE" = roles ]; then
+if [ "$MODE" = roles ] || [ "$MODE" = audit ]; then
     MOTO=0
+fi
+if [ "$MODE" = roles ]; then
     [ "$ROLES" -ge 10 ] || { echo "load.sh: --roles needs at least 10" >&2; exit 2; }
 fi
 
@@ -137,11 +143,12 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # start_latchkey NAME DATA_DIR -> sets LK_PID, LK_URL, LK_READY_MS
+# (extra environment for the server in LK_ENV, e.g. LK_ENV=X=1)
 start_latchkey() {
     local name=$1 dir=$2 port t0 code
     port=$(free_port)
     t0=$(now_ms)
-    LATCHKEY_LOG=warn "$BIN" serve --data-dir "$dir" --listen "127.0.0.1:$port" 2>>"$OUT/$name.log" &
+    env LATCHKEY_LOG=warn ${LK_ENV:-} "$BIN" serve --data-dir "$dir" --listen "127.0.0.1:$port" 2>>"$OUT/$name.log" &
     LK_PID=$!
     PIDS+=("$LK_PID")
     watchdog "$LK_PID"
@@ -212,7 +219,23 @@ fact latchkey-startup ready_ms="$LK_READY_MS" rss_idle_kb="$(rss_kb "$LK")" role
 ROLES_NOW=10
 
 RATIOS=()
-if [ "$MODE" = roles ]; then
+if [ "$MODE" = audit ]; then
+    # ---------------------------------------------------------------- durable audit vs discarded
+    stop_pid "$LK"
+    STUB=$WORK/latchkey-stub
+    cp -a "$DATA" "$STUB"
+    start_latchkey latchkey-audit "$DATA"
+    A=$LK_PID; AURL=$LK_URL
+    LK_ENV=LATCHKEY_UNSAFE_AUDIT_DISCARD=1 start_latchkey latchkey-audit-discarded "$STUB"
+    B=$LK_PID; BURL=$LK_URL
+    sleep 1
+    for _ in $(seq 1 "$REPEAT"); do
+        load latchkey-AssumeRole-audit latchkey "$WORK/latchkey.json" "$AURL" AssumeRole "$CONNS" "$A" 0
+        load latchkey-AssumeRole-discarded latchkey "$WORK/latchkey.json" "$BURL" AssumeRole "$CONNS" "$B" 0
+    done
+    fact latchkey-audit-records audit_db_bytes="$(stat -c %s "$DATA/audit.db")" audit_wal_bytes="$(stat -c %s "$DATA/audit.db-wal" 2>/dev/null || echo 0)"
+    RATIOS+=(--ratio "latchkey-AssumeRole-audit:latchkey-AssumeRole-discarded:AssumeRole durable audit / audit discarded")
+elif [ "$MODE" = roles ]; then
     # ---------------------------------------------------------------- 10 vs N roles
     stop_pid "$LK"
     BULK=$WORK/latchkey-bulk

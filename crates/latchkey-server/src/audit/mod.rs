@@ -434,7 +434,7 @@ mod tests {
             ("Tags.member.2.Key", "env"),
             ("TransitiveTagKeys.member.1", "team"),
             ("X-Amz-Signature", "deadbeef"),
-            ("X-Amz-Security-Token", "token"),
+            ("X-Amz-Security-Token", "FwoGZXIvYXdzEXAMPLE"),
         ]);
         let v = query_parameters(&p).unwrap();
         assert_eq!(v["roleArn"], "arn:aws:iam::111122223333:role/r");
@@ -445,7 +445,7 @@ mod tests {
         assert_eq!(v["tags"][1]["key"], "env");
         assert_eq!(v["transitiveTagKeys"][0], "team");
         let text = v.to_string();
-        for secret in ["123456", "deadbeef", "token", "AssumeRole"] {
+        for secret in ["123456", "deadbeef", "FwoGZXIvYXdzEXAMPLE", "AssumeRole"] {
             assert!(!text.contains(secret), "{secret} leaked into {text}");
         }
     }
@@ -453,8 +453,7 @@ mod tests {
     #[test]
     fn hostile_list_indexes_are_bounded() {
         let p = params(&[("Tags.member.99999999.Key", "x"), ("Tags.member.0.Key", "y"), ("Tags.member.x.Key", "z")]);
-        let v = query_parameters(&p).unwrap();
-        assert_eq!(v["tags"], Value::Array(vec![]));
+        assert_eq!(query_parameters(&p), None, "no element is made for an out-of-range index");
     }
 
     #[test]
