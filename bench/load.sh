@@ -233,7 +233,7 @@ if [ "$MODE" = audit ]; then
         load latchkey-AssumeRole-audit latchkey "$WORK/latchkey.json" "$AURL" AssumeRole "$CONNS" "$A" 0
         load latchkey-AssumeRole-discarded latchkey "$WORK/latchkey.json" "$BURL" AssumeRole "$CONNS" "$B" 0
     done
-    fact latchkey-audit-records audit_db_bytes="$(stat -c %s "$DATA/audit.db")" audit_wal_bytes="$(stat -c %s "$DATA/audit.db-wal" 2>/dev/null || echo 0)"
+    fact latchkey-audit-trail audit_dir_bytes="$(du -sb "$DATA/audit" | cut -f1)" events="$(cat "$DATA"/audit/*.jsonl | wc -l)"
     RATIOS+=(--ratio "latchkey-AssumeRole-audit:latchkey-AssumeRole-discarded:AssumeRole durable audit / audit discarded")
 elif [ "$MODE" = roles ]; then
     # ---------------------------------------------------------------- 10 vs N roles

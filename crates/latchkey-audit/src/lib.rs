@@ -6,18 +6,19 @@
 //! commits whatever is queued in one transaction (group commit), so a call
 //! that must not answer before its record is durable waits for one fsync
 //! shared with every call queued alongside it. [`TrailStore`] is the storage
-//! interface; [`SqliteTrail`] the embedded backend, a file of its own in the
-//! data directory.
+//! interface; [`SegmentTrail`] the embedded backend: append-only segment
+//! files in the data directory, with a SQLite index filled behind them.
 #![deny(missing_docs)]
 
 mod event;
-mod sqlite;
+mod index;
+mod segment;
 mod writer;
 
 pub use event::{
     EVENT_VERSION, Event, LookupResource, Record, Resource, SessionAttributes, SessionContext, SessionIssuer, UserIdentity,
 };
-pub use sqlite::SqliteTrail;
+pub use segment::{SegmentTrail, export};
 pub use writer::{CommitObserver, Trail};
 
 use async_trait::async_trait;
@@ -25,9 +26,12 @@ use async_trait::async_trait;
 /// What went wrong with the trail.
 #[derive(Debug, thiserror::Error)]
 pub enum TrailError {
-    /// The database failed.
-    #[error("audit trail database: {0}")]
+    /// The index database failed.
+    #[error("audit trail index: {0}")]
     Database(#[from] sqlx::Error),
+    /// A segment file could not be read or written.
+    #[error("audit trail file: {0}")]
+    Io(String),
     /// The trail's schema is newer than this binary.
     #[error("the audit trail's schema version {found} is newer than this latchkey supports ({supported})")]
     SchemaTooNew {

@@ -1,11 +1,12 @@
 //! The SQLite trail and the group-commit writer.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test helpers: a failure should fail the test loudly")]
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use latchkey_audit::{Attribute, LookupResource, Page, Query, Record, SqliteTrail, Trail, TrailError, TrailStore};
+use latchkey_audit::{Attribute, LookupResource, Page, Query, Record, SegmentTrail, Trail, TrailError, TrailStore};
 
 fn record(i: usize, account: &str, name: &str) -> Record {
     Record {
@@ -27,9 +28,9 @@ fn query(account: &str, attribute: Option<Attribute>) -> Query {
     Query { account_id: account.to_owned(), attribute, start: None, end: None, limit: 50, before_seq: None }
 }
 
-async fn open() -> (tempfile::TempDir, SqliteTrail) {
+async fn open() -> (tempfile::TempDir, SegmentTrail) {
     let dir = tempfile::tempdir().unwrap();
-    let trail = SqliteTrail::open(&dir.path().join(SqliteTrail::FILE_NAME)).await.unwrap();
+    let trail = SegmentTrail::open(&dir.path().join(SegmentTrail::DIR_NAME)).await.unwrap();
     (dir, trail)
 }
 
@@ -92,30 +93,70 @@ async fn pages_and_time_ranges() {
 }
 
 #[tokio::test]
-async fn purge_removes_only_old_records_and_scan_exports_in_order() {
-    let (_dir, trail) = open().await;
+async fn scan_and_export_in_order_with_time_filters() {
+    let (dir, trail) = open().await;
     let records: Vec<Record> = (0..20).map(|i| record(i, "111111111111", "AssumeRole")).collect();
-    trail.append(&records).await.unwrap();
-    assert_eq!(trail.purge(1010).await.unwrap(), 10);
-    let left = trail.scan(None, None, 0, 100).await.unwrap();
-    assert_eq!(left.iter().map(|(_, r)| r.event_time).collect::<Vec<_>>(), (1010..1020).collect::<Vec<_>>());
+    trail.append(&records[..7]).await.unwrap();
+    trail.append(&records[7..]).await.unwrap();
+    let all = trail.scan(None, None, 0, 100).await.unwrap();
+    assert_eq!(all.iter().map(|(_, r)| r.event_time).collect::<Vec<_>>(), (1000..1020).collect::<Vec<_>>());
+    assert_eq!(all[3].1.body, "{\"n\":3}");
     let later = trail.scan(Some(1015), Some(1016), 0, 100).await.unwrap();
     assert_eq!(later.len(), 2);
+    let mut out = Vec::new();
+    let n = latchkey_audit::export(&dir.path().join(SegmentTrail::DIR_NAME), Some(1018), None, &mut out).unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(String::from_utf8(out).unwrap(), "{\"n\":18}\n{\"n\":19}\n");
 }
 
 #[tokio::test]
-async fn a_duplicate_event_id_fails_the_whole_batch() {
-    let (_dir, trail) = open().await;
+async fn a_half_written_line_is_cut_off_and_a_lost_index_is_rebuilt() {
+    let (dir, trail) = open().await;
+    let records: Vec<Record> = (0..5).map(|i| record(i, "111111111111", "AssumeRole")).collect();
+    trail.append(&records).await.unwrap();
+    trail.close().await;
+    drop(trail);
+    let audit = dir.path().join(SegmentTrail::DIR_NAME);
+    let segment = std::fs::read_dir(&audit)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
+    // A crash mid-write leaves a line without its newline.
+    std::fs::OpenOptions::new().append(true).open(&segment).unwrap().write_all(b"{\"seq\":6,\"id\":\"torn").unwrap();
+    for f in ["index.db", "index.db-wal", "index.db-shm"] {
+        let _ = std::fs::remove_file(audit.join(f));
+    }
+    let trail = SegmentTrail::open(&audit).await.unwrap();
+    let page = trail.lookup(&query("111111111111", None)).await.unwrap();
+    assert_eq!(page.records.len(), 5, "the index was rebuilt from the segment");
+    assert!(!std::fs::read_to_string(&segment).unwrap().contains("torn"));
+    trail.append(&[record(9, "111111111111", "CreateUser")]).await.unwrap();
+    let names: Vec<String> = trail.lookup(&query("111111111111", None)).await.unwrap().records.into_iter().map(|(_, r)| r.event_name).collect();
+    assert_eq!(names.first().map(String::as_str), Some("CreateUser"));
+    assert_eq!(names.len(), 6);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn segments_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, trail) = open().await;
     trail.append(&[record(1, "111111111111", "A")]).await.unwrap();
-    let batch = vec![record(2, "111111111111", "A"), record(1, "111111111111", "A")];
-    assert!(trail.append(&batch).await.is_err());
-    assert_eq!(trail.scan(None, None, 0, 100).await.unwrap().len(), 1, "nothing of the failed batch is kept");
+    let audit = dir.path().join(SegmentTrail::DIR_NAME);
+    assert_eq!(std::fs::metadata(&audit).unwrap().permissions().mode() & 0o777, 0o700);
+    for e in std::fs::read_dir(&audit).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
 }
 
 #[tokio::test]
 async fn group_commit_makes_every_awaited_record_durable_in_few_transactions() {
     #[derive(Debug)]
-    struct Counting(SqliteTrail, AtomicUsize);
+    struct Counting(SegmentTrail, AtomicUsize);
     #[async_trait]
     impl TrailStore for Counting {
         async fn append(&self, r: &[Record]) -> Result<(), TrailError> {
@@ -154,7 +195,7 @@ async fn group_commit_makes_every_awaited_record_durable_in_few_transactions() {
 #[tokio::test]
 async fn a_failing_store_fails_waiters_and_retries_unawaited_records() {
     #[derive(Debug)]
-    struct Flaky(SqliteTrail, AtomicBool);
+    struct Flaky(SegmentTrail, AtomicBool);
     #[async_trait]
     impl TrailStore for Flaky {
         async fn append(&self, r: &[Record]) -> Result<(), TrailError> {

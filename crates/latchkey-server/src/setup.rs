@@ -187,5 +187,5 @@ pub async fn open_existing(dir: &Path) -> Result<Arc<dyn Store>, SetupError> {
 /// Opens (creating if needed) the data directory's audit trail.
 pub async fn open_trail(dir: &Path) -> Result<Arc<dyn latchkey_audit::TrailStore>, SetupError> {
     ensure_dir(dir)?;
-    Ok(Arc::new(latchkey_audit::SqliteTrail::open(&dir.join(latchkey_audit::SqliteTrail::FILE_NAME)).await?))
+    Ok(Arc::new(latchkey_audit::SegmentTrail::open(&dir.join(latchkey_audit::SegmentTrail::DIR_NAME)).await?))
 }

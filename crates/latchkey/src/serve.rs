@@ -239,32 +239,16 @@ pub fn audit_export(args: crate::config::ExportArgs) -> anyhow::Result<()> {
     let s = Settings::for_common(&args.common)?;
     let since = args.since.as_deref().map(|t| latchkey_model::parse_time(t).with_context(|| format!("--since: `{t}` is not RFC 3339 or Unix seconds"))).transpose()?;
     let until = args.until.as_deref().map(|t| latchkey_model::parse_time(t).with_context(|| format!("--until: `{t}` is not RFC 3339 or Unix seconds"))).transpose()?;
-    let path = s.data_dir.join(latchkey_audit::SqliteTrail::FILE_NAME);
-    anyhow::ensure!(path.exists(), "no audit trail at {}", path.display());
+    let dir = s.data_dir.join(latchkey_audit::SegmentTrail::DIR_NAME);
+    anyhow::ensure!(dir.is_dir(), "no audit trail at {}", dir.display());
     let mut out: Box<dyn Write> = match &args.output {
         Some(file) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    use latchkey_audit::TrailStore as _;
-    let written = runtime()?.block_on(async {
-        let trail = latchkey_audit::SqliteTrail::open_read_only(&path).await?;
-        let mut after = 0;
-        let mut written: u64 = 0;
-        loop {
-            let chunk = trail.scan(since, until, after, 1000).await?;
-            let Some((last, _)) = chunk.last() else { break };
-            after = *last;
-            for (_, record) in &chunk {
-                writeln!(out, "{}", record.body)?;
-                written += 1;
-            }
-        }
-        out.flush()?;
-        trail.close().await;
-        anyhow::Ok(written)
-    })?;
+    let written = latchkey_audit::export(&dir, since, until, &mut out)?;
+    out.flush()?;
     eprintln!("latchkey: exported {written} audit events");
     Ok(())
 }

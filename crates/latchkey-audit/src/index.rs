@@ -1,54 +1,64 @@
-//! The embedded trail: its own SQLite file in the data directory (so trail
-//! appends never wait on IAM writes, nor these on them), in WAL mode with a
-//! full fsync on every commit.
+//! The lookup index: one narrow SQLite row per event, pointing at the
+//! event's bytes in its segment. Rebuilt from the segments when behind, so
+//! it commits without waiting for the disk.
 
 use std::path::Path;
 
-use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::event::wrap_terms;
-use crate::{Attribute, LookupResource, Page, Query, Record, TrailError, TrailStore};
+use crate::{Attribute, LookupResource, Query, Record, TrailError};
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_events.sql"))];
 
 /// Columns bound per row; SQLite allows 32766 variables per statement.
-const COLUMNS: usize = 12;
+const COLUMNS: usize = 15;
 /// Rows per INSERT statement.
-const ROWS_PER_STATEMENT: usize = 32766 / COLUMNS;
+pub(crate) const ROWS_PER_STATEMENT: usize = 32766 / COLUMNS;
 
-/// The SQLite trail.
+/// Where an event's JSON lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub segment: i64,
+    pub offset: i64,
+    pub len: i64,
+}
+
+/// A row to index: the record's columns and where its event is.
 #[derive(Debug)]
-pub struct SqliteTrail {
+pub(crate) struct Entry {
+    pub seq: i64,
+    pub record: Record,
+    pub at: Location,
+}
+
+/// A lookup hit: everything but the event's JSON, which the caller reads
+/// from the segment.
+#[derive(Debug)]
+pub(crate) struct Hit {
+    pub seq: i64,
+    pub record: Record,
+    pub at: Location,
+}
+
+#[derive(Debug)]
+pub(crate) struct Index {
     pool: SqlitePool,
 }
 
-impl SqliteTrail {
-    /// File name inside a data directory.
-    pub const FILE_NAME: &'static str = "audit.db";
-
-    /// Opens (creating if needed) the trail at `path`.
+impl Index {
     pub async fn open(path: &Path) -> Result<Self, TrailError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
-        // One writer connection is all SQLite allows; the others serve lookups.
         let pool = SqlitePoolOptions::new().max_connections(3).connect_with(options).await?;
-        let trail = Self { pool };
-        trail.migrate().await?;
-        Ok(trail)
-    }
-
-    /// Opens an existing trail for reading only (`audit export` beside a
-    /// running server).
-    pub async fn open_read_only(path: &Path) -> Result<Self, TrailError> {
-        let options = SqliteConnectOptions::new().filename(path).read_only(true);
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        Ok(Self { pool })
+        let index = Self { pool };
+        index.migrate().await?;
+        Ok(index)
     }
 
     async fn migrate(&self) -> Result<(), TrailError> {
@@ -71,46 +81,27 @@ impl SqliteTrail {
         }
         Ok(())
     }
-}
 
-fn row_to_record(row: &sqlx::sqlite::SqliteRow) -> Result<(i64, Record), TrailError> {
-    let resources: String = row.try_get("resources")?;
-    let resources: Vec<LookupResource> = serde_json::from_str(&resources).map_err(|e| TrailError::Corrupt(e.to_string()))?;
-    let read_only: i64 = row.try_get("read_only")?;
-    Ok((
-        row.try_get("seq")?,
-        Record {
-            event_id: row.try_get("event_id")?,
-            event_time: row.try_get("event_time")?,
-            account_id: row.try_get("account_id")?,
-            event_name: row.try_get("event_name")?,
-            event_source: row.try_get("event_source")?,
-            username: row.try_get("username")?,
-            access_key_id: row.try_get("access_key_id")?,
-            read_only: read_only != 0,
-            resources,
-            // Only used to match lookups; not read back.
-            extra_names: Vec::new(),
-            body: row.try_get("body")?,
-        },
-    ))
-}
+    /// The newest indexed sequence number (0 when empty).
+    pub async fn last_seq(&self) -> Result<i64, TrailError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&self.pool).await?)
+    }
 
-const SELECT: &str = "SELECT seq, event_id, event_time, account_id, event_name, event_source, username, access_key_id, read_only, resources, body FROM events";
-
-#[async_trait]
-impl TrailStore for SqliteTrail {
-    async fn append(&self, records: &[Record]) -> Result<(), TrailError> {
+    /// Indexes `entries` in one transaction. Rows already present (a
+    /// catch-up that overlaps) are left as they are.
+    pub async fn insert(&self, entries: &[Entry]) -> Result<(), TrailError> {
         let mut tx = self.pool.begin().await?;
-        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (event_id, event_time, account_id, event_name, event_source, username, access_key_id, read_only, resources, names, types, body) ",
+                "INSERT OR IGNORE INTO events (seq, event_id, event_time, account_id, event_name, event_source, username, access_key_id, read_only, resources, names, types, segment, offset, len) ",
             );
-            qb.push_values(chunk, |mut b, r| {
+            qb.push_values(chunk, |mut b, e| {
+                let r = &e.record;
                 let resources = serde_json::to_string(&r.resources).unwrap_or_else(|_| "[]".to_owned());
                 let names = wrap_terms(r.resources.iter().map(|x| x.name.as_str()).chain(r.extra_names.iter().map(String::as_str)));
                 let types = wrap_terms(r.resources.iter().map(|x| x.kind.as_str()));
-                b.push_bind(r.event_id.clone())
+                b.push_bind(e.seq)
+                    .push_bind(r.event_id.clone())
                     .push_bind(r.event_time)
                     .push_bind(r.account_id.clone())
                     .push_bind(r.event_name.clone())
@@ -121,7 +112,9 @@ impl TrailStore for SqliteTrail {
                     .push_bind(resources)
                     .push_bind(names)
                     .push_bind(types)
-                    .push_bind(r.body.clone());
+                    .push_bind(e.at.segment)
+                    .push_bind(e.at.offset)
+                    .push_bind(e.at.len);
             });
             qb.build().execute(&mut *tx).await?;
         }
@@ -129,7 +122,9 @@ impl TrailStore for SqliteTrail {
         Ok(())
     }
 
-    async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
+    /// One page of `q`, newest first, one more row than asked when a next
+    /// page exists.
+    pub async fn lookup(&self, q: &Query) -> Result<Vec<Hit>, TrailError> {
         let mut qb = QueryBuilder::<Sqlite>::new(SELECT);
         qb.push(" WHERE account_id = ").push_bind(q.account_id.clone());
         if let Some(start) = q.start {
@@ -168,21 +163,14 @@ impl TrailStore for SqliteTrail {
                 qb.push(" AND instr(types, ").push_bind(format!("\n{v}\n")).push(") > 0");
             }
         }
-        // One more than asked tells whether a next page exists.
         let limit = i64::try_from(q.limit).unwrap_or(50);
         qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit + 1);
         let rows = qb.build().fetch_all(&self.pool).await?;
-        let mut records = rows.iter().map(row_to_record).collect::<Result<Vec<_>, _>>()?;
-        let next = if records.len() > q.limit {
-            records.truncate(q.limit);
-            records.last().map(|(seq, _)| *seq)
-        } else {
-            None
-        };
-        Ok(Page { records, next })
+        rows.iter().map(row_to_hit).collect()
     }
 
-    async fn scan(&self, since: Option<i64>, until: Option<i64>, after_seq: i64, limit: usize) -> Result<Vec<(i64, Record)>, TrailError> {
+    /// Rows after `after_seq` in `[since, until]`, oldest first.
+    pub async fn scan(&self, since: Option<i64>, until: Option<i64>, after_seq: i64, limit: usize) -> Result<Vec<Hit>, TrailError> {
         let mut qb = QueryBuilder::<Sqlite>::new(SELECT);
         qb.push(" WHERE seq > ").push_bind(after_seq);
         if let Some(s) = since {
@@ -193,29 +181,45 @@ impl TrailStore for SqliteTrail {
         }
         qb.push(" ORDER BY seq LIMIT ").push_bind(i64::try_from(limit).unwrap_or(1000));
         let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter().map(row_to_record).collect()
+        rows.iter().map(row_to_hit).collect()
     }
 
-    async fn purge(&self, before: i64) -> Result<u64, TrailError> {
-        // Oldest rows first, a bounded chunk per statement, so a large purge
-        // never holds the write lock long and needs no index on time.
-        let mut total = 0;
-        loop {
-            let done = sqlx::query(
-                "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT 5000) AND event_time < ?",
-            )
-            .bind(before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            total += done;
-            if done < 5000 {
-                return Ok(total);
-            }
-        }
+    /// The newest event time in `segment`, if it has indexed events.
+    pub async fn newest_time_in(&self, segment: i64) -> Result<Option<i64>, TrailError> {
+        Ok(sqlx::query_scalar("SELECT MAX(event_time) FROM events WHERE segment = ?").bind(segment).fetch_one(&self.pool).await?)
     }
 
-    async fn close(&self) {
+    /// Forgets `segment`'s events.
+    pub async fn drop_segment(&self, segment: i64) -> Result<u64, TrailError> {
+        Ok(sqlx::query("DELETE FROM events WHERE segment = ?").bind(segment).execute(&self.pool).await?.rows_affected())
+    }
+
+    pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+const SELECT: &str = "SELECT seq, event_id, event_time, account_id, event_name, event_source, username, access_key_id, read_only, resources, segment, offset, len FROM events";
+
+fn row_to_hit(row: &sqlx::sqlite::SqliteRow) -> Result<Hit, TrailError> {
+    let resources: String = row.try_get("resources")?;
+    let resources: Vec<LookupResource> = serde_json::from_str(&resources).map_err(|e| TrailError::Corrupt(e.to_string()))?;
+    let read_only: i64 = row.try_get("read_only")?;
+    Ok(Hit {
+        seq: row.try_get("seq")?,
+        record: Record {
+            event_id: row.try_get("event_id")?,
+            event_time: row.try_get("event_time")?,
+            account_id: row.try_get("account_id")?,
+            event_name: row.try_get("event_name")?,
+            event_source: row.try_get("event_source")?,
+            username: row.try_get("username")?,
+            access_key_id: row.try_get("access_key_id")?,
+            read_only: read_only != 0,
+            resources,
+            extra_names: Vec::new(),
+            body: String::new(),
+        },
+        at: Location { segment: row.try_get("segment")?, offset: row.try_get("offset")?, len: row.try_get("len")? },
+    })
 }

@@ -1,0 +1,489 @@
+//! The embedded trail: append-only segment files of JSON lines, one event
+//! per line, made durable with one `fdatasync` per group commit, plus a
+//! SQLite index for lookups that is filled behind them.
+//!
+//! The segments are the record of truth. Writing a line costs a copy into
+//! the page cache and a share of one fdatasync; the index is written by a
+//! task of its own in large batches without waiting for the disk, and
+//! catches up from the segments at start, so a crash loses no event and at
+//! worst re-indexes a few. Lookups wait until the index has caught up with
+//! everything already durable, so a caller always finds its own calls.
+//!
+//! Layout: `DIR/NNNNNNNNNNNNNNNNNNNN.jsonl`, named by the sequence number of
+//! its first line, and `DIR/index.db`. A line:
+//! `{"seq":…,"id":…,"t":…,"a":…,"n":…,"s":…,"u":…,"k":…,"r":…,"res":[…],"x":[…],"e":EVENT}`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::index::{Entry, Index, Location};
+use crate::{LookupResource, Page, Query, Record, TrailError, TrailStore};
+
+/// A segment is closed and a new one begun past this size.
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// How long a lookup waits for the index to catch up before answering
+/// from what is indexed.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Serialize)]
+struct Header<'a> {
+    seq: i64,
+    id: &'a str,
+    t: i64,
+    a: &'a str,
+    n: &'a str,
+    s: &'a str,
+    u: Option<&'a str>,
+    k: Option<&'a str>,
+    r: bool,
+    res: &'a [LookupResource],
+    x: &'a [String],
+}
+
+#[derive(Deserialize)]
+struct Line {
+    seq: i64,
+    id: String,
+    t: i64,
+    a: String,
+    n: String,
+    s: String,
+    u: Option<String>,
+    k: Option<String>,
+    r: bool,
+    res: Vec<LookupResource>,
+    x: Vec<String>,
+    e: Box<RawValue>,
+}
+
+impl Line {
+    fn into_record(self) -> Record {
+        Record {
+            event_id: self.id,
+            event_time: self.t,
+            account_id: self.a,
+            event_name: self.n,
+            event_source: self.s,
+            username: self.u,
+            access_key_id: self.k,
+            read_only: self.r,
+            resources: self.res,
+            extra_names: self.x,
+            body: String::new(),
+        }
+    }
+}
+
+/// The open segment being appended to.
+#[derive(Debug)]
+struct Log {
+    file: Option<Arc<File>>,
+    segment: i64,
+    len: u64,
+    next_seq: i64,
+}
+
+/// One append, ready to write.
+struct Planned {
+    file: Arc<File>,
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+    last: i64,
+}
+
+/// The segment-file trail.
+#[derive(Debug)]
+pub struct SegmentTrail {
+    dir: PathBuf,
+    log: Mutex<Log>,
+    index: Arc<Index>,
+    to_index: mpsc::Sender<Vec<Entry>>,
+    durable: AtomicI64,
+    indexed: watch::Receiver<i64>,
+    /// Tells the indexer a lookup is waiting.
+    hurry: Arc<Notify>,
+}
+
+fn io(e: std::io::Error) -> TrailError {
+    TrailError::Io(e.to_string())
+}
+
+fn segment_path(dir: &Path, first: i64) -> PathBuf {
+    dir.join(format!("{first:020}.jsonl"))
+}
+
+/// The segments in `dir`, oldest first, by their first sequence number.
+fn segments(dir: &Path) -> Result<Vec<i64>, TrailError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let name = entry.map_err(io)?.file_name();
+        if let Some(first) = name.to_str().and_then(|n| n.strip_suffix(".jsonl")).and_then(|n| n.parse::<i64>().ok()) {
+            out.push(first);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Calls `f` with each complete line of a segment and its offset. A last
+/// line without its newline is a write that was never acknowledged.
+fn each_line(path: &Path, mut f: impl FnMut(u64, &str)) -> Result<u64, TrailError> {
+    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut offset = 0u64;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(io)?;
+        if n == 0 || !line.ends_with('\n') {
+            return Ok(offset);
+        }
+        f(offset, line.trim_end_matches('\n'));
+        offset += u64::try_from(n).unwrap_or(0);
+    }
+}
+
+/// The index entry of `line` found at `offset` of `segment`.
+fn entry_of(segment: i64, offset: u64, text: &str) -> Option<Entry> {
+    let line: Line = serde_json::from_str(text).ok()?;
+    // The event is the line's last member: it ends one byte before the
+    // line does.
+    let body_len = line.e.get().len();
+    let start = text.len().checked_sub(body_len + 1)?;
+    let at = Location {
+        segment,
+        offset: i64::try_from(offset).ok()? + i64::try_from(start).ok()?,
+        len: i64::try_from(body_len).ok()?,
+    };
+    Some(Entry { seq: line.seq, record: line.into_record(), at })
+}
+
+impl SegmentTrail {
+    /// Directory name inside a data directory.
+    pub const DIR_NAME: &'static str = "audit";
+
+    /// Opens (creating if needed) the trail in `dir`: cuts off a last line a
+    /// crash left half-written, and indexes what the index lacks. Call from
+    /// within a Tokio runtime; starts the indexer task.
+    pub async fn open(dir: &Path) -> Result<Self, TrailError> {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(dir).map_err(io)?;
+        let index = Arc::new(Index::open(&dir.join("index.db")).await?);
+
+        let all = segments(dir)?;
+        let mut log = Log { file: None, segment: 0, len: 0, next_seq: 1 };
+        if let Some(&last) = all.last() {
+            let path = segment_path(dir, last);
+            let mut last_seq = None;
+            let complete = each_line(&path, |_, text| {
+                if let Ok(line) = serde_json::from_str::<Line>(text) {
+                    last_seq = Some(line.seq);
+                }
+            })?;
+            let file = std::fs::OpenOptions::new().append(true).open(&path).map_err(io)?;
+            if file.metadata().map_err(io)?.len() != complete {
+                tracing::warn!(segment = %path.display(), "cutting off an audit line a crash left half-written (its call was never answered)");
+                file.set_len(complete).map_err(io)?;
+                file.sync_all().map_err(io)?;
+            }
+            log = Log { file: Some(Arc::new(file)), segment: last, len: complete, next_seq: last_seq.map_or(last, |s| s + 1) };
+        }
+
+        // Catch up the index from the segments.
+        let indexed = index.last_seq().await?;
+        let mut behind = Vec::new();
+        for (i, &first) in all.iter().enumerate() {
+            let next_first = all.get(i + 1).copied().unwrap_or(i64::MAX);
+            if next_first <= indexed + 1 {
+                continue;
+            }
+            each_line(&segment_path(dir, first), |offset, text| {
+                if let Some(e) = entry_of(first, offset, text).filter(|e| e.seq > indexed) {
+                    behind.push(e);
+                }
+            })?;
+        }
+        if !behind.is_empty() {
+            tracing::info!(events = behind.len(), "indexing audit events written before the last stop");
+            for chunk in behind.chunks(crate::index::ROWS_PER_STATEMENT) {
+                index.insert(chunk).await?;
+            }
+        }
+        let durable = log.next_seq - 1;
+        let (indexed_tx, indexed_rx) = watch::channel(durable);
+        let (to_index, rx) = mpsc::channel(1024);
+        let hurry = Arc::new(Notify::new());
+        tokio::spawn(run_indexer(index.clone(), rx, indexed_tx, hurry.clone()));
+        Ok(Self {
+            dir: dir.to_owned(),
+            log: Mutex::new(log),
+            index,
+            to_index,
+            durable: AtomicI64::new(durable),
+            indexed: indexed_rx,
+            hurry,
+        })
+    }
+
+    /// Serialises `records` as lines for the open segment, starting a new
+    /// one when due.
+    fn plan(&self, records: &[Record]) -> Result<Planned, TrailError> {
+        let mut log = self.log.lock().map_err(|_| TrailError::Unavailable)?;
+        if log.file.is_none() || log.len >= SEGMENT_BYTES {
+            let path = segment_path(&self.dir, log.next_seq);
+            let mut options = std::fs::OpenOptions::new();
+            options.append(true).create(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let file = options.open(&path).map_err(io)?;
+            // The new name must survive a crash too.
+            File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io)?;
+            let len = file.metadata().map_err(io)?.len();
+            *log = Log { file: Some(Arc::new(file)), segment: log.next_seq, len, next_seq: log.next_seq };
+        }
+        let file = log.file.clone().ok_or(TrailError::Unavailable)?;
+        let mut buf = Vec::with_capacity(records.iter().map(|r| r.body.len() + 256).sum());
+        let mut entries = Vec::with_capacity(records.len());
+        for r in records {
+            let seq = log.next_seq;
+            log.next_seq += 1;
+            let header = Header {
+                seq,
+                id: &r.event_id,
+                t: r.event_time,
+                a: &r.account_id,
+                n: &r.event_name,
+                s: &r.event_source,
+                u: r.username.as_deref(),
+                k: r.access_key_id.as_deref(),
+                r: r.read_only,
+                res: &r.resources,
+                x: &r.extra_names,
+            };
+            serde_json::to_writer(&mut buf, &header).map_err(|e| TrailError::Corrupt(e.to_string()))?;
+            buf.pop();
+            buf.extend_from_slice(b",\"e\":");
+            let body_at = log.len + u64::try_from(buf.len()).unwrap_or(0);
+            buf.extend_from_slice(r.body.as_bytes());
+            buf.extend_from_slice(b"}\n");
+            entries.push(Entry {
+                seq,
+                record: r.clone_without_body(),
+                at: Location {
+                    segment: log.segment,
+                    offset: i64::try_from(body_at).unwrap_or(i64::MAX),
+                    len: i64::try_from(r.body.len()).unwrap_or(0),
+                },
+            });
+        }
+        log.len += u64::try_from(buf.len()).unwrap_or(0);
+        Ok(Planned { file, bytes: buf, entries, last: log.next_seq - 1 })
+    }
+
+    fn read_event(&self, at: Location) -> Result<String, TrailError> {
+        let mut file = File::open(segment_path(&self.dir, at.segment)).map_err(io)?;
+        file.seek(SeekFrom::Start(u64::try_from(at.offset).map_err(|e| TrailError::Corrupt(e.to_string()))?)).map_err(io)?;
+        let mut bytes = vec![0; usize::try_from(at.len).map_err(|e| TrailError::Corrupt(e.to_string()))?];
+        file.read_exact(&mut bytes).map_err(io)?;
+        String::from_utf8(bytes).map_err(|e| TrailError::Corrupt(e.to_string()))
+    }
+
+    async fn with_bodies(&self, hits: Vec<crate::index::Hit>) -> Result<Vec<(i64, Record)>, TrailError> {
+        hits.into_iter()
+            .map(|h| {
+                let body = self.read_event(h.at)?;
+                Ok((h.seq, Record { body, ..h.record }))
+            })
+            .collect()
+    }
+
+    /// Waits (bounded) until the index holds every durable event.
+    async fn catch_up(&self) {
+        let target = self.durable.load(Ordering::Acquire);
+        let mut rx = self.indexed.clone();
+        if *rx.borrow() < target {
+            self.hurry.notify_one();
+        }
+        let _ = tokio::time::timeout(CATCH_UP_WAIT, rx.wait_for(|v| *v >= target)).await;
+    }
+}
+
+/// How long the indexer gathers events before writing them, unless a
+/// lookup is waiting: large batches make a row cost a fraction of a small
+/// batch's.
+const INDEX_GATHER: Duration = Duration::from_millis(250);
+/// The most events written to the index at once.
+const INDEX_BATCH: usize = 16 * 1024;
+
+async fn run_indexer(index: Arc<Index>, mut rx: mpsc::Receiver<Vec<Entry>>, indexed: watch::Sender<i64>, hurry: Arc<Notify>) {
+    let mut batches = Vec::with_capacity(64);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if rx.recv_many(&mut batches, 64).await == 0 {
+            return;
+        }
+        let gather = tokio::time::sleep(INDEX_GATHER);
+        tokio::pin!(gather);
+        let mut open = true;
+        while open && batches.iter().map(Vec::len).sum::<usize>() < INDEX_BATCH {
+            tokio::select! {
+                n = rx.recv_many(&mut batches, 64) => open = n > 0,
+                () = &mut gather => break,
+                () = hurry.notified() => break,
+            }
+        }
+        let entries: Vec<Entry> = batches.drain(..).flatten().collect();
+        let Some(last) = entries.last().map(|e| e.seq) else { continue };
+        loop {
+            match index.insert(&entries).await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(50);
+                    break;
+                }
+                // The events are durable in their segments; the index
+                // retries until it can (and a restart would rebuild it).
+                Err(e) => {
+                    tracing::warn!(error = %e, "indexing audit events failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        indexed.send_replace(last);
+        if !open {
+            return;
+        }
+    }
+}
+
+impl Record {
+    /// The record's lookup columns, without the event JSON.
+    fn clone_without_body(&self) -> Record {
+        Record {
+            event_id: self.event_id.clone(),
+            event_time: self.event_time,
+            account_id: self.account_id.clone(),
+            event_name: self.event_name.clone(),
+            event_source: self.event_source.clone(),
+            username: self.username.clone(),
+            access_key_id: self.access_key_id.clone(),
+            read_only: self.read_only,
+            resources: self.resources.clone(),
+            extra_names: self.extra_names.clone(),
+            body: String::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl TrailStore for SegmentTrail {
+    async fn append(&self, records: &[Record]) -> Result<(), TrailError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let Planned { file, bytes, entries, last } = self.plan(records)?;
+        let written = tokio::task::spawn_blocking(move || {
+            (&*file).write_all(&bytes)?;
+            file.sync_data()
+        })
+        .await
+        .map_err(|_| TrailError::Unavailable)
+        .and_then(|r| r.map_err(io));
+        if let Err(e) = written {
+            // Whatever part reached the file is an unacknowledged tail; the
+            // next append starts a new segment after it.
+            if let Ok(mut log) = self.log.lock() {
+                log.file = None;
+            }
+            return Err(e);
+        }
+        self.durable.store(last, Ordering::Release);
+        self.to_index.send(entries).await.map_err(|_| TrailError::Unavailable)
+    }
+
+    async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
+        self.catch_up().await;
+        let mut hits = self.index.lookup(q).await?;
+        let next = if hits.len() > q.limit {
+            hits.truncate(q.limit);
+            hits.last().map(|h| h.seq)
+        } else {
+            None
+        };
+        Ok(Page { records: self.with_bodies(hits).await?, next })
+    }
+
+    async fn scan(&self, since: Option<i64>, until: Option<i64>, after_seq: i64, limit: usize) -> Result<Vec<(i64, Record)>, TrailError> {
+        self.catch_up().await;
+        let hits = self.index.scan(since, until, after_seq, limit).await?;
+        self.with_bodies(hits).await
+    }
+
+    async fn purge(&self, before: i64) -> Result<u64, TrailError> {
+        let current = self.log.lock().map_err(|_| TrailError::Unavailable)?.segment;
+        let mut dropped = 0;
+        for first in segments(&self.dir)? {
+            if first >= current {
+                break;
+            }
+            match self.index.newest_time_in(first).await? {
+                Some(newest) if newest < before => {
+                    dropped += self.index.drop_segment(first).await?;
+                    std::fs::remove_file(segment_path(&self.dir, first)).map_err(io)?;
+                }
+                _ => break,
+            }
+        }
+        Ok(dropped)
+    }
+
+    async fn close(&self) {
+        self.catch_up().await;
+        self.index.close().await;
+    }
+}
+
+/// Writes every event in the trail at `dir` within `[since, until]`, oldest
+/// first, one JSON object per line, straight from the segments (safe beside
+/// a running server: a line still being written is not complete yet and is
+/// left out). Returns how many.
+pub fn export(dir: &Path, since: Option<i64>, until: Option<i64>, out: &mut dyn Write) -> Result<u64, TrailError> {
+    let mut written = 0;
+    let mut failure = None;
+    for first in segments(dir)? {
+        each_line(&segment_path(dir, first), |_, text| {
+            if failure.is_some() {
+                return;
+            }
+            let Ok(line) = serde_json::from_str::<Line>(text) else { return };
+            if since.is_some_and(|s| line.t < s) || until.is_some_and(|u| line.t > u) {
+                return;
+            }
+            match out.write_all(line.e.get().as_bytes()).and_then(|()| out.write_all(b"\n")) {
+                Ok(()) => written += 1,
+                Err(e) => failure = Some(e),
+            }
+        })?;
+    }
+    match failure {
+        Some(e) => Err(io(e)),
+        None => Ok(written),
+    }
+}
