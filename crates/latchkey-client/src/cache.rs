@@ -68,9 +68,7 @@ pub struct Entry {
 impl Entry {
     /// Whether the entry may still be used at `now`.
     pub fn fresh(&self, now: SystemTime) -> bool {
-        self.credentials
-            .remaining(now)
-            .is_some_and(|left| left > REFRESH_MARGIN)
+        self.credentials.remaining(now).is_some_and(|left| left > REFRESH_MARGIN)
     }
 }
 
@@ -122,9 +120,7 @@ impl Cache {
         make_private_dir(&self.dir)?;
         let body = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         let path = self.dir.join(key.file_name());
-        let tmp = self
-            .dir
-            .join(format!(".{}.{}.tmp", key.file_name(), std::process::id()));
+        let tmp = self.dir.join(format!(".{}.{}.tmp", key.file_name(), std::process::id()));
         let result = write_private(&tmp, &body).and_then(|()| std::fs::rename(&tmp, &path));
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -143,13 +139,9 @@ fn private(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt as _;
     // A regular file (not a link planted in its place), private to its
     // owner, who also owns the directory.
-    let dir_owner = path
-        .parent()
-        .and_then(|d| std::fs::metadata(d).ok())
-        .map(|m| m.uid());
-    std::fs::symlink_metadata(path).is_ok_and(|m| {
-        m.file_type().is_file() && m.mode() & 0o077 == 0 && Some(m.uid()) == dir_owner
-    })
+    let dir_owner = path.parent().and_then(|d| std::fs::metadata(d).ok()).map(|m| m.uid());
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_file() && m.mode() & 0o077 == 0 && Some(m.uid()) == dir_owner)
 }
 
 #[cfg(not(unix))]
@@ -160,10 +152,7 @@ fn private(path: &Path) -> bool {
 #[cfg(unix)]
 fn make_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let meta = std::fs::metadata(dir)?;
     if meta.permissions().mode() & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -180,11 +169,7 @@ fn make_private_dir(dir: &Path) -> std::io::Result<()> {
 fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(body)?;
     f.sync_all()
 }
@@ -232,18 +217,9 @@ mod tests {
 
     #[test]
     fn keys_differ_by_source_and_options() {
-        assert_eq!(
-            key("AKIA1", None).file_name(),
-            key("AKIA1", None).file_name()
-        );
-        assert_ne!(
-            key("AKIA1", None).file_name(),
-            key("AKIA2", None).file_name()
-        );
-        assert_ne!(
-            key("AKIA1", None).file_name(),
-            key("AKIA1", Some("n")).file_name()
-        );
+        assert_eq!(key("AKIA1", None).file_name(), key("AKIA1", None).file_name());
+        assert_ne!(key("AKIA1", None).file_name(), key("AKIA2", None).file_name());
+        assert_ne!(key("AKIA1", None).file_name(), key("AKIA1", Some("n")).file_name());
         assert!(!key("AKIA1", None).file_name().contains("role"));
     }
 
@@ -254,23 +230,13 @@ mod tests {
         let k = key("AKIA1", None);
         cache.put(&k, &entry(3600)).unwrap();
         assert!(cache.get(&k, SystemTime::now()).is_some());
-        assert!(
-            cache
-                .get(&k, SystemTime::now() + Duration::from_secs(3600 - 299))
-                .is_none()
-        );
+        assert!(cache.get(&k, SystemTime::now() + Duration::from_secs(3600 - 299)).is_none());
         assert!(cache.get(&key("AKIA2", None), SystemTime::now()).is_none());
 
         use std::os::unix::fs::PermissionsExt as _;
         let path = cache.dir().join(k.file_name());
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            std::fs::metadata(cache.dir()).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(cache.dir()).unwrap().permissions().mode() & 0o777, 0o700);
         // A file others could read is not trusted.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(cache.get(&k, SystemTime::now()).is_none());
@@ -279,21 +245,10 @@ mod tests {
     #[test]
     fn the_directory_follows_the_environment() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| (*v).to_owned())
-            }
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
         };
-        assert_eq!(
-            default_dir(&env(&[("LATCHKEY_CACHE_DIR", "/c"), ("HOME", "/h")])),
-            Some("/c".into())
-        );
-        assert_eq!(
-            default_dir(&env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])),
-            Some("/x/latchkey".into())
-        );
+        assert_eq!(default_dir(&env(&[("LATCHKEY_CACHE_DIR", "/c"), ("HOME", "/h")])), Some("/c".into()));
+        assert_eq!(default_dir(&env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")])), Some("/x/latchkey".into()));
         assert_eq!(default_dir(&env(&[])), None);
     }
 }

@@ -25,10 +25,7 @@ impl fmt::Debug for Creds {
         f.debug_struct("Creds")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"** redacted **")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "** redacted **"),
-            )
+            .field("session_token", &self.session_token.as_ref().map(|_| "** redacted **"))
             .field("expiration", &self.expiration.map(format_time))
             .finish()
     }
@@ -58,11 +55,7 @@ impl Creds {
             #[serde(flatten)]
             creds: &'a Creds,
         }
-        serde_json::to_string(&Process {
-            version: 1,
-            creds: self,
-        })
-        .unwrap_or_default()
+        serde_json::to_string(&Process { version: 1, creds: self }).unwrap_or_default()
     }
 
     pub fn from_sdk(c: &aws_credential_types::Credentials) -> Self {
@@ -98,9 +91,7 @@ impl Creds {
 pub fn format_time(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let whole = UNIX_EPOCH + Duration::from_secs(secs);
-    DateTime::from(whole)
-        .fmt(Format::DateTime)
-        .unwrap_or_default()
+    DateTime::from(whole).fmt(Format::DateTime).unwrap_or_default()
 }
 
 /// An RFC 3339 time as the AWS tools write it.
@@ -136,9 +127,7 @@ mod rfc3339 {
         let text: Option<String> = Option::deserialize(d)?;
         match text {
             None => Ok(None),
-            Some(t) => parse_time(&t)
-                .map(Some)
-                .ok_or_else(|| serde::de::Error::custom("not an RFC 3339 time")),
+            Some(t) => parse_time(&t).map(Some).ok_or_else(|| serde::de::Error::custom("not an RFC 3339 time")),
         }
     }
 }
@@ -183,10 +172,7 @@ mod tests {
         assert_eq!(human(Duration::from_secs(40)), "40s");
         let mut c = creds();
         assert_eq!(c.remaining(t + Duration::from_secs(1)), None);
-        assert_eq!(
-            c.remaining(t - Duration::from_secs(5)),
-            Some(Duration::from_secs(5))
-        );
+        assert_eq!(c.remaining(t - Duration::from_secs(5)), Some(Duration::from_secs(5)));
         c.expiration = None;
         assert!(c.remaining(t).is_some());
     }

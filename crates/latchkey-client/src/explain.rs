@@ -37,10 +37,7 @@ pub fn split_encoded(message: &str) -> (&str, Option<&str>) {
 /// `decoded` is the DecodeAuthorizationMessage result when it was allowed.
 pub fn explain(f: &Failure<'_>, decoded: Option<&serde_json::Value>) -> String {
     let (head, blob) = split_encoded(f.message);
-    let mut out = format!(
-        "AssumeRole on `{}` failed: {}: {}",
-        f.role_arn, f.code, head
-    );
+    let mut out = format!("AssumeRole on `{}` failed: {}: {}", f.role_arn, f.code, head);
     let who = f.caller_arn.unwrap_or("your source identity");
     let mut why = |line: String| {
         let _ = write!(out, "\n  - {line}");
@@ -84,39 +81,18 @@ pub fn explain(f: &Failure<'_>, decoded: Option<&serde_json::Value>) -> String {
 }
 
 fn explain_decoded(f: &Failure<'_>, who: &str, d: &serde_json::Value, why: &mut dyn FnMut(String)) {
-    let explicit = d
-        .get("explicitDeny")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
+    let explicit = d.get("explicitDeny").and_then(serde_json::Value::as_bool).unwrap_or(false);
     let item = d.pointer("/matchedStatements/items/0");
-    let kind = item
-        .and_then(|i| i.get("policyType"))
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("");
-    let policy = item
-        .and_then(|i| i.get("policyId"))
-        .and_then(serde_json::Value::as_str);
+    let kind = item.and_then(|i| i.get("policyType")).and_then(serde_json::Value::as_str).unwrap_or("");
+    let policy = item.and_then(|i| i.get("policyId")).and_then(serde_json::Value::as_str);
     let statement = item
-        .and_then(|i| {
-            i.get("statementId")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        })
-        .or_else(|| {
-            item.and_then(|i| i.get("statementIndex"))
-                .map(|n| format!("#{n}"))
-        });
+        .and_then(|i| i.get("statementId").and_then(serde_json::Value::as_str).map(str::to_owned))
+        .or_else(|| item.and_then(|i| i.get("statementIndex")).map(|n| format!("#{n}")));
     let condition = |key: &str| -> Option<String> {
-        d.pointer("/context/conditions/items")?
-            .as_array()?
-            .iter()
-            .find_map(|c| {
-                (c.get("key")?.as_str()? == key).then(|| {
-                    c.pointer("/values/items/0/value")
-                        .and_then(serde_json::Value::as_str)
-                        .map(str::to_owned)
-                })?
-            })
+        d.pointer("/context/conditions/items")?.as_array()?.iter().find_map(|c| {
+            (c.get("key")?.as_str()? == key)
+                .then(|| c.pointer("/values/items/0/value").and_then(serde_json::Value::as_str).map(str::to_owned))?
+        })
     };
     let deny_at = match (policy, statement) {
         (Some(p), Some(s)) => format!(" (policy `{p}`, statement {s})"),
@@ -124,13 +100,9 @@ fn explain_decoded(f: &Failure<'_>, who: &str, d: &serde_json::Value, why: &mut 
         _ => String::new(),
     };
     match (kind, explicit) {
-        ("resource-based policy", true) => why(format!(
-            "a Deny in the role's trust policy refuses {who}{deny_at}"
-        )),
+        ("resource-based policy", true) => why(format!("a Deny in the role's trust policy refuses {who}{deny_at}")),
         ("resource-based policy", false) => {
-            why(format!(
-                "the role's trust policy does not allow {who} (the trust side is missing)"
-            ));
+            why(format!("the role's trust policy does not allow {who} (the trust side is missing)"));
             if condition("aws:MultiFactorAuthPresent").as_deref() != Some("true") {
                 why("if the trust policy requires MFA (aws:MultiFactorAuthPresent), assume with --serial-number, or set mfa_serial in the profile".into());
             }
@@ -140,18 +112,15 @@ fn explain_decoded(f: &Failure<'_>, who: &str, d: &serde_json::Value, why: &mut 
             }
             why("else the trust policy's Principal must name this identity (or its account), or the role does not exist".into());
         }
-        ("identity-based policy", true) => why(format!(
-            "a Deny in {who}'s own identity policy refuses sts:AssumeRole{deny_at}"
-        )),
+        ("identity-based policy", true) => {
+            why(format!("a Deny in {who}'s own identity policy refuses sts:AssumeRole{deny_at}"))
+        }
         ("identity-based policy", false) => why(format!(
             "the role's trust policy trusts the account, but {who}'s own identity policy does not allow sts:AssumeRole on `{}`: add that Allow (the caller side is missing)",
             f.role_arn
         )),
         ("permissions boundary", _) => {
-            why(format!(
-                "{who}'s permissions boundary does not allow sts:AssumeRole on `{}`{deny_at}",
-                f.role_arn
-            ));
+            why(format!("{who}'s permissions boundary does not allow sts:AssumeRole on `{}`{deny_at}", f.role_arn));
         }
         ("session policy", _) => {
             why(format!(
@@ -159,17 +128,15 @@ fn explain_decoded(f: &Failure<'_>, who: &str, d: &serde_json::Value, why: &mut 
                 f.role_arn
             ));
         }
-        ("service control policy", _) => why(format!(
-            "a service control policy of the organization refuses it{deny_at}"
-        )),
+        ("service control policy", _) => {
+            why(format!("a service control policy of the organization refuses it{deny_at}"))
+        }
         _ => explain_blind(f, who, why),
     }
 }
 
 fn explain_blind(f: &Failure<'_>, who: &str, why: &mut dyn FnMut(String)) {
-    why(format!(
-        "the role's trust policy may not allow {who}: its Principal must name this identity or its account"
-    ));
+    why(format!("the role's trust policy may not allow {who}: its Principal must name this identity or its account"));
     why(format!(
         "if the trust policy names the account, {who}'s own identity policy must allow sts:AssumeRole on `{}`",
         f.role_arn
@@ -177,15 +144,13 @@ fn explain_blind(f: &Failure<'_>, who: &str, why: &mut dyn FnMut(String)) {
     if f.mfa_given {
         why("MFA was sent; if the trust policy has other conditions, check them".into());
     } else {
-        why("if the trust policy requires MFA (aws:MultiFactorAuthPresent), pass --serial-number or set mfa_serial".into());
+        why("if the trust policy requires MFA (aws:MultiFactorAuthPresent), pass --serial-number or set mfa_serial"
+            .into());
     }
     if f.external_id_given {
         why("check that --external-id matches the trust policy's sts:ExternalId".into());
     } else {
-        why(
-            "if the trust policy requires an ExternalId (sts:ExternalId), pass --external-id"
-                .into(),
-        );
+        why("if the trust policy requires an ExternalId (sts:ExternalId), pass --external-id".into());
     }
     why("or the role does not exist (AWS refuses that the same way)".into());
 }
@@ -223,16 +188,9 @@ mod tests {
     fn the_trust_side() {
         let text = explain(
             &failure(DENIED),
-            Some(&decoded(
-                "resource-based policy",
-                false,
-                &[("aws:MultiFactorAuthPresent", "false")],
-            )),
+            Some(&decoded("resource-based policy", false, &[("aws:MultiFactorAuthPresent", "false")])),
         );
-        assert!(
-            text.contains("trust policy does not allow arn:aws:iam::1:user/alice"),
-            "{text}"
-        );
+        assert!(text.contains("trust policy does not allow arn:aws:iam::1:user/alice"), "{text}");
         assert!(text.contains("requires MFA"));
         assert!(text.contains("--external-id"));
         assert!(!text.contains("QUJD"), "decoded: the blob is not repeated");
@@ -240,14 +198,8 @@ mod tests {
 
     #[test]
     fn the_caller_side() {
-        let text = explain(
-            &failure(DENIED),
-            Some(&decoded("identity-based policy", false, &[])),
-        );
-        assert!(
-            text.contains("own identity policy does not allow sts:AssumeRole"),
-            "{text}"
-        );
+        let text = explain(&failure(DENIED), Some(&decoded("identity-based policy", false, &[])));
+        assert!(text.contains("own identity policy does not allow sts:AssumeRole"), "{text}");
         assert!(!text.contains("requires MFA"));
     }
 
@@ -258,10 +210,7 @@ mod tests {
             Some(&decoded(
                 "resource-based policy",
                 false,
-                &[
-                    ("aws:MultiFactorAuthPresent", "true"),
-                    ("sts:ExternalId", "x"),
-                ],
+                &[("aws:MultiFactorAuthPresent", "true"), ("sts:ExternalId", "x")],
             )),
         );
         assert!(!text.contains("requires MFA"), "{text}");
@@ -275,10 +224,7 @@ mod tests {
         assert!(text.contains("identity policy must allow"));
         assert!(text.contains("requires MFA"));
         assert!(text.contains("QUJD"));
-        let aws = explain(
-            &failure("User: x is not authorized to perform: sts:AssumeRole on resource: y"),
-            None,
-        );
+        let aws = explain(&failure("User: x is not authorized to perform: sts:AssumeRole on resource: y"), None);
         assert!(aws.contains("does not exist"));
     }
 
@@ -289,7 +235,8 @@ mod tests {
         f.message = "Roles may not be assumed by root accounts.";
         assert!(explain(&f, None).contains("root credentials cannot assume roles"));
         f.code = "ValidationError";
-        f.message = "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.";
+        f.message =
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.";
         assert!(explain(&f, None).contains("capped at 1 hour"));
     }
 }

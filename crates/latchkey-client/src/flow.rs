@@ -75,11 +75,7 @@ impl Ui for TerminalUi {
             write!(out, "MFA code for {serial}: ").context("writing to the terminal")?;
             out.flush().context("writing to the terminal")?;
             let mut line = String::new();
-            if input
-                .read_line(&mut line)
-                .context("reading from the terminal")?
-                == 0
-            {
+            if input.read_line(&mut line).context("reading from the terminal")? == 0 {
                 break;
             }
             if let Some(code) = request::parse_mfa_code(&line) {
@@ -107,11 +103,7 @@ impl Client {
     /// Loads the AWS config the way the SDKs do: `profile` (else
     /// `AWS_PROFILE`), `endpoint_url` from the flag, `AWS_ENDPOINT_URL[_STS]`
     /// or the profile, the region from the flag, the environment or the profile.
-    pub async fn load(
-        profile: Option<&str>,
-        endpoint_url: Option<&str>,
-        region: Option<&str>,
-    ) -> anyhow::Result<Self> {
+    pub async fn load(profile: Option<&str>, endpoint_url: Option<&str>, region: Option<&str>) -> anyhow::Result<Self> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(p) = profile {
             loader = loader.profile_name(p);
@@ -132,17 +124,11 @@ impl Client {
         .await
         .map_err(|e| anyhow!("reading the AWS config files: {}", DisplayErrorContext(&e)))?;
         let cache = cache::default_dir(&env).map(Cache::new);
-        Ok(Self {
-            sdk,
-            profiles,
-            cache,
-        })
+        Ok(Self { sdk, profiles, cache })
     }
 
     fn region(&self) -> String {
-        self.sdk
-            .region()
-            .map_or_else(|| FALLBACK_REGION.to_owned(), |r| r.as_ref().to_owned())
+        self.sdk.region().map_or_else(|| FALLBACK_REGION.to_owned(), |r| r.as_ref().to_owned())
     }
 
     fn sts(&self, creds: &Creds, endpoint: Option<&str>) -> aws_sdk_sts::Client {
@@ -159,10 +145,7 @@ impl Client {
     pub fn plan(&self, req: &AssumeRequest) -> anyhow::Result<Plan> {
         if profile::is_role_arn(&req.target) {
             let mut plan = self.source_plan(req.profile.as_deref())?;
-            plan.hops.push(Hop {
-                role_arn: req.target.clone(),
-                ..Hop::default()
-            });
+            plan.hops.push(Hop { role_arn: req.target.clone(), ..Hop::default() });
             Ok(plan)
         } else {
             let plan = profile::resolve(&self.profiles, &req.target)?;
@@ -186,10 +169,7 @@ impl Client {
             return Ok(profile::resolve(&self.profiles, p)?);
         }
         if env("AWS_ACCESS_KEY_ID").is_some() {
-            return Ok(Plan {
-                base: Base::Environment,
-                hops: vec![],
-            });
+            return Ok(Plan { base: Base::Environment, hops: vec![] });
         }
         if let Some(p) = env("AWS_PROFILE").or_else(|| env("AWS_DEFAULT_PROFILE")) {
             return Ok(profile::resolve(&self.profiles, &p)?);
@@ -197,10 +177,7 @@ impl Client {
         if self.profiles.exists("default") {
             return Ok(profile::resolve(&self.profiles, "default")?);
         }
-        Ok(Plan {
-            base: Base::DefaultChain,
-            hops: vec![],
-        })
+        Ok(Plan { base: Base::DefaultChain, hops: vec![] })
     }
 
     /// The base credentials of a plan.
@@ -208,8 +185,7 @@ impl Client {
         let provided = match base {
             Base::Environment => {
                 let id = env("AWS_ACCESS_KEY_ID").ok_or_else(|| anyhow!("AWS_ACCESS_KEY_ID is not set"))?;
-                let secret =
-                    env("AWS_SECRET_ACCESS_KEY").ok_or_else(|| anyhow!("AWS_SECRET_ACCESS_KEY is not set"))?;
+                let secret = env("AWS_SECRET_ACCESS_KEY").ok_or_else(|| anyhow!("AWS_SECRET_ACCESS_KEY is not set"))?;
                 return Ok(Creds {
                     access_key_id: id,
                     secret_access_key: secret,
@@ -220,7 +196,9 @@ impl Client {
             Base::StaticKeys(name) => {
                 let get = |k: &str| self.profiles.get_profile(name).and_then(|p| p.get(k)).map(str::to_owned);
                 let (Some(id), Some(secret)) = (get("aws_access_key_id"), get("aws_secret_access_key")) else {
-                    bail!("profile `{name}` names itself as source_profile but has no aws_access_key_id/aws_secret_access_key");
+                    bail!(
+                        "profile `{name}` names itself as source_profile but has no aws_access_key_id/aws_secret_access_key"
+                    );
                 };
                 return Ok(Creds {
                     access_key_id: id,
@@ -274,23 +252,9 @@ impl Client {
         for (i, hop) in plan.hops.iter().enumerate() {
             let is_last = i == last;
             let spec = HopSpec::new(hop, if is_last { Some(req) } else { None });
-            let chained = if i > 0 {
-                true
-            } else {
-                self.is_role_session(&source, &spec, endpoint.as_deref())
-                    .await
-            };
-            let assumed = self
-                .hop(
-                    &source,
-                    &spec,
-                    chained,
-                    endpoint.as_deref(),
-                    req.no_cache,
-                    &mut token_code,
-                    ui,
-                )
-                .await?;
+            let chained = if i > 0 { true } else { self.is_role_session(&source, &spec, endpoint.as_deref()).await };
+            let assumed =
+                self.hop(&source, &spec, chained, endpoint.as_deref(), req.no_cache, &mut token_code, ui).await?;
             source = assumed.creds.clone();
             result = Some(assumed);
         }
@@ -299,38 +263,23 @@ impl Client {
 
     /// Whether `source` is itself a role session: then AWS caps the next
     /// session at an hour. Only asked of the endpoint when it matters.
-    async fn is_role_session(
-        &self,
-        source: &Creds,
-        spec: &HopSpec<'_>,
-        endpoint: Option<&str>,
-    ) -> bool {
+    async fn is_role_session(&self, source: &Creds, spec: &HopSpec<'_>, endpoint: Option<&str>) -> bool {
         if !source.is_temporary() {
             return false;
         }
-        if env("LATCHKEY_ROLE_ARN").is_some()
-            && env("AWS_ACCESS_KEY_ID").as_deref() == Some(&source.access_key_id)
-        {
+        if env("LATCHKEY_ROLE_ARN").is_some() && env("AWS_ACCESS_KEY_ID").as_deref() == Some(&source.access_key_id) {
             return true;
         }
         if spec.duration.is_none_or(|d| d <= request::CHAIN_CAP_SECS) {
             return false;
         }
-        match self
-            .sts(source, endpoint)
-            .get_caller_identity()
-            .send()
-            .await
-        {
+        match self.sts(source, endpoint).get_caller_identity().send().await {
             Ok(id) => id.arn().is_some_and(|a| a.contains(":assumed-role/")),
             Err(_) => false,
         }
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one hop of the flow, called from one place"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "one hop of the flow, called from one place")]
     async fn hop(
         &self,
         source: &Creds,
@@ -358,17 +307,8 @@ impl Client {
             && spec.mfa_session
             && !source.is_temporary()
         {
-            mfa_source = self
-                .mfa_session(
-                    source,
-                    s,
-                    spec.mfa_session_duration,
-                    endpoint,
-                    no_cache,
-                    token_code,
-                    ui,
-                )
-                .await?;
+            mfa_source =
+                self.mfa_session(source, s, spec.mfa_session_duration, endpoint, no_cache, token_code, ui).await?;
             source = &mfa_source;
             serial = None;
         }
@@ -404,20 +344,14 @@ impl Client {
 
         let session_name = spec.session_name.map_or_else(
             || {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                request::default_session_name(
-                    env("USER").or_else(|| env("LOGNAME")).as_deref(),
-                    now,
-                )
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                request::default_session_name(env("USER").or_else(|| env("LOGNAME")).as_deref(), now)
             },
             str::to_owned,
         );
         let code = match serial {
             Some(s) => Some(match token_code.take() {
-                Some(c) => request::parse_mfa_code(&c)
-                    .ok_or_else(|| anyhow!("--token-code must be six digits"))?,
+                Some(c) => request::parse_mfa_code(&c).ok_or_else(|| anyhow!("--token-code must be six digits"))?,
                 None => ui.mfa_code(s)?,
             }),
             None => None,
@@ -434,18 +368,10 @@ impl Client {
             .set_source_identity(spec.source_identity.map(str::to_owned))
             .set_policy(spec.policy.map(str::to_owned));
         for arn in spec.policy_arns {
-            call = call.policy_arns(
-                aws_sdk_sts::types::PolicyDescriptorType::builder()
-                    .arn(arn)
-                    .build(),
-            );
+            call = call.policy_arns(aws_sdk_sts::types::PolicyDescriptorType::builder().arn(arn).build());
         }
         for (k, v) in spec.tags {
-            let tag = aws_sdk_sts::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .context("building a session tag")?;
+            let tag = aws_sdk_sts::types::Tag::builder().key(k).value(v).build().context("building a session tag")?;
             call = call.tags(tag);
         }
         for k in spec.transitive_tag_keys {
@@ -466,42 +392,22 @@ impl Client {
                     .await);
             }
         };
-        let creds = Creds::from_sts(
-            out.credentials()
-                .ok_or_else(|| anyhow!("AssumeRole answered without credentials"))?,
-        );
-        let session_arn = out
-            .assumed_role_user()
-            .map(|u| u.arn().to_owned())
-            .unwrap_or_default();
-        let entry = Entry {
-            credentials: creds.clone(),
-            arn: session_arn.clone(),
-            session_name: Some(session_name.clone()),
-        };
+        let creds =
+            Creds::from_sts(out.credentials().ok_or_else(|| anyhow!("AssumeRole answered without credentials"))?);
+        let session_arn = out.assumed_role_user().map(|u| u.arn().to_owned()).unwrap_or_default();
+        let entry =
+            Entry { credentials: creds.clone(), arn: session_arn.clone(), session_name: Some(session_name.clone()) };
         if let Some(cache) = &self.cache {
             if no_cache {
                 cache.remove(&key);
             } else if let Err(e) = cache.put(&key, &entry) {
-                ui.warn(&format!(
-                    "could not cache the session in {}: {e}",
-                    cache.dir().display()
-                ));
+                ui.warn(&format!("could not cache the session in {}: {e}", cache.dir().display()));
             }
         }
-        Ok(Assumed {
-            creds,
-            role_arn: spec.role_arn.to_owned(),
-            session_arn,
-            session_name,
-            cached: false,
-        })
+        Ok(Assumed { creds, role_arn: spec.role_arn.to_owned(), session_arn, session_name, cached: false })
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one step of the flow, called from one place"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "one step of the flow, called from one place")]
     async fn mfa_session(
         &self,
         source: &Creds,
@@ -537,8 +443,7 @@ impl Client {
             return Ok(entry.credentials);
         }
         let code = match token_code.take() {
-            Some(c) => request::parse_mfa_code(&c)
-                .ok_or_else(|| anyhow!("--token-code must be six digits"))?,
+            Some(c) => request::parse_mfa_code(&c).ok_or_else(|| anyhow!("--token-code must be six digits"))?,
             None => ui.mfa_code(serial)?,
         };
         let out = self
@@ -557,23 +462,14 @@ impl Client {
                 ),
                 None => anyhow!("GetSessionToken failed: {}", DisplayErrorContext(&err)),
             })?;
-        let creds = Creds::from_sts(
-            out.credentials()
-                .ok_or_else(|| anyhow!("GetSessionToken answered without credentials"))?,
-        );
+        let creds =
+            Creds::from_sts(out.credentials().ok_or_else(|| anyhow!("GetSessionToken answered without credentials"))?);
         if let Some(cache) = &self.cache
             && !no_cache
         {
-            let entry = Entry {
-                credentials: creds.clone(),
-                arn: String::new(),
-                session_name: None,
-            };
+            let entry = Entry { credentials: creds.clone(), arn: String::new(), session_name: None };
             if let Err(e) = cache.put(&key, &entry) {
-                ui.warn(&format!(
-                    "could not cache the MFA session in {}: {e}",
-                    cache.dir().display()
-                ));
+                ui.warn(&format!("could not cache the MFA session in {}: {e}", cache.dir().display()));
             }
         }
         Ok(creds)
@@ -619,10 +515,7 @@ impl Client {
                 .send()
                 .await
                 .ok()
-                .and_then(|o| {
-                    o.decoded_message()
-                        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
-                }),
+                .and_then(|o| o.decoded_message().and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())),
             _ => None,
         };
         anyhow!(explain::explain(&failure, decoded.as_ref()))
@@ -630,10 +523,7 @@ impl Client {
 
     /// GetCallerIdentity for the current credentials (the standard chain).
     pub async fn whoami(&self) -> anyhow::Result<WhoAmI> {
-        let provider = self
-            .sdk
-            .credentials_provider()
-            .ok_or_else(|| anyhow!("no AWS credentials are configured"))?;
+        let provider = self.sdk.credentials_provider().ok_or_else(|| anyhow!("no AWS credentials are configured"))?;
         let provided = provider.provide_credentials().await.map_err(|e| {
             anyhow!(
                 "no usable AWS credentials (environment, shared files, containers, instance metadata): {}",
@@ -641,12 +531,8 @@ impl Client {
             )
         })?;
         let mut creds = Creds::from_sdk(&provided);
-        if creds.expiration.is_none()
-            && env("AWS_ACCESS_KEY_ID").as_deref() == Some(&creds.access_key_id)
-        {
-            creds.expiration = env("AWS_CREDENTIAL_EXPIRATION")
-                .as_deref()
-                .and_then(crate::creds::parse_time);
+        if creds.expiration.is_none() && env("AWS_ACCESS_KEY_ID").as_deref() == Some(&creds.access_key_id) {
+            creds.expiration = env("AWS_CREDENTIAL_EXPIRATION").as_deref().and_then(crate::creds::parse_time);
         }
         if let Some(exp) = creds.expiration
             && creds.remaining(SystemTime::now()).is_none()
@@ -661,7 +547,10 @@ impl Client {
         let id = self.sts(&creds, endpoint.as_deref()).get_caller_identity().send().await.map_err(|err| {
             match err.as_service_error().map(|e| (e.code(), e.message())) {
                 Some((Some("ExpiredToken"), _)) => {
-                    anyhow!("the credentials ({}) have expired: `latchkey unassume`, or assume the role again", creds.access_key_id)
+                    anyhow!(
+                        "the credentials ({}) have expired: `latchkey unassume`, or assume the role again",
+                        creds.access_key_id
+                    )
                 }
                 Some((code, message)) => anyhow!(
                     "GetCallerIdentity refused the credentials ({}): {}: {}",

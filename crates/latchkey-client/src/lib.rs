@@ -32,10 +32,7 @@ pub fn frame(assumed: &Assumed, req: &AssumeRequest) -> Frame {
         f.insert(k.to_owned(), v);
     };
     set("AWS_ACCESS_KEY_ID", assumed.creds.access_key_id.clone());
-    set(
-        "AWS_SECRET_ACCESS_KEY",
-        assumed.creds.secret_access_key.clone(),
-    );
+    set("AWS_SECRET_ACCESS_KEY", assumed.creds.secret_access_key.clone());
     if let Some(t) = &assumed.creds.session_token {
         set("AWS_SESSION_TOKEN", t.clone());
     }
@@ -45,9 +42,6 @@ pub fn frame(assumed: &Assumed, req: &AssumeRequest) -> Frame {
     }
     set("LATCHKEY_ROLE_ARN", assumed.role_arn.clone());
     set("LATCHKEY_SESSION_NAME", assumed.session_name.clone());
-    set(
-        "LATCHKEY_TARGET",
-        serde_json::to_string(req).unwrap_or_default(),
-    );
+    set("LATCHKEY_TARGET", serde_json::to_string(req).unwrap_or_default());
     f
 }

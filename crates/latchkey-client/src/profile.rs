@@ -18,10 +18,7 @@ impl Profiles for aws_config::profile::ProfileSet {
         self.get_profile(profile).is_some()
     }
     fn get(&self, profile: &str, key: &str) -> Option<&str> {
-        self.get_profile(profile)
-            .and_then(|p| p.get(key))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+        self.get_profile(profile).and_then(|p| p.get(key)).map(str::trim).filter(|v| !v.is_empty())
     }
 }
 
@@ -30,9 +27,7 @@ impl Profiles for std::collections::BTreeMap<String, std::collections::BTreeMap<
         self.contains_key(profile)
     }
     fn get(&self, profile: &str, key: &str) -> Option<&str> {
-        self.get(profile)
-            .and_then(|p| p.get(key))
-            .map(String::as_str)
+        self.get(profile).and_then(|p| p.get(key)).map(String::as_str)
     }
 }
 
@@ -88,26 +83,13 @@ pub enum ProfileError {
 impl fmt::Display for ProfileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NotFound(p) => write!(
-                f,
-                "profile `{p}` is not in the AWS config or credentials file"
-            ),
-            Self::Cycle(chain) => write!(
-                f,
-                "profiles refer to each other in a loop: {}",
-                chain.join(" -> ")
-            ),
+            Self::NotFound(p) => write!(f, "profile `{p}` is not in the AWS config or credentials file"),
+            Self::Cycle(chain) => write!(f, "profiles refer to each other in a loop: {}", chain.join(" -> ")),
             Self::NoSource(p) => {
-                write!(
-                    f,
-                    "profile `{p}` has a role_arn but neither source_profile nor credential_source"
-                )
+                write!(f, "profile `{p}` has a role_arn but neither source_profile nor credential_source")
             }
             Self::BadDuration { profile, value } => {
-                write!(
-                    f,
-                    "profile `{profile}`: duration_seconds `{value}` is not a number of seconds"
-                )
+                write!(f, "profile `{profile}`: duration_seconds `{value}` is not a number of seconds")
             }
             Self::BadCredentialSource { profile, value } => write!(
                 f,
@@ -153,10 +135,7 @@ pub fn resolve(profiles: &dyn Profiles, name: &str) -> Result<Plan, ProfileError
                 "Environment" => Base::Environment,
                 "Ec2InstanceMetadata" | "EcsContainer" => Base::DefaultChain,
                 other => {
-                    return Err(ProfileError::BadCredentialSource {
-                        profile: current,
-                        value: other.to_owned(),
-                    });
+                    return Err(ProfileError::BadCredentialSource { profile: current, value: other.to_owned() });
                 }
             };
         } else {
@@ -171,10 +150,10 @@ fn hop(profiles: &dyn Profiles, name: &str, role_arn: &str) -> Result<Hop, Profi
     let get = |k: &str| profiles.get(name, k).map(str::to_owned);
     let duration = match profiles.get(name, "duration_seconds") {
         None => None,
-        Some(v) => Some(v.parse::<u32>().map_err(|_| ProfileError::BadDuration {
-            profile: name.to_owned(),
-            value: v.to_owned(),
-        })?),
+        Some(v) => Some(
+            v.parse::<u32>()
+                .map_err(|_| ProfileError::BadDuration { profile: name.to_owned(), value: v.to_owned() })?,
+        ),
     };
     Ok(Hop {
         profile: Some(name.to_owned()),
@@ -184,19 +163,14 @@ fn hop(profiles: &dyn Profiles, name: &str, role_arn: &str) -> Result<Hop, Profi
         session_name: get("role_session_name"),
         duration,
         endpoint_url: get("endpoint_url"),
-        mfa_session: profiles
-            .get(name, "latchkey_mfa_session")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        mfa_session: profiles.get(name, "latchkey_mfa_session").is_some_and(|v| v.eq_ignore_ascii_case("true")),
     })
 }
 
 /// The endpoint of a plan: the first `endpoint_url` from the target's
 /// hop back towards the base.
 pub fn endpoint_of(plan: &Plan) -> Option<&str> {
-    plan.hops
-        .iter()
-        .rev()
-        .find_map(|h| h.endpoint_url.as_deref())
+    plan.hops.iter().rev().find_map(|h| h.endpoint_url.as_deref())
 }
 
 #[cfg(test)]
@@ -211,13 +185,7 @@ mod tests {
         entries
             .iter()
             .map(|(name, props)| {
-                (
-                    (*name).to_owned(),
-                    props
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                        .collect(),
-                )
+                ((*name).to_owned(), props.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
             })
             .collect()
     }
@@ -226,14 +194,7 @@ mod tests {
     fn a_chain_is_assumed_from_the_base_outwards() {
         let f = files(&[
             ("base", &[("aws_access_key_id", "AKIA")]),
-            (
-                "ops",
-                &[
-                    ("role_arn", "arn:aws:iam::1:role/ops"),
-                    ("source_profile", "base"),
-                    ("mfa_serial", "m"),
-                ],
-            ),
+            ("ops", &[("role_arn", "arn:aws:iam::1:role/ops"), ("source_profile", "base"), ("mfa_serial", "m")]),
             (
                 "admin",
                 &[
@@ -249,10 +210,7 @@ mod tests {
         let plan = resolve(&f, "admin").unwrap();
         assert_eq!(plan.base, Base::Profile("base".into()));
         let arns: Vec<&str> = plan.hops.iter().map(|h| h.role_arn.as_str()).collect();
-        assert_eq!(
-            arns,
-            ["arn:aws:iam::1:role/ops", "arn:aws:iam::1:role/admin"]
-        );
+        assert_eq!(arns, ["arn:aws:iam::1:role/ops", "arn:aws:iam::1:role/admin"]);
         assert_eq!(plan.hops[0].mfa_serial.as_deref(), Some("m"));
         assert_eq!(plan.hops[1].duration, Some(7200));
         assert_eq!(plan.hops[1].external_id.as_deref(), Some("x"));
@@ -264,39 +222,12 @@ mod tests {
     fn plain_profiles_self_sources_and_credential_sources() {
         let f = files(&[
             ("plain", &[("aws_access_key_id", "AKIA")]),
-            (
-                "self",
-                &[
-                    ("role_arn", "arn:aws:iam::1:role/r"),
-                    ("source_profile", "self"),
-                ],
-            ),
-            (
-                "env",
-                &[
-                    ("role_arn", "arn:aws:iam::1:role/r"),
-                    ("credential_source", "Environment"),
-                ],
-            ),
-            (
-                "imds",
-                &[
-                    ("role_arn", "arn:aws:iam::1:role/r"),
-                    ("credential_source", "Ec2InstanceMetadata"),
-                ],
-            ),
+            ("self", &[("role_arn", "arn:aws:iam::1:role/r"), ("source_profile", "self")]),
+            ("env", &[("role_arn", "arn:aws:iam::1:role/r"), ("credential_source", "Environment")]),
+            ("imds", &[("role_arn", "arn:aws:iam::1:role/r"), ("credential_source", "Ec2InstanceMetadata")]),
         ]);
-        assert_eq!(
-            resolve(&f, "plain").unwrap(),
-            Plan {
-                base: Base::Profile("plain".into()),
-                hops: vec![]
-            }
-        );
-        assert_eq!(
-            resolve(&f, "self").unwrap().base,
-            Base::StaticKeys("self".into())
-        );
+        assert_eq!(resolve(&f, "plain").unwrap(), Plan { base: Base::Profile("plain".into()), hops: vec![] });
+        assert_eq!(resolve(&f, "self").unwrap().base, Base::StaticKeys("self".into()));
         assert_eq!(resolve(&f, "env").unwrap().base, Base::Environment);
         assert_eq!(resolve(&f, "imds").unwrap().base, Base::DefaultChain);
     }
@@ -304,61 +235,17 @@ mod tests {
     #[test]
     fn broken_chains_say_why() {
         let f = files(&[
-            (
-                "a",
-                &[
-                    ("role_arn", "arn:aws:iam::1:role/a"),
-                    ("source_profile", "b"),
-                ],
-            ),
-            (
-                "b",
-                &[
-                    ("role_arn", "arn:aws:iam::1:role/b"),
-                    ("source_profile", "a"),
-                ],
-            ),
+            ("a", &[("role_arn", "arn:aws:iam::1:role/a"), ("source_profile", "b")]),
+            ("b", &[("role_arn", "arn:aws:iam::1:role/b"), ("source_profile", "a")]),
             ("lonely", &[("role_arn", "arn:aws:iam::1:role/l")]),
-            (
-                "dangling",
-                &[
-                    ("role_arn", "arn:aws:iam::1:role/d"),
-                    ("source_profile", "ghost"),
-                ],
-            ),
-            (
-                "bad",
-                &[
-                    ("role_arn", "arn:aws:iam::1:role/d"),
-                    ("source_profile", "a"),
-                    ("duration_seconds", "1h"),
-                ],
-            ),
+            ("dangling", &[("role_arn", "arn:aws:iam::1:role/d"), ("source_profile", "ghost")]),
+            ("bad", &[("role_arn", "arn:aws:iam::1:role/d"), ("source_profile", "a"), ("duration_seconds", "1h")]),
         ]);
-        assert_eq!(
-            resolve(&f, "a"),
-            Err(ProfileError::Cycle(vec![
-                "a".into(),
-                "b".into(),
-                "a".into()
-            ]))
-        );
-        assert_eq!(
-            resolve(&f, "lonely"),
-            Err(ProfileError::NoSource("lonely".into()))
-        );
-        assert_eq!(
-            resolve(&f, "dangling"),
-            Err(ProfileError::NotFound("ghost".into()))
-        );
-        assert!(matches!(
-            resolve(&f, "bad"),
-            Err(ProfileError::BadDuration { .. })
-        ));
-        assert_eq!(
-            resolve(&f, "nope"),
-            Err(ProfileError::NotFound("nope".into()))
-        );
+        assert_eq!(resolve(&f, "a"), Err(ProfileError::Cycle(vec!["a".into(), "b".into(), "a".into()])));
+        assert_eq!(resolve(&f, "lonely"), Err(ProfileError::NoSource("lonely".into())));
+        assert_eq!(resolve(&f, "dangling"), Err(ProfileError::NotFound("ghost".into())));
+        assert!(matches!(resolve(&f, "bad"), Err(ProfileError::BadDuration { .. })));
+        assert_eq!(resolve(&f, "nope"), Err(ProfileError::NotFound("nope".into())));
     }
 
     #[test]

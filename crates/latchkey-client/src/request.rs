@@ -90,22 +90,12 @@ pub fn default_session_name(user: Option<&str>, epoch_secs: u64) -> String {
     let user: String = user
         .unwrap_or("user")
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) { c } else { '-' })
         .collect();
     let epoch = epoch_secs.to_string();
     let room = 64 - "latchkey--".len() - epoch.len();
     let user: String = user.chars().take(room).collect();
-    let user = if user.is_empty() {
-        "user".to_owned()
-    } else {
-        user
-    };
+    let user = if user.is_empty() { "user".to_owned() } else { user };
     format!("latchkey-{user}-{epoch}")
 }
 
@@ -117,11 +107,7 @@ pub fn parse_mfa_code(text: &str) -> Option<String> {
 
 /// The duration to ask for, and the warning to print first, when the
 /// source is itself a role session and more than an hour was requested.
-pub fn chain_capped(
-    requested: Option<u32>,
-    chained: bool,
-    role_arn: &str,
-) -> (Option<u32>, Option<String>) {
+pub fn chain_capped(requested: Option<u32>, chained: bool, role_arn: &str) -> (Option<u32>, Option<String>) {
     match requested {
         Some(d) if chained && d > CHAIN_CAP_SECS => (
             Some(CHAIN_CAP_SECS),
@@ -150,14 +136,8 @@ mod tests {
 
     #[test]
     fn session_names_are_always_valid() {
-        assert_eq!(
-            default_session_name(Some("alice"), 1_700_000_000),
-            "latchkey-alice-1700000000"
-        );
-        assert_eq!(
-            default_session_name(Some("dom\\al ice"), 1),
-            "latchkey-dom-al-ice-1"
-        );
+        assert_eq!(default_session_name(Some("alice"), 1_700_000_000), "latchkey-alice-1700000000");
+        assert_eq!(default_session_name(Some("dom\\al ice"), 1), "latchkey-dom-al-ice-1");
         assert_eq!(default_session_name(None, 1), "latchkey-user-1");
         let long = default_session_name(Some(&"x".repeat(200)), 1_700_000_000);
         assert_eq!(long.len(), 64);
@@ -185,11 +165,7 @@ mod tests {
 
     #[test]
     fn the_token_code_is_never_serialised() {
-        let r = AssumeRequest {
-            target: "t".into(),
-            token_code: Some("123456".into()),
-            ..Default::default()
-        };
+        let r = AssumeRequest { target: "t".into(), token_code: Some("123456".into()), ..Default::default() };
         assert!(!serde_json::to_string(&r).unwrap().contains("123456"));
     }
 }

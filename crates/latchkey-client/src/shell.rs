@@ -38,9 +38,7 @@ pub fn quote(shell: Shell, value: &str) -> String {
 /// Whether `name` is a variable name every shell accepts unquoted.
 pub fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -82,28 +80,17 @@ mod tests {
 
     #[test]
     fn every_line_starts_with_a_space() {
-        let changes = vec![
-            ("A".to_owned(), Some("1".to_owned())),
-            ("B".to_owned(), None),
-        ];
+        let changes = vec![("A".to_owned(), Some("1".to_owned())), ("B".to_owned(), None)];
         let posix = render(Shell::Posix, &changes);
         assert_eq!(posix, " export A='1'\n unset B\n");
         let fish = render(Shell::Fish, &changes);
         assert_eq!(fish, " set -gx A '1'\n set -e B\n");
-        assert!(
-            posix
-                .lines()
-                .chain(fish.lines())
-                .all(|l| l.starts_with(' '))
-        );
+        assert!(posix.lines().chain(fish.lines()).all(|l| l.starts_with(' ')));
     }
 
     #[test]
     fn odd_names_are_never_rendered() {
-        let changes = vec![
-            ("A;rm -rf /".to_owned(), Some("x".to_owned())),
-            ("1A".to_owned(), None),
-        ];
+        let changes = vec![("A;rm -rf /".to_owned(), Some("x".to_owned())), ("1A".to_owned(), None)];
         assert_eq!(render(Shell::Posix, &changes), "");
     }
 }

@@ -58,11 +58,7 @@ pub fn decode(text: &str) -> Result<Vec<Frame>, BadStack> {
     }
     let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| BadStack)?;
     let frames: Vec<Frame> = serde_json::from_slice(&bytes).map_err(|_| BadStack)?;
-    if frames
-        .iter()
-        .flat_map(|f| f.keys())
-        .any(|k| !MANAGED.contains(&k.as_str()))
-    {
+    if frames.iter().flat_map(|f| f.keys()).any(|k| !MANAGED.contains(&k.as_str())) {
         return Err(BadStack);
     }
     Ok(frames)
@@ -70,10 +66,7 @@ pub fn decode(text: &str) -> Result<Vec<Frame>, BadStack> {
 
 /// The managed variables as `env` has them now.
 pub fn capture(env: &dyn Fn(&str) -> Option<String>) -> Frame {
-    MANAGED
-        .iter()
-        .filter_map(|name| env(name).map(|v| ((*name).to_owned(), v)))
-        .collect()
+    MANAGED.iter().filter_map(|name| env(name).map(|v| ((*name).to_owned(), v))).collect()
 }
 
 /// The changes that install `new` (managed names only; every managed
@@ -98,30 +91,18 @@ pub fn pop(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Change>, BadStack
     let mut frames = decode(&env(STACK_VAR).unwrap_or_default())?;
     let previous = frames.pop().unwrap_or_default();
     let mut changes = install(&previous);
-    changes.push((
-        STACK_VAR.to_owned(),
-        if frames.is_empty() {
-            None
-        } else {
-            Some(encode(&frames))
-        },
-    ));
+    changes.push((STACK_VAR.to_owned(), if frames.is_empty() { None } else { Some(encode(&frames)) }));
     Ok(changes)
 }
 
 /// The identity just beneath the top: what the current one was assumed
 /// from (the empty frame when the stack is empty or absent).
 pub fn beneath(env: &dyn Fn(&str) -> Option<String>) -> Result<Frame, BadStack> {
-    Ok(decode(&env(STACK_VAR).unwrap_or_default())?
-        .pop()
-        .unwrap_or_default())
+    Ok(decode(&env(STACK_VAR).unwrap_or_default())?.pop().unwrap_or_default())
 }
 
 fn install(frame: &Frame) -> Vec<Change> {
-    MANAGED
-        .iter()
-        .map(|name| ((*name).to_owned(), frame.get(*name).cloned()))
-        .collect()
+    MANAGED.iter().map(|name| ((*name).to_owned(), frame.get(*name).cloned())).collect()
 }
 
 #[cfg(test)]
@@ -140,14 +121,10 @@ mod tests {
     }
 
     fn identity(key: &str) -> Frame {
-        [
-            ("AWS_ACCESS_KEY_ID", key),
-            ("AWS_SECRET_ACCESS_KEY", "s3cr3t'\""),
-            ("LATCHKEY_ROLE_ARN", key),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+        [("AWS_ACCESS_KEY_ID", key), ("AWS_SECRET_ACCESS_KEY", "s3cr3t'\""), ("LATCHKEY_ROLE_ARN", key)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     #[test]
@@ -168,10 +145,7 @@ mod tests {
         let c = push(&|k| env.get(k).cloned(), &identity("ASIATWO")).unwrap();
         apply(&mut env, &c);
         assert_eq!(env["AWS_ACCESS_KEY_ID"], "ASIATWO");
-        assert_eq!(
-            beneath(&|k| env.get(k).cloned()).unwrap()["AWS_ACCESS_KEY_ID"],
-            "ASIAONE"
-        );
+        assert_eq!(beneath(&|k| env.get(k).cloned()).unwrap()["AWS_ACCESS_KEY_ID"], "ASIAONE");
 
         let c = pop(&|k| env.get(k).cloned()).unwrap();
         apply(&mut env, &c);

@@ -104,9 +104,7 @@ pub struct RoleArgs {
 impl RoleArgs {
     fn request(&self) -> anyhow::Result<AssumeRequest> {
         let policy = match &self.policy_file {
-            Some(p) => Some(
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-            ),
+            Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
             None => None,
         };
         if let Some(code) = &self.token_code
@@ -230,10 +228,7 @@ pub enum InitShellArg {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }
 
 fn shell_of(format: Format) -> anyhow::Result<Shell> {
@@ -255,9 +250,7 @@ fn shown_args() -> String {
     std::env::args()
         .skip(2)
         .map(|a| {
-            if a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c))
-            {
+            if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c)) {
                 a
             } else {
                 shell::quote(Shell::Posix, &a)
@@ -284,35 +277,21 @@ fn announce(assumed: &Assumed) {
         .creds
         .expiration
         .and_then(|e| {
-            assumed
-                .creds
-                .remaining(SystemTime::now())
-                .map(|d| format!(" until {} ({} left)", format_time(e), human(d)))
+            assumed.creds.remaining(SystemTime::now()).map(|d| format!(" until {} ({} left)", format_time(e), human(d)))
         })
         .unwrap_or_default();
-    let cached = if assumed.cached {
-        ", from the cache"
-    } else {
-        ""
-    };
+    let cached = if assumed.cached { ", from the cache" } else { "" };
     eprintln!("latchkey: assumed {}{left}{cached}", assumed.session_arn);
 }
 
 async fn assume_request(req: &AssumeRequest) -> anyhow::Result<Assumed> {
-    let client = Client::load(
-        req.profile.as_deref(),
-        req.endpoint_url.as_deref(),
-        req.region.as_deref(),
-    )
-    .await?;
+    let client = Client::load(req.profile.as_deref(), req.endpoint_url.as_deref(), req.region.as_deref()).await?;
     client.assume(req, &TerminalUi::default()).await
 }
 
 fn print(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .context("writing to stdout")
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("writing to stdout")
 }
 
 pub fn assume(args: AssumeArgs) -> anyhow::Result<ExitCode> {
@@ -344,17 +323,9 @@ pub fn unassume(args: UnassumeArgs) -> anyhow::Result<ExitCode> {
         let who = restored
             .get("LATCHKEY_ROLE_ARN")
             .map(|r| format!("role {r}"))
-            .or_else(|| {
-                restored
-                    .get("AWS_ACCESS_KEY_ID")
-                    .map(|k| format!("access key {k}"))
-            })
+            .or_else(|| restored.get("AWS_ACCESS_KEY_ID").map(|k| format!("access key {k}")))
             .unwrap_or_else(|| "the identity from your profile or default chain".to_owned());
-        eprintln!(
-            "latchkey: back to {who} ({} level{} left)",
-            depth - 1,
-            if depth == 2 { "" } else { "s" }
-        );
+        eprintln!("latchkey: back to {who} ({} level{} left)", depth - 1, if depth == 2 { "" } else { "s" });
     }
     if std::io::stdout().is_terminal() && restored.contains_key("AWS_SECRET_ACCESS_KEY") {
         refuse_terminal("unassume");
@@ -368,10 +339,7 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let req = args.role.request()?;
     let assumed = runtime()?.block_on(assume_request(&req))?;
     let changes = stack::push(&env, &latchkey_client::frame(&assumed, &req))?;
-    let (program, rest) = args
-        .command
-        .split_first()
-        .ok_or_else(|| anyhow!("no command given after --"))?;
+    let (program, rest) = args.command.split_first().ok_or_else(|| anyhow!("no command given after --"))?;
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest);
     for (name, value) in &changes {
@@ -380,9 +348,7 @@ pub fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
             None => cmd.env_remove(name),
         };
     }
-    let status = cmd
-        .status()
-        .with_context(|| format!("running `{}`", program.to_string_lossy()))?;
+    let status = cmd.status().with_context(|| format!("running `{}`", program.to_string_lossy()))?;
     Ok(exit_code(status))
 }
 
@@ -414,12 +380,8 @@ pub fn credential_process(args: CredentialProcessArgs) -> anyhow::Result<ExitCod
 
 pub fn whoami(args: WhoamiArgs) -> anyhow::Result<ExitCode> {
     let who = runtime()?.block_on(async {
-        let client = Client::load(
-            args.profile.as_deref(),
-            args.endpoint_url.as_deref(),
-            args.region.as_deref(),
-        )
-        .await?;
+        let client =
+            Client::load(args.profile.as_deref(), args.endpoint_url.as_deref(), args.region.as_deref()).await?;
         client.whoami().await
     })?;
     let mut text = format!(
@@ -438,11 +400,8 @@ pub fn whoami(args: WhoamiArgs) -> anyhow::Result<ExitCode> {
         None => text.push_str("  expires     never (long-term credentials)\n"),
     }
     if let Some(role) = env("LATCHKEY_ROLE_ARN").filter(|_| who.arn.contains(":assumed-role/")) {
-        let depth =
-            stack::decode(&env(stack::STACK_VAR).unwrap_or_default()).map_or(0, |f| f.len());
-        text.push_str(&format!(
-            "  assumed     {role} (latchkey stack depth {depth})\n"
-        ));
+        let depth = stack::decode(&env(stack::STACK_VAR).unwrap_or_default()).map_or(0, |f| f.len());
+        text.push_str(&format!("  assumed     {role} (latchkey stack depth {depth})\n"));
     }
     print(&text)?;
     Ok(ExitCode::SUCCESS)
@@ -472,23 +431,19 @@ pub fn refresh(args: RefreshArgs) -> anyhow::Result<ExitCode> {
     let beneath = stack::beneath(&env)?;
     let exe = std::env::current_exe().context("finding the latchkey executable")?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("__refresh-child")
-        .env(REFRESH_REQUEST, &target)
-        .env_remove(stack::STACK_VAR);
+    cmd.arg("__refresh-child").env(REFRESH_REQUEST, &target).env_remove(stack::STACK_VAR);
     for name in stack::MANAGED {
         match beneath.get(name) {
             Some(v) => cmd.env(name, v),
             None => cmd.env_remove(name),
         };
     }
-    cmd.stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit());
+    cmd.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::inherit());
     let out = cmd.output().context("running the refresh")?;
     if !out.status.success() {
         return Ok(ExitCode::FAILURE);
     }
-    let child: ChildOutput =
-        serde_json::from_slice(&out.stdout).context("reading the refreshed session")?;
+    let child: ChildOutput = serde_json::from_slice(&out.stdout).context("reading the refreshed session")?;
     let req: AssumeRequest = serde_json::from_str(&target).context("reading LATCHKEY_TARGET")?;
     let assumed = Assumed {
         creds: child.credentials,
@@ -504,10 +459,7 @@ pub fn refresh(args: RefreshArgs) -> anyhow::Result<ExitCode> {
         refuse_terminal("refresh");
         return Ok(ExitCode::SUCCESS);
     }
-    print(&shell::render(
-        shell,
-        &stack::replace(&latchkey_client::frame(&assumed, &req)),
-    ))?;
+    print(&shell::render(shell, &stack::replace(&latchkey_client::frame(&assumed, &req))))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -524,8 +476,7 @@ struct ChildOutput {
 /// and prints the session as JSON on its stdout, a pipe to the parent.
 pub fn refresh_child() -> anyhow::Result<ExitCode> {
     let text = env(REFRESH_REQUEST).ok_or_else(|| anyhow!("{REFRESH_REQUEST} is not set"))?;
-    let mut req: AssumeRequest =
-        serde_json::from_str(&text).context("reading the refresh request")?;
+    let mut req: AssumeRequest = serde_json::from_str(&text).context("reading the refresh request")?;
     req.no_cache = false;
     if std::io::stdout().is_terminal() {
         bail!("this is the inner half of `latchkey refresh`");

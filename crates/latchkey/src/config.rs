@@ -84,11 +84,7 @@ pub struct ServeArgs {
 
     /// Append an encoded authorization message (readable with
     /// DecodeAuthorizationMessage) to every AccessDenied [default: true]
-    #[arg(
-        long,
-        env = "LATCHKEY_ENCODE_AUTHORIZATION_MESSAGES",
-        value_name = "BOOL"
-    )]
+    #[arg(long, env = "LATCHKEY_ENCODE_AUTHORIZATION_MESSAGES", value_name = "BOOL")]
     pub encode_authorization_messages: Option<bool>,
 }
 
@@ -140,11 +136,8 @@ pub struct FileConfig {
 
 impl FileConfig {
     fn read(path: Option<&Path>) -> anyhow::Result<Self> {
-        let Some(path) = path else {
-            return Ok(Self::default());
-        };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
+        let Some(path) = path else { return Ok(Self::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
     }
 }
@@ -166,14 +159,8 @@ pub struct Settings {
 
 fn resolve_common(c: &Common, file: &FileConfig) -> (PathBuf, String, LogFormat) {
     (
-        c.data_dir
-            .clone()
-            .or_else(|| file.data_dir.clone())
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-        c.log_level
-            .clone()
-            .or_else(|| file.log_level.clone())
-            .unwrap_or_else(|| "info".to_owned()),
+        c.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        c.log_level.clone().or_else(|| file.log_level.clone()).unwrap_or_else(|| "info".to_owned()),
         c.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
     )
 }
@@ -182,11 +169,7 @@ impl Settings {
     pub fn for_serve(a: &ServeArgs) -> anyhow::Result<Self> {
         let file = FileConfig::read(a.common.config.as_deref())?;
         let (data_dir, log_level, log_format) = resolve_common(&a.common, &file);
-        let listen_text = a
-            .listen
-            .clone()
-            .or_else(|| file.listen.clone())
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen_text = a.listen.clone().or_else(|| file.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen = resolve_listen(&listen_text)?;
         Ok(Self {
             data_dir,
@@ -195,17 +178,10 @@ impl Settings {
             log_format,
             account_id: file.account_id.clone(),
             body_limit: a.body_limit.or(file.body_limit).unwrap_or(1024 * 1024),
-            request_timeout: Duration::from_secs(
-                a.request_timeout.or(file.request_timeout).unwrap_or(30),
-            ),
-            shutdown_grace: Duration::from_secs(
-                a.shutdown_grace.or(file.shutdown_grace).unwrap_or(30),
-            ),
+            request_timeout: Duration::from_secs(a.request_timeout.or(file.request_timeout).unwrap_or(30)),
+            shutdown_grace: Duration::from_secs(a.shutdown_grace.or(file.shutdown_grace).unwrap_or(30)),
             token_key_rotation: Duration::from_secs(
-                a.token_key_rotation
-                    .or(file.token_key_rotation)
-                    .unwrap_or(86_400)
-                    .max(60),
+                a.token_key_rotation.or(file.token_key_rotation).unwrap_or(86_400).max(60),
             ),
             encode_authorization_messages: a
                 .encode_authorization_messages

@@ -14,10 +14,7 @@ use crate::config::{ExplainArgs, InitArgs, LogFormat, OutputFormat, ServeArgs, S
 
 fn init_logging(s: &Settings) {
     let filter = EnvFilter::try_new(&s.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     match s.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -25,10 +22,7 @@ fn init_logging(s: &Settings) {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
 pub fn init(args: InitArgs) -> anyhow::Result<()> {
@@ -73,16 +67,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn run(s: Settings) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = match std::env::var("LATCHKEY_UNSAFE_CLOCK_OFFSET_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    let clock: Arc<dyn Clock> = match std::env::var("LATCHKEY_UNSAFE_CLOCK_OFFSET_SECS").ok().and_then(|v| v.parse().ok()) {
         // Test-only: lets a test see tokens expire without waiting.
         Some(offset) => {
-            tracing::warn!(
-                offset,
-                "LATCHKEY_UNSAFE_CLOCK_OFFSET_SECS is set: the service's clock is shifted (tests only)"
-            );
+            tracing::warn!(offset, "LATCHKEY_UNSAFE_CLOCK_OFFSET_SECS is set: the service's clock is shifted (tests only)");
             Arc::new(OffsetClock(offset))
         }
         None => Arc::new(SystemClock),
@@ -112,9 +100,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     // Signal handlers go in before readiness is announced, so a SIGTERM sent
     // as soon as the address is printed is already a graceful stop.
     let shutdown = shutdown_signal()?;
-    let listener = tokio::net::TcpListener::bind(s.listen)
-        .await
-        .with_context(|| format!("listening on {}", s.listen))?;
+    let listener = tokio::net::TcpListener::bind(s.listen).await.with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(address = %addr, data_dir = %s.data_dir.display(), "latchkey listening");
     eprintln!("latchkey: listening on http://{addr}");
@@ -126,10 +112,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
         tokio::time::sleep(grace).await;
-        tracing::warn!(
-            grace_secs = grace.as_secs(),
-            "in-flight requests did not finish in time; exiting"
-        );
+        tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time; exiting");
         std::process::exit(1);
     });
     let mut rx = stop_rx;
@@ -177,10 +160,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 pub fn explain(args: ExplainArgs) -> anyhow::Result<()> {
     let s = Settings::for_common(&args.common)?;
     let dir = s.data_dir.clone();
-    init_logging(&Settings {
-        log_level: "warn".into(),
-        ..s
-    });
+    init_logging(&Settings { log_level: "warn".into(), ..s });
     let encoded = if args.message == "-" {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
@@ -188,74 +168,34 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<()> {
     } else {
         args.message.clone()
     };
-    let encoded = encoded
-        .rsplit("Encoded authorization failure message: ")
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let encoded = encoded.rsplit("Encoded authorization failure message: ").next().unwrap_or_default().trim().to_owned();
     let record = runtime()?.block_on(async {
         let store = setup::open_existing(&dir).await?;
         let snap = latchkey_server::state::Snapshot::build(store.load().await?);
         store.close().await;
-        anyhow::Ok(
-            snap.token_ring
-                .as_ref()
-                .and_then(|ring| latchkey_server::authz::open_message(ring, &encoded)),
-        )
+        anyhow::Ok(snap.token_ring.as_ref().and_then(|ring| latchkey_server::authz::open_message(ring, &encoded)))
     })?;
     let record = record.context("not an authorization message sealed by this data directory's keys (or its key has been retired)")?;
-    let field =
-        |v: &serde_json::Value, k: &str| v.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    let field = |v: &serde_json::Value, k: &str| v.get(k).cloned().unwrap_or(serde_json::Value::Null);
     let message = field(&record, "message");
     if args.json {
         println!("{}", serde_json::to_string_pretty(&message)?);
         return Ok(());
     }
     // `pointer` looks paths up without panicking on a malformed record.
-    let text = |v: &serde_json::Value, path: &str| {
-        v.pointer(path)
-            .and_then(|x| x.as_str())
-            .unwrap_or("-")
-            .to_owned()
-    };
-    let items = |v: &serde_json::Value, path: &str| {
-        v.pointer(path)
-            .and_then(|x| x.as_array())
-            .cloned()
-            .unwrap_or_default()
-    };
+    let text = |v: &serde_json::Value, path: &str| v.pointer(path).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
+    let items = |v: &serde_json::Value, path: &str| v.pointer(path).and_then(|x| x.as_array()).cloned().unwrap_or_default();
     println!("{}", text(&message, "/reason"));
     println!();
     println!("  account:   {}", text(&record, "/account"));
-    println!(
-        "  principal: {} ({})",
-        text(&message, "/context/principal/arn"),
-        text(&message, "/context/principal/id")
-    );
+    println!("  principal: {} ({})", text(&message, "/context/principal/arn"), text(&message, "/context/principal/id"));
     println!("  action:    {}", text(&message, "/context/action"));
     println!("  resource:  {}", text(&message, "/context/resource"));
-    let explicit = message
-        .pointer("/explicitDeny")
-        .and_then(serde_json::Value::as_bool)
-        == Some(true);
-    println!(
-        "  decision:  {}",
-        if explicit {
-            "explicit deny"
-        } else {
-            "implicit deny"
-        }
-    );
+    let explicit = message.pointer("/explicitDeny").and_then(serde_json::Value::as_bool) == Some(true);
+    println!("  decision:  {}", if explicit { "explicit deny" } else { "implicit deny" });
     for st in items(&message, "/matchedStatements/items") {
-        let index = st
-            .pointer("/statementIndex")
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let what = match (
-            st.pointer("/policyId").and_then(|x| x.as_str()),
-            st.pointer("/statementId").and_then(|x| x.as_str()),
-        ) {
+        let index = st.pointer("/statementIndex").map(ToString::to_string).unwrap_or_default();
+        let what = match (st.pointer("/policyId").and_then(|x| x.as_str()), st.pointer("/statementId").and_then(|x| x.as_str())) {
             (Some(p), Some(sid)) => format!("statement `{sid}` of {p}"),
             (Some(p), None) => format!("statement #{index} of {p}"),
             _ => "no statement allowed it".to_owned(),
@@ -264,10 +204,7 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<()> {
     }
     println!("  condition keys of the request:");
     for c in items(&message, "/context/conditions/items") {
-        let values: Vec<String> = items(&c, "/values/items")
-            .iter()
-            .map(|v| text(v, "/value"))
-            .collect();
+        let values: Vec<String> = items(&c, "/values/items").iter().map(|v| text(v, "/value")).collect();
         println!("    {} = {}", text(&c, "/key"), values.join(", "));
     }
     Ok(())

@@ -33,18 +33,12 @@ pub struct Server {
 /// `latchkey init --output json` in `dir`.
 pub fn init(dir: &Path, account: Option<&str>) -> RootCreds {
     let mut cmd = Command::new(BIN);
-    cmd.args(["init", "--data-dir"])
-        .arg(dir)
-        .args(["--output", "json"]);
+    cmd.args(["init", "--data-dir"]).arg(dir).args(["--output", "json"]);
     if let Some(a) = account {
         cmd.args(["--account-id", a]);
     }
     let out = cmd.env_remove("LATCHKEY_MASTER_KEY").output().unwrap();
-    assert!(
-        out.status.success(),
-        "init failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     RootCreds {
         account: v["AccountId"].as_str().unwrap().to_owned(),
@@ -83,9 +77,7 @@ pub fn spawn(dir: &Path, extra_env: &[(&str, &str)]) -> (Child, String) {
             }
         }
     });
-    let endpoint = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server did not start");
+    let endpoint = rx.recv_timeout(Duration::from_secs(30)).expect("server did not start");
     (child, endpoint)
 }
 
@@ -94,12 +86,7 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let root = init(dir.path(), None);
         let (child, endpoint) = spawn(dir.path(), &[]);
-        Self {
-            child: Some(child),
-            endpoint,
-            dir,
-            root,
-        }
+        Self { child: Some(child), endpoint, dir, root }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -109,9 +96,7 @@ impl Server {
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -142,14 +127,8 @@ impl Drop for Server {
     }
 }
 
-pub async fn sdk_config(
-    endpoint: &str,
-    key: &str,
-    secret: &str,
-    token: Option<&str>,
-) -> aws_config::SdkConfig {
-    let creds =
-        aws_credential_types::Credentials::new(key, secret, token.map(str::to_owned), None, "test");
+pub async fn sdk_config(endpoint: &str, key: &str, secret: &str, token: Option<&str>) -> aws_config::SdkConfig {
+    let creds = aws_credential_types::Credentials::new(key, secret, token.map(str::to_owned), None, "test");
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
