@@ -16,12 +16,7 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 /// `--endpoint-url`, with AWS's parameters, limits, errors and response shapes,
 /// and enforces what it promises: signatures, expiry, policies.
 #[derive(Debug, Parser)]
-#[command(
-    name = "latchkey",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "latchkey", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
