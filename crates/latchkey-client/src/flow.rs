@@ -127,6 +127,17 @@ impl Client {
         Ok(Self { sdk, profiles, cache })
     }
 
+    /// [`Client::load`] for a request: a role profile given as the target
+    /// supplies the region and endpoint, as `--profile` does for a role ARN.
+    pub async fn load_for(req: &AssumeRequest) -> anyhow::Result<Self> {
+        let profile = match &req.profile {
+            Some(p) if profile::is_role_arn(&req.target) => Some(p.as_str()),
+            _ if !profile::is_role_arn(&req.target) => Some(req.target.as_str()),
+            _ => None,
+        };
+        Self::load(profile, req.endpoint_url.as_deref(), req.region.as_deref()).await
+    }
+
     fn region(&self) -> String {
         self.sdk.region().map_or_else(|| FALLBACK_REGION.to_owned(), |r| r.as_ref().to_owned())
     }
@@ -231,9 +242,16 @@ impl Client {
     /// Assumes what `req` names, hop by hop.
     pub async fn assume(&self, req: &AssumeRequest, ui: &dyn Ui) -> anyhow::Result<Assumed> {
         let plan = self.plan(req)?;
+        if req.profile.is_some() && !profile::is_role_arn(&req.target) {
+            ui.warn(&format!(
+                "--profile is ignored: profile `{}` says where its own credentials come from (source_profile)",
+                req.target
+            ));
+        }
         let endpoint: Option<String> = req
             .endpoint_url
             .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL_STS"))
             .or_else(|| self.sdk.endpoint_url().map(str::to_owned))
             .or_else(|| profile::endpoint_of(&plan).map(str::to_owned));
         let mut source = self.base_credentials(&plan.base).await?;

@@ -285,8 +285,7 @@ fn announce(assumed: &Assumed) {
 }
 
 async fn assume_request(req: &AssumeRequest) -> anyhow::Result<Assumed> {
-    let client = Client::load(req.profile.as_deref(), req.endpoint_url.as_deref(), req.region.as_deref()).await?;
-    client.assume(req, &TerminalUi::default()).await
+    Client::load_for(req).await?.assume(req, &TerminalUi::default()).await
 }
 
 fn print(text: &str) -> anyhow::Result<()> {
