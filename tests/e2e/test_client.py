@@ -382,6 +382,8 @@ def run_in_pty(argv, env, answers, timeout=60):
 
 def test_mfa_prompt_on_the_terminal_while_stdout_is_captured(mfa_world):
     w = mfa_world
+    refused = w.latchkey("assume", w.admin, check=False)  # no MFA given: the hint says so
+    assert refused.returncode != 0 and "requires MFA (aws:MultiFactorAuthPresent)" in refused.stderr
     code = totp(w.seed, int(time.time()) // 30)
     script = f'eval "$(latchkey assume {w.admin} --serial-number {w.serial} --session-name mfa)"; {WHO}'
     status, shown = run_in_pty(["bash", "-c", script], w.env(), ["12345", code])
@@ -470,3 +472,28 @@ def test_refresh_replaces_the_top_and_keeps_the_stack(world):
     after = next(l for l in lines if l.startswith("AFTER="))
     assert before != after and after.startswith("AFTER=ASIA")
     assert [l for l in lines if l.startswith("arn:")] == [w.session_arn("one", "rr"), w.alice_arn]
+
+
+def test_the_prompt_hook_refreshes_before_expiry(world):
+    w = world
+    out = w.sh(f"""
+        set -e
+        eval "$(latchkey shell-init bash --refresh)"
+        case ";$PROMPT_COMMAND;" in *";__latchkey_refresh;"*) echo HOOKED ;; esac
+        latchkey assume {w.one} --session-name hook
+        echo "BEFORE=$AWS_ACCESS_KEY_ID"
+        __latchkey_refresh
+        echo "SAME=$AWS_ACCESS_KEY_ID"
+        export LATCHKEY_EXPIRATION="$(date -u -d '+1 minute' +%Y-%m-%dT%H:%M:%SZ)"
+        for f in "$XDG_CACHE_HOME"/latchkey/*.json; do
+            python3 -c 'import json,sys; p=sys.argv[1]; e=json.load(open(p)); e["Credentials"]["Expiration"]=sys.argv[2]; json.dump(e, open(p,"w"))' "$f" "$LATCHKEY_EXPIRATION"
+        done
+        __latchkey_refresh
+        echo "AFTER=$AWS_ACCESS_KEY_ID"
+        {WHO}
+    """)
+    lines = out.stdout.splitlines()
+    value = lambda k: next(l for l in lines if l.startswith(k + "=")).split("=", 1)[1]  # noqa: E731
+    assert "HOOKED" in lines
+    assert value("BEFORE") == value("SAME") != value("AFTER")
+    assert w.session_arn("one", "hook") in lines

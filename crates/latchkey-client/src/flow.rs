@@ -88,11 +88,22 @@ impl Ui for TerminalUi {
 }
 
 /// The client's context: the loaded AWS config, the profiles, the cache.
-#[derive(Debug)]
 pub struct Client {
     sdk: SdkConfig,
     profiles: aws_config::profile::ProfileSet,
     cache: Option<Cache>,
+}
+
+/// Names the profiles but never their properties, which hold static keys.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("region", &self.sdk.region())
+            .field("endpoint_url", &self.sdk.endpoint_url())
+            .field("profiles", &self.profiles.profiles().collect::<Vec<_>>())
+            .field("cache", &self.cache)
+            .finish()
+    }
 }
 
 fn env(name: &str) -> Option<String> {
