@@ -125,7 +125,27 @@ impl Cache {
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
+        self.prune(SystemTime::now());
         result
+    }
+
+    /// Removes entries that have expired, so the directory does not grow
+    /// without end (best effort: errors are ignored).
+    pub fn prune(&self, now: SystemTime) {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else { return };
+        for file in dir.flatten() {
+            let path = file.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let expired = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
+                .is_some_and(|e| e.credentials.remaining(now).is_none());
+            if expired {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 
     /// Removes the entry for `key`, if any.
@@ -237,6 +257,12 @@ mod tests {
         let path = cache.dir().join(k.file_name());
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(cache.dir()).unwrap().permissions().mode() & 0o777, 0o700);
+        // Expired entries are swept when another is written.
+        let old = key("AKIA3", None);
+        cache.put(&old, &entry(3600)).unwrap();
+        cache.prune(SystemTime::now() + Duration::from_secs(7200));
+        assert!(!cache.dir().join(old.file_name()).exists());
+        cache.put(&k, &entry(3600)).unwrap();
         // A file others could read is not trusted.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(cache.get(&k, SystemTime::now()).is_none());

@@ -19,7 +19,7 @@ latchkey() {
                 *" -h "*|*" --help "*) command latchkey "$@"; return ;;
             esac
             local __latchkey_out __latchkey_status
-            __latchkey_out="$(LATCHKEY_FORMAT=env LATCHKEY_EVAL=1 command latchkey "$@")"
+            __latchkey_out="$(LATCHKEY_FORMAT=env command latchkey "$@")"
             __latchkey_status=$?
             case "$__latchkey_out" in
                 " "*) eval "$__latchkey_out" ;;
@@ -50,7 +50,7 @@ function latchkey --wraps latchkey --description 'latchkey; assume/unassume expo
                 command latchkey $argv
                 return
             end
-            set -l __latchkey_out (env LATCHKEY_FORMAT=fish LATCHKEY_EVAL=1 latchkey $argv)
+            set -l __latchkey_out (env LATCHKEY_FORMAT=fish latchkey $argv)
             set -l __latchkey_status $status
             if string match -q -- ' *' "$__latchkey_out[1]"
                 printf '%s\n' $__latchkey_out | source
