@@ -262,14 +262,24 @@ fn shown_args() -> String {
 
 fn refuse_terminal(command: &str) {
     let args = shown_args();
-    eprintln!(
-        "latchkey: credentials are not printed to a terminal. To use them:
-    eval \"$(latchkey {command} {args})\"        # bash, zsh
-    latchkey {command} {args} | source          # fish
-    latchkey exec {args} -- COMMAND ARGS...     # one command
-  or once, in your shell's startup file: eval \"$(latchkey shell-init bash)\" (or zsh;
-  fish: latchkey shell-init fish | source); then `latchkey {command} ...` exports directly."
-    );
+    let line = if args.is_empty() { command.to_owned() } else { format!("{command} {args}") };
+    let hint = if command == "credential-process" {
+        format!(
+            "latchkey: credentials are not printed to a terminal. credential-process is for the AWS SDKs and CLI:\n    credential_process = latchkey {line}\n  in a profile of ~/.aws/config; in a shell use `latchkey assume` or `latchkey exec`."
+        )
+    } else {
+        let mut hint = format!(
+            "latchkey: credentials are not printed to a terminal. To use them:\n    eval \"$(latchkey {line})\"    # bash, zsh\n    latchkey {line} --format fish | source    # fish\n"
+        );
+        if command == "assume" {
+            hint.push_str(&format!("    latchkey exec {args} -- COMMAND ARGS...    # one command\n"));
+        }
+        hint.push_str(&format!(
+            "  or once, in your shell's startup file: eval \"$(latchkey shell-init bash)\" (or zsh;\n  fish: latchkey shell-init fish | source); then `latchkey {command} ...` exports directly."
+        ));
+        hint
+    };
+    eprintln!("{hint}");
 }
 
 fn announce(assumed: &Assumed) {
