@@ -204,8 +204,23 @@ def test_shell_init_exports_without_eval(world):
         """, shell="fish")
         arns = [l for l in out.stdout.splitlines() if l.startswith("arn:")]
         assert arns == [w.session_arn("one", "fishwrap"), w.alice_arn]
-    zsh = w.latchkey("shell-init", "zsh", "--refresh").stdout
-    assert "add-zsh-hook precmd" in zsh
+    if shutil.which("zsh"):
+        out = w.sh(f"""
+            set -e
+            eval "$(latchkey shell-init zsh --refresh)"
+            latchkey assume {w.one} --session-name zshwrap
+            {WHO}
+            eval "$(command latchkey assume {w.two} --session-name zsheval)"
+            {WHO}
+            latchkey unassume
+            latchkey unassume
+            {WHO}
+            print -l $precmd_functions
+        """, shell="zsh")
+        lines = out.stdout.splitlines()
+        assert [l for l in lines if l.startswith("arn:")] == [
+            w.session_arn("one", "zshwrap"), w.session_arn("two", "zsheval"), w.alice_arn]
+        assert "__latchkey_refresh" in lines
     assert "complete" in w.latchkey("completions", "bash").stdout
     assert "assume" in w.latchkey("completions", "fish").stdout
 
