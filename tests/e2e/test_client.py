@@ -453,7 +453,10 @@ def test_whoami(world):
     assert expired.returncode != 0 and "expired" in expired.stderr
     missing = w.latchkey("whoami", env=w.env(keys=False, AWS_EC2_METADATA_DISABLED="true"), check=False)
     assert missing.returncode != 0 and "credentials" in missing.stderr
-    assert_no_secret(expired.stderr + missing.stderr, w.secret)
+    unreachable = w.latchkey("whoami", "--endpoint-url", "http://127.0.0.1:9", check=False)
+    assert unreachable.returncode != 0 and "Connection refused" in unreachable.stderr
+    assert "http://127.0.0.1:9" in unreachable.stderr
+    assert_no_secret(expired.stderr + missing.stderr + unreachable.stderr, w.secret)
 
 
 def test_no_secrets_on_a_terminal(world):

@@ -489,7 +489,7 @@ impl Client {
                     e.code().unwrap_or("error"),
                     e.message().unwrap_or_default()
                 ),
-                None => anyhow!("GetSessionToken failed: {}", DisplayErrorContext(&err)),
+                None => anyhow!("GetSessionToken failed: {}", transport(&err, endpoint)),
             })?;
         let creds =
             Creds::from_sts(out.credentials().ok_or_else(|| anyhow!("GetSessionToken answered without credentials"))?);
@@ -504,7 +504,7 @@ impl Client {
         Ok(creds)
     }
 
-    async fn explain_failure<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    async fn explain_failure<E: std::error::Error + Send + Sync + 'static, R: std::fmt::Debug + 'static>(
         &self,
         source: &Creds,
         endpoint: Option<&str>,
@@ -514,12 +514,7 @@ impl Client {
         err: &aws_sdk_sts::error::SdkError<E, R>,
     ) -> anyhow::Error {
         let Some((code, message)) = service else {
-            return anyhow!(
-                "AssumeRole on `{}` failed: {} (endpoint: {})",
-                spec.role_arn,
-                DisplayErrorContext(err),
-                endpoint.unwrap_or("the default STS endpoint")
-            );
+            return anyhow!("AssumeRole on `{}` failed: {}", spec.role_arn, transport(err, endpoint));
         };
         let code = code.unwrap_or("error");
         let message = message.unwrap_or_default();
@@ -587,7 +582,7 @@ impl Client {
                     code.unwrap_or("error"),
                     message.unwrap_or_default()
                 ),
-                None => anyhow!("GetCallerIdentity failed: {}", DisplayErrorContext(&err)),
+                None => anyhow!("GetCallerIdentity failed: {}", transport(&err, endpoint.as_deref())),
             }
         })?;
         Ok(WhoAmI {
@@ -598,6 +593,17 @@ impl Client {
             expiration: creds.expiration,
         })
     }
+}
+
+/// A failure that is not STS's answer (no connection, a timeout, a bad
+/// response): what happened and its root cause, and the endpoint.
+fn transport(err: &(dyn std::error::Error + 'static), endpoint: Option<&str>) -> String {
+    let mut root = err;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let cause = if std::ptr::addr_eq(root, err) { String::new() } else { format!(": {root}") };
+    format!("{err}{cause} (endpoint: {})", endpoint.unwrap_or("the default STS endpoint for the region"))
 }
 
 /// The result of `whoami`.
