@@ -45,3 +45,35 @@ pub fn frame(assumed: &Assumed, req: &AssumeRequest) -> Frame {
     set("LATCHKEY_TARGET", serde_json::to_string(req).unwrap_or_default());
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::creds::Creds;
+
+    #[test]
+    fn a_session_sets_only_managed_variables_and_no_mfa_code() {
+        let assumed = Assumed {
+            creds: Creds {
+                access_key_id: "ASIAEXAMPLE".into(),
+                secret_access_key: "secret".into(),
+                session_token: Some("token".into()),
+                expiration: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            },
+            role_arn: "arn:aws:iam::1:role/r".into(),
+            session_arn: "arn:aws:sts::1:assumed-role/r/s".into(),
+            session_name: "s".into(),
+            cached: false,
+        };
+        let req = AssumeRequest { target: "r".into(), token_code: Some("123456".into()), ..Default::default() };
+        let f = frame(&assumed, &req);
+        assert!(f.keys().all(|k| stack::MANAGED.contains(&k.as_str())));
+        assert_eq!(f["AWS_CREDENTIAL_EXPIRATION"], "2027-01-15T08:00:00Z");
+        assert_eq!(f["LATCHKEY_EXPIRATION"], f["AWS_CREDENTIAL_EXPIRATION"]);
+        assert_eq!(f["LATCHKEY_ROLE_ARN"], "arn:aws:iam::1:role/r");
+        assert!(!f["LATCHKEY_TARGET"].contains("123456"));
+        assert!(!f.contains_key("AWS_SECURITY_TOKEN"));
+    }
+}
