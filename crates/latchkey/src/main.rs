@@ -1,12 +1,14 @@
-//! The `latchkey` command: the service (`serve`, `init`) and, later, the
-//! client commands.
+//! The `latchkey` command: the service (`serve`, `init`, `explain`) and the
+//! client commands (`assume`, `unassume`, `exec`, `credential-process`,
+//! `whoami`, `refresh`, `shell-init`, `completions`).
 
+mod client;
 mod config;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Self-hostable, AWS-compatible IAM and STS.
 ///
@@ -32,18 +34,60 @@ enum Command {
     /// The audit trail (CloudTrail records of every call).
     #[command(subcommand)]
     Audit(config::AuditCommand),
+    /// Assume a role (ARN or role profile) and print the lines that export its
+    /// session: `eval "$(latchkey assume ROLE)"` (fish: `latchkey assume ROLE | source`).
+    Assume(client::AssumeArgs),
+    /// Print the lines that restore the identity held before the last assume
+    /// (nested assumes unwind one at a time).
+    Unassume(client::UnassumeArgs),
+    /// Run a command with a role's session in its environment; exits with its status.
+    Exec(client::ExecArgs),
+    /// Print a role's session as a `credential_process` object, for ~/.aws/config.
+    CredentialProcess(client::CredentialProcessArgs),
+    /// Show who the current credentials are (GetCallerIdentity) and the time they have left.
+    Whoami(client::WhoamiArgs),
+    /// Re-assume the session this shell assumed, when it is about to expire.
+    Refresh(client::RefreshArgs),
+    #[command(name = "__refresh-child", hide = true)]
+    RefreshChild,
+    /// Print shell functions so that `latchkey assume` and `unassume` export
+    /// directly: `eval "$(latchkey shell-init bash)"` in ~/.bashrc.
+    ShellInit(client::ShellInitArgs),
+    /// Print shell completions: `latchkey completions bash > /etc/bash_completion.d/latchkey`.
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::serve(args),
-        Command::Init(args) => serve::init(args),
-        Command::Explain(args) => serve::explain(args),
-        Command::Audit(config::AuditCommand::Export(args)) => serve::audit_export(args),
+        Command::Serve(args) => serve::serve(args).map(|()| ExitCode::SUCCESS),
+        Command::Init(args) => serve::init(args).map(|()| ExitCode::SUCCESS),
+        Command::Explain(args) => serve::explain(args).map(|()| ExitCode::SUCCESS),
+        Command::Audit(config::AuditCommand::Export(args)) => serve::audit_export(args).map(|()| ExitCode::SUCCESS),
+        Command::Assume(args) => client::assume(args),
+        Command::Unassume(args) => client::unassume(args),
+        Command::Exec(args) => client::exec(args),
+        Command::CredentialProcess(args) => client::credential_process(args),
+        Command::Whoami(args) => client::whoami(args),
+        Command::Refresh(args) => client::refresh(args),
+        Command::RefreshChild => client::refresh_child(),
+        Command::ShellInit(args) => client::shell_init(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "latchkey",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("latchkey: error: {e:#}");
             ExitCode::FAILURE
