@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::index::{Entry, Index, Location};
 use crate::{LookupResource, Page, Query, Record, TrailError, TrailStore};
@@ -96,7 +96,6 @@ struct Log {
 struct Planned {
     file: Arc<File>,
     bytes: Vec<u8>,
-    entries: Vec<Entry>,
     last: i64,
 }
 
@@ -106,11 +105,17 @@ pub struct SegmentTrail {
     dir: PathBuf,
     log: Mutex<Log>,
     index: Arc<Index>,
-    to_index: mpsc::Sender<Vec<Entry>>,
-    durable: AtomicI64,
+    durable: Arc<AtomicI64>,
     indexed: watch::Receiver<i64>,
     /// Tells the indexer a lookup is waiting.
     hurry: Arc<Notify>,
+    indexer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SegmentTrail {
+    fn drop(&mut self) {
+        self.indexer.abort();
+    }
 }
 
 fn io(e: std::io::Error) -> TrailError {
@@ -149,6 +154,50 @@ fn each_line(path: &Path, mut f: impl FnMut(u64, &str)) -> Result<u64, TrailErro
         f(offset, line.trim_end_matches('\n'));
         offset += u64::try_from(n).unwrap_or(0);
     }
+}
+
+/// Where the indexer has read up to: a segment and a byte offset in it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    segment: i64,
+    offset: u64,
+}
+
+/// Reads at most `max` index entries after `cursor` with sequence numbers
+/// up to `upto`, and the cursor after the last one read. Stops at a line not
+/// yet complete (still being written).
+fn read_from(dir: &Path, mut cursor: Cursor, upto: i64, max: usize) -> Result<(Vec<Entry>, Cursor), TrailError> {
+    let mut out = Vec::new();
+    let from = cursor.segment;
+    for first in segments(dir)?.into_iter().filter(|f| *f >= from) {
+        let start = if first == cursor.segment { cursor.offset } else { 0 };
+        let mut file = File::open(segment_path(dir, first)).map_err(io)?;
+        file.seek(SeekFrom::Start(start)).map_err(io)?;
+        let mut reader = BufReader::new(file);
+        let mut offset = start;
+        let mut line = String::new();
+        cursor = Cursor { segment: first, offset };
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(io)?;
+            if n == 0 || !line.ends_with('\n') {
+                break;
+            }
+            let text = line.trim_end_matches('\n');
+            if let Some(e) = entry_of(first, offset, text) {
+                if e.seq > upto {
+                    return Ok((out, cursor));
+                }
+                out.push(e);
+            }
+            offset += u64::try_from(n).unwrap_or(0);
+            cursor.offset = offset;
+            if out.len() >= max {
+                return Ok((out, cursor));
+            }
+        }
+    }
+    Ok((out, cursor))
 }
 
 /// The index entry of `line` found at `offset` of `segment`.
@@ -205,38 +254,35 @@ impl SegmentTrail {
 
         // Catch up the index from the segments.
         let indexed = index.last_seq().await?;
-        let mut behind = Vec::new();
+        let mut cursor = Cursor::default();
         for (i, &first) in all.iter().enumerate() {
             let next_first = all.get(i + 1).copied().unwrap_or(i64::MAX);
-            if next_first <= indexed + 1 {
-                continue;
+            if next_first > indexed + 1 {
+                cursor = Cursor { segment: first, offset: 0 };
+                break;
             }
-            each_line(&segment_path(dir, first), |offset, text| {
-                if let Some(e) = entry_of(first, offset, text).filter(|e| e.seq > indexed) {
-                    behind.push(e);
-                }
-            })?;
         }
+        let durable = log.next_seq - 1;
+        let (behind, cursor) = read_from(dir, cursor, durable, usize::MAX)?;
+        let behind: Vec<Entry> = behind.into_iter().filter(|e| e.seq > indexed).collect();
         if !behind.is_empty() {
             tracing::info!(events = behind.len(), "indexing audit events written before the last stop");
             for chunk in behind.chunks(crate::index::ROWS_PER_STATEMENT) {
                 index.insert(chunk).await?;
             }
         }
-        let durable = log.next_seq - 1;
         let (indexed_tx, indexed_rx) = watch::channel(durable);
-        let (to_index, rx) = mpsc::channel(1024);
+        let durable = Arc::new(AtomicI64::new(durable));
         let hurry = Arc::new(Notify::new());
-        tokio::spawn(run_indexer(index.clone(), rx, indexed_tx, hurry.clone()));
-        Ok(Self {
-            dir: dir.to_owned(),
-            log: Mutex::new(log),
-            index,
-            to_index,
-            durable: AtomicI64::new(durable),
-            indexed: indexed_rx,
-            hurry,
-        })
+        let indexer = tokio::spawn(run_indexer(
+            dir.to_owned(),
+            index.clone(),
+            durable.clone(),
+            hurry.clone(),
+            indexed_tx,
+            cursor,
+        ));
+        Ok(Self { dir: dir.to_owned(), log: Mutex::new(log), index, durable, indexed: indexed_rx, hurry, indexer })
     }
 
     /// Serialises `records` as lines for the open segment, starting a new
@@ -260,7 +306,6 @@ impl SegmentTrail {
         }
         let file = log.file.clone().ok_or(TrailError::Unavailable)?;
         let mut buf = Vec::with_capacity(records.iter().map(|r| r.body.len() + 256).sum());
-        let mut entries = Vec::with_capacity(records.len());
         for r in records {
             let seq = log.next_seq;
             log.next_seq += 1;
@@ -280,21 +325,11 @@ impl SegmentTrail {
             serde_json::to_writer(&mut buf, &header).map_err(|e| TrailError::Corrupt(e.to_string()))?;
             buf.pop();
             buf.extend_from_slice(b",\"e\":");
-            let body_at = log.len + u64::try_from(buf.len()).unwrap_or(0);
             buf.extend_from_slice(r.body.as_bytes());
             buf.extend_from_slice(b"}\n");
-            entries.push(Entry {
-                seq,
-                record: r.clone_without_body(),
-                at: Location {
-                    segment: log.segment,
-                    offset: i64::try_from(body_at).unwrap_or(i64::MAX),
-                    len: i64::try_from(r.body.len()).unwrap_or(0),
-                },
-            });
         }
         log.len += u64::try_from(buf.len()).unwrap_or(0);
-        Ok(Planned { file, bytes: buf, entries, last: log.next_seq - 1 })
+        Ok(Planned { file, bytes: buf, last: log.next_seq - 1 })
     }
 
     fn read_event(&self, at: Location) -> Result<String, TrailError> {
@@ -325,69 +360,62 @@ impl SegmentTrail {
     }
 }
 
-/// How long the indexer gathers events before writing them, unless a
-/// lookup is waiting: large batches make a row cost a fraction of a small
-/// batch's.
-const INDEX_GATHER: Duration = Duration::from_millis(250);
-/// The most events written to the index at once.
-const INDEX_BATCH: usize = 16 * 1024;
+/// How often the indexer looks at the trail.
+const INDEX_TICK: Duration = Duration::from_millis(250);
+/// Events left unindexed before the indexer works even while calls keep
+/// arriving; with none arriving for a tick, it indexes whatever is there.
+const INDEX_BACKLOG: i64 = 100_000;
+/// Events read and indexed at once: one INSERT statement's worth.
+const INDEX_ROUND: usize = crate::index::ROWS_PER_STATEMENT;
 
-async fn run_indexer(index: Arc<Index>, mut rx: mpsc::Receiver<Vec<Entry>>, indexed: watch::Sender<i64>, hurry: Arc<Notify>) {
-    let mut batches = Vec::with_capacity(64);
-    let mut backoff = Duration::from_millis(50);
+/// Indexes in the quiet moments: while calls keep arriving the index work
+/// waits (up to [`INDEX_BACKLOG`] events), so that the request path's CPU is
+/// not shared with it; a lookup makes it work at once. The events come from
+/// the segments themselves, so waiting costs no memory.
+async fn run_indexer(
+    dir: PathBuf,
+    index: Arc<Index>,
+    durable: Arc<AtomicI64>,
+    hurry: Arc<Notify>,
+    indexed: watch::Sender<i64>,
+    mut cursor: Cursor,
+) {
+    let mut tick = tokio::time::interval(INDEX_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = durable.load(Ordering::Acquire);
+    let mut done = *indexed.borrow();
     loop {
-        if rx.recv_many(&mut batches, 64).await == 0 {
-            return;
+        let hurried = tokio::select! {
+            _ = tick.tick() => false,
+            () = hurry.notified() => true,
+        };
+        let now = durable.load(Ordering::Acquire);
+        let idle = now == seen;
+        seen = now;
+        if now <= done || !(hurried || idle || now - done >= INDEX_BACKLOG) {
+            continue;
         }
-        let gather = tokio::time::sleep(INDEX_GATHER);
-        tokio::pin!(gather);
-        let mut open = true;
-        while open && batches.iter().map(Vec::len).sum::<usize>() < INDEX_BATCH {
-            tokio::select! {
-                n = rx.recv_many(&mut batches, 64) => open = n > 0,
-                () = &mut gather => break,
-                () = hurry.notified() => break,
-            }
-        }
-        let entries: Vec<Entry> = batches.drain(..).flatten().collect();
-        let Some(last) = entries.last().map(|e| e.seq) else { continue };
-        loop {
-            match index.insert(&entries).await {
-                Ok(()) => {
-                    backoff = Duration::from_millis(50);
+        // In bounded rounds, so that a large backlog never sits in memory.
+        while done < now {
+            let dir2 = dir.clone();
+            let read = tokio::task::spawn_blocking(move || read_from(&dir2, cursor, now, INDEX_ROUND)).await;
+            let (entries, next) = match read {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "reading audit segments for the index failed; retrying");
                     break;
                 }
-                // The events are durable in their segments; the index
-                // retries until it can (and a restart would rebuild it).
-                Err(e) => {
-                    tracing::warn!(error = %e, "indexing audit events failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+                Err(_) => break,
+            };
+            let Some(last) = entries.last().map(|e| e.seq) else { break };
+            if let Err(e) = index.insert(&entries).await {
+                // The events stay in their segments; the next tick retries.
+                tracing::warn!(error = %e, "indexing audit events failed; retrying");
+                break;
             }
-        }
-        indexed.send_replace(last);
-        if !open {
-            return;
-        }
-    }
-}
-
-impl Record {
-    /// The record's lookup columns, without the event JSON.
-    fn clone_without_body(&self) -> Record {
-        Record {
-            event_id: self.event_id.clone(),
-            event_time: self.event_time,
-            account_id: self.account_id.clone(),
-            event_name: self.event_name.clone(),
-            event_source: self.event_source.clone(),
-            username: self.username.clone(),
-            access_key_id: self.access_key_id.clone(),
-            read_only: self.read_only,
-            resources: self.resources.clone(),
-            extra_names: self.extra_names.clone(),
-            body: String::new(),
+            cursor = next;
+            done = last;
+            indexed.send_replace(done);
         }
     }
 }
@@ -398,7 +426,7 @@ impl TrailStore for SegmentTrail {
         if records.is_empty() {
             return Ok(());
         }
-        let Planned { file, bytes, entries, last } = self.plan(records)?;
+        let Planned { file, bytes, last } = self.plan(records)?;
         let written = tokio::task::spawn_blocking(move || {
             (&*file).write_all(&bytes)?;
             file.sync_data()
@@ -415,7 +443,7 @@ impl TrailStore for SegmentTrail {
             return Err(e);
         }
         self.durable.store(last, Ordering::Release);
-        self.to_index.send(entries).await.map_err(|_| TrailError::Unavailable)
+        Ok(())
     }
 
     async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {

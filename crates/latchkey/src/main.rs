@@ -8,6 +8,12 @@ mod serve;
 
 use std::process::ExitCode;
 
+/// glibc's allocator spent a fifth of AssumeRole's CPU under load (perf,
+/// BENCHMARKS.md) and kept freed arenas as RSS; mimalloc is made for many
+/// small short-lived allocations across threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Self-hostable, AWS-compatible IAM and STS.
