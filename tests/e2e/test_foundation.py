@@ -366,8 +366,8 @@ def test_restart_keeps_state_and_secrets_are_encrypted_at_rest(tmp_path):
         assert s2.client("iam").get_user(UserName="dave")["User"]["UserName"] == "dave"
     finally:
         s2.stop()
-    for f in d.iterdir():
-        if f.name in ("root-credentials", "master.key"):
+    for f in d.rglob("*"):
+        if f.name in ("root-credentials", "master.key") or not f.is_file():
             continue
         data = f.read_bytes()
         for secret in (k["SecretAccessKey"], root_secret):
