@@ -77,7 +77,7 @@ impl PostgresStore {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?
             .application_name("latchkey")
-            .options([("statement_timeout", STATEMENT_TIMEOUT)]);
+            .options([("statement_timeout", STATEMENT_TIMEOUT), ("client_min_messages", "warning")]);
         let pool = bounded(async {
             Ok(PgPoolOptions::new()
                 .max_connections(8)
@@ -91,6 +91,27 @@ impl PostgresStore {
         store.migrate().await?;
         store.check_master_key().await?;
         Ok(store)
+    }
+
+    /// Whether the database at `url` is initialised, read without creating
+    /// or changing anything (no migration runs), so a refused `init` or
+    /// `migrate` leaves the database as it was.
+    pub async fn probe_initialized(url: &str) -> Result<bool, StoreError> {
+        bounded(async {
+            let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?;
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await?;
+            let found: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'initialized'")
+                .fetch_optional(&mut conn)
+            .await
+            .or_else(|e| match &e {
+                // No meta table: a database latchkey never migrated.
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(None),
+                _ => Err(e),
+            })?;
+            sqlx::Connection::close(conn).await?;
+            Ok(found.is_some())
+        })
+        .await
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

@@ -29,6 +29,9 @@ enum Command {
     /// Explain an encoded authorization message from an AccessDenied, using the
     /// data directory's keys (for the operator; API callers use DecodeAuthorizationMessage).
     Explain(config::ExplainArgs),
+    /// Copy an embedded (SQLite) data directory into an empty PostgreSQL database, for
+    /// several nodes: same accounts, keys, secrets and session-token keys.
+    Migrate(config::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Init(args) => serve::init(args),
         Command::Explain(args) => serve::explain(args),
+        Command::Migrate(args) => serve::migrate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
