@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import threading
@@ -27,6 +28,8 @@ ADMIN_URL = os.environ.get("LATCHKEY_TEST_DATABASE_URL", "postgres://postgres@12
 
 
 def psql(sql, url=ADMIN_URL):
+    if shutil.which("psql") is None:
+        pytest.fail("these tests need the psql client (Debian: postgresql-client) and a PostgreSQL server")
     out = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
                          capture_output=True, text=True)
     assert out.returncode == 0, f"psql {sql!r} against {url}: {out.stderr}"
