@@ -125,6 +125,7 @@ def database():
 
 def init(data_dir, url):
     out = run("init", "--data-dir", str(data_dir), "--database-url", url, "--output", "json")
+    assert f"master key in {data_dir}/master.key" in out.stderr, out.stderr
     return json.loads(out.stdout)
 
 
@@ -157,7 +158,14 @@ def cluster(tmp_path, database):
     root = init(tmp_path / "n1", url)
     key_file = tmp_path / "n1" / "master.key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
-    nodes = [node(tmp_path / f"n{i}", url, key_file) for i in (1, 2, 3)]
+    # The database URL and key file from each source: flags, environment, config file.
+    config = tmp_path / "n3.toml"
+    config.write_text(f'database_url = "{url}"\nmaster_key_file = "{key_file}"\n')
+    nodes = [
+        node(tmp_path / "n1", url, key_file),
+        Server(tmp_path / "n2", env=clean_env(LATCHKEY_DATABASE_URL=url, LATCHKEY_MASTER_KEY_FILE=str(key_file))),
+        Server(tmp_path / "n3", args=["--config", str(config)]),
+    ]
     yield nodes, root, proxy, url, key_file
     for n in nodes:
         if n.proc.poll() is None:

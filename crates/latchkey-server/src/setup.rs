@@ -110,6 +110,9 @@ pub struct Initialized {
     pub secret: SecretAccessKey,
     /// Where the credentials file was written.
     pub credentials_path: PathBuf,
+    /// With PostgreSQL: the master key file every node must be given
+    /// (`None` when the key came from `LATCHKEY_MASTER_KEY`).
+    pub shared_key_path: Option<PathBuf>,
 }
 
 /// An opened data directory.
@@ -210,7 +213,8 @@ pub async fn init_at(loc: &Location, account: Option<AccountId>, now: i64) -> Re
         // A refused init leaves no key file behind.
         let _ = std::fs::remove_file(&key_path);
     }
-    done.map_err(|e| match e {
+    let from_env = std::env::var(MASTER_KEY_ENV).is_ok();
+    done.map(|d| Initialized { shared_key_path: (!from_env).then_some(key_path), ..d }).map_err(|e| match e {
         SetupError::AlreadyInitialized(_) => SetupError::DatabaseAlreadyInitialized(redact_url(url)),
         other => other,
     })
@@ -255,7 +259,7 @@ async fn initialize(dir: &Path, store: &dyn Store, account: Option<AccountId>, n
         });
     }
     std::fs::rename(&staging, &credentials_path).map_err(|e| dir_error(&credentials_path, e))?;
-    Ok(Initialized { account, access_key_id: key_id, secret, credentials_path })
+    Ok(Initialized { account, access_key_id: key_id, secret, credentials_path, shared_key_path: None })
 }
 
 /// `latchkey serve`: opens the directory, initialising it first when empty.

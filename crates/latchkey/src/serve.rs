@@ -52,12 +52,19 @@ pub fn init(args: InitArgs) -> anyhow::Result<()> {
 }
 
 fn describe(done: &Initialized) -> String {
-    format!(
+    let mut text = format!(
         "latchkey: initialised management account {} (root access key {}); root credentials written to {}",
         done.account,
         done.access_key_id,
         done.credentials_path.display()
-    )
+    );
+    if let Some(key) = &done.shared_key_path {
+        text.push_str(&format!(
+            "; master key in {}: give every node this file (--master-key-file) or its contents (LATCHKEY_MASTER_KEY)",
+            key.display()
+        ));
+    }
+    text
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
