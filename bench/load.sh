@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: bench/load.sh [--new-connection] [--roles N] [--audit] [options]
+usage: bench/load.sh [--new-connection] [--roles N] [--audit] [--database-url URL] [options]
 
   (default)          keep-alive: latchkey and moto_server, AssumeRole and
                      GetCallerIdentity at the same connection count, plus
@@ -18,6 +18,10 @@ usage: bench/load.sh [--new-connection] [--roles N] [--audit] [options]
   --audit            latchkey only: AssumeRole with the durable audit trail
                      vs. the same server with audit writes discarded
                      (LATCHKEY_UNSAFE_AUDIT_DISCARD=1), interleaved
+  --database-url URL latchkey only: AssumeRole and GetCallerIdentity on the
+                     embedded store vs. on PostgreSQL, interleaved. URL names
+                     any database on the server (e.g. postgres://postgres@127.0.0.1:5432/postgres);
+                     a throwaway database is created there (psql) and dropped
 
 options:
   --duration S       seconds per wrk run (default 12)
@@ -35,6 +39,7 @@ EOF
 ORIG_ARGS="$*"
 MODE=keepalive
 ROLES=0
+PG_ADMIN=
 DURATION=12
 CONNS=4
 THREADS=1
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
         --new-connection) MODE=newconn ;;
         --roles) ROLES=$2; MODE=roles; shift ;;
         --audit) MODE=audit ;;
+        --database-url) PG_ADMIN=$2; MODE=postgres; shift ;;
         --duration) DURATION=$2; shift ;;
         --connections) CONNS=$2; shift ;;
         --threads) THREADS=$2; shift ;;
@@ -57,6 +63,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+[ "$MODE" = postgres ] && MOTO=0
 if [ "$MODE" = roles ] || [ "$MODE" = audit ]; then
     MOTO=0
 fi
@@ -78,10 +85,14 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # ------------------------------------------------------------------ cleanup
 WORK=$(mktemp -d /tmp/latchkey-bench.XXXXXX)
 PIDS=()
+PGDB=
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "$PGDB" ]; then
+        psql -X -q -d "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -98,6 +109,7 @@ watchdog() {
 need_apt=()
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v curl >/dev/null || need_apt+=(curl)
+[ "$MODE" != postgres ] || command -v psql >/dev/null || need_apt+=(postgresql-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing ${need_apt[*]} with apt-get"
@@ -142,13 +154,14 @@ fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# start_latchkey NAME DATA_DIR -> sets LK_PID, LK_URL, LK_READY_MS
+# start_latchkey NAME DATA_DIR [serve args...] -> sets LK_PID, LK_URL, LK_READY_MS
 # (extra environment for the server in LK_ENV, e.g. LK_ENV=X=1)
 start_latchkey() {
     local name=$1 dir=$2 port t0 code
+    shift 2
     port=$(free_port)
     t0=$(now_ms)
-    env LATCHKEY_LOG=warn ${LK_ENV:-} "$BIN" serve --data-dir "$dir" --listen "127.0.0.1:$port" 2>>"$OUT/$name.log" &
+    env LATCHKEY_LOG=warn ${LK_ENV:-} "$BIN" serve --data-dir "$dir" --listen "127.0.0.1:$port" "$@" 2>>"$OUT/$name.log" &
     LK_PID=$!
     PIDS+=("$LK_PID")
     watchdog "$LK_PID"
@@ -260,6 +273,31 @@ elif [ "$MODE" = roles ]; then
     sleep 2
     fact "latchkey-${ROLES}roles-after-load" rss_idle_kb="$(rss_kb "$B")" roles="$ROLES"
     RATIOS+=(--ratio "latchkey-AssumeRole-bulk:latchkey-AssumeRole:AssumeRole ${ROLES} roles / 10 roles")
+elif [ "$MODE" = postgres ]; then
+    # ---------------------------------------------------------------- embedded vs PostgreSQL
+    PGDB=latchkey_bench_$(date +%s)_$$
+    psql -X -q -v ON_ERROR_STOP=1 -d "$PG_ADMIN" -c "CREATE DATABASE $PGDB"
+    PGURL=${PG_ADMIN%%\?*}
+    PGURL=${PGURL%/*}/$PGDB
+    PGDIR=$WORK/latchkey-pg
+    "$BIN" init --data-dir "$PGDIR" --database-url "$PGURL" --output json > "$WORK/root-pg.json" 2>>"$OUT/latchkey-pg-init.log"
+    PG_AK=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["AccessKeyId"])' "$WORK/root-pg.json")
+    PG_SK=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["SecretAccessKey"])' "$WORK/root-pg.json")
+    start_latchkey latchkey-pg "$PGDIR" --database-url "$PGURL"
+    P=$LK_PID; PURL=$LK_URL
+    sleep 1
+    fact latchkey-pg-startup ready_ms="$LK_READY_MS" rss_idle_kb="$(rss_kb "$P")" roles=0
+    "$PY" "$HERE/bench.py" setup --endpoint "$PURL" --access-key "$PG_AK" --secret-key "$PG_SK" --out "$WORK/latchkey-pg.json"
+    for _ in $(seq 1 "$REPEAT"); do
+        for action in AssumeRole GetCallerIdentity; do
+            load "latchkey-$action" latchkey "$WORK/latchkey.json" "$LKURL" "$action" "$CONNS" "$LK" 0
+            load "latchkey-pg-$action" latchkey-pg "$WORK/latchkey-pg.json" "$PURL" "$action" "$CONNS" "$P" 0
+        done
+    done
+    sleep 2
+    fact latchkey-pg-after-load rss_idle_kb="$(rss_kb "$P")" roles=10
+    RATIOS+=(--ratio "latchkey-pg-AssumeRole:latchkey-AssumeRole:AssumeRole PostgreSQL / embedded"
+             --ratio "latchkey-pg-GetCallerIdentity:latchkey-GetCallerIdentity:GetCallerIdentity PostgreSQL / embedded")
 else
     # ---------------------------------------------------------------- latchkey vs moto
     if [ "$MOTO" = 1 ]; then

@@ -203,6 +203,34 @@ impl App {
         if ops.is_empty() {
             return Ok(());
         }
-        self.state.apply_quietly(&ops).await
+        let result = self.state.apply_quietly(&ops).await;
+        if result.is_err() {
+            // The store is away (a shared database's outage): mark the uses
+            // dirty again so that the next flush retries them.
+            self.mark_dirty(&ops);
+        }
+        result
+    }
+
+    fn mark_dirty(&self, ops: &[latchkey_store::Op]) {
+        for op in ops {
+            match op {
+                latchkey_store::Op::TouchRole { id, .. } => {
+                    if let Ok(mut m) = self.role_use.lock()
+                        && let Some(u) = m.get_mut(id)
+                    {
+                        u.dirty = true;
+                    }
+                }
+                latchkey_store::Op::TouchAccessKey { id, .. } => {
+                    if let Ok(mut m) = self.key_use.lock()
+                        && let Some(u) = m.get_mut(id.as_str())
+                    {
+                        u.dirty = true;
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }

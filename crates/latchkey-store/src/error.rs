@@ -26,7 +26,10 @@ pub enum StoreError {
     /// Data read back does not have the shape written.
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    /// The backend failed (I/O, connection, …).
+    /// `import` into a store that already holds data.
+    #[error("the target store is not empty; import needs a fresh database")]
+    NotEmpty,
+    /// The backend failed (I/O, connection, timeout, …).
     #[error("storage backend: {0}")]
     Backend(String),
 }
@@ -37,6 +40,12 @@ impl From<sqlx::Error> for StoreError {
             match db.kind() {
                 sqlx::error::ErrorKind::UniqueViolation => return StoreError::Conflict(db.message().to_owned()),
                 sqlx::error::ErrorKind::ForeignKeyViolation => {
+                    return StoreError::Constraint(db.message().to_owned());
+                }
+                // SQLite reports some foreign-key failures (a parent row
+                // deleted while children remain) with an extended code sqlx
+                // does not classify; PostgreSQL always classifies them.
+                _ if db.message().contains("FOREIGN KEY constraint failed") => {
                     return StoreError::Constraint(db.message().to_owned());
                 }
                 _ => {}

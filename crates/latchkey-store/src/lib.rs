@@ -1,4 +1,5 @@
-//! Durable state for latchkey: the [`Store`] interface and its SQLite backend.
+//! Durable state for latchkey: the [`Store`] interface, its embedded SQLite
+//! backend and its PostgreSQL backend for several nodes.
 //!
 //! Handlers never see SQL. They read an in-memory snapshot built from
 //! [`Store::load`], decide what must change, and hand the store a batch of
@@ -15,12 +16,14 @@
 mod error;
 mod master_key;
 mod ops;
+mod postgres;
 mod sqlite;
 pub use master_key::write_secret_file;
 
 pub use error::StoreError;
 pub use master_key::{MasterKey, MasterKeyError};
 pub use ops::{Bootstrap, CreateAccountRequest, Loaded, LoadedAccessKey, Op, Scp, TokenKeyMaterial};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -46,4 +49,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Applies `ops` in one transaction and returns the new version.
     async fn apply(&self, ops: &[Op]) -> Result<i64, StoreError>;
+
+    /// Writes everything another store's [`Store::load`] returned into this
+    /// one, which must be empty (never initialised), in one transaction:
+    /// same ids, same secrets (sealed again under this store's master key),
+    /// same token keys, and the source's version. The store is initialised
+    /// afterwards, for the source's management account.
+    async fn import(&self, loaded: &Loaded) -> Result<(), StoreError>;
+
+    /// Versions committed by any writer, for a backend shared by several
+    /// nodes: the receiver sees a value after each notified change and at
+    /// each periodic reconciliation (also after a reconnect), so a node that
+    /// compares it with its snapshot's version notices others' writes.
+    /// `None` for a backend only this process writes to.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+        None
+    }
 }

@@ -264,3 +264,43 @@ pub struct Loaded {
     /// (policy id, target id) SCP attachments.
     pub scp_attachments: Vec<(String, String)>,
 }
+
+/// The ops that rebuild `loaded` in an empty store, in an order that
+/// satisfies the foreign keys: accounts, users, groups and memberships, roles,
+/// policies, attachments, keys, devices, Organizations data. Ids, secrets and
+/// orderings (attachments, memberships) are kept; a membership's time is
+/// replaced by its rank, which is all ListGroupsForUser reads from it.
+pub(crate) fn import_ops(loaded: &Loaded) -> Vec<Op> {
+    let mut ops = Vec::new();
+    ops.extend(loaded.accounts.iter().cloned().map(Op::InsertAccount));
+    ops.extend(loaded.users.iter().cloned().map(Op::InsertUser));
+    ops.extend(loaded.groups.iter().cloned().map(Op::InsertGroup));
+    for (rank, (group, user)) in loaded.memberships.iter().enumerate() {
+        let at = i64::try_from(rank).unwrap_or(i64::MAX);
+        ops.push(Op::AddToGroup { group: group.clone(), user: user.clone(), at });
+    }
+    for role in &loaded.roles {
+        ops.push(Op::InsertRole(role.clone()));
+        if let Some((at, region)) = &role.last_used {
+            ops.push(Op::TouchRole { id: role.id.clone(), at: *at, region: region.clone() });
+        }
+    }
+    ops.extend(loaded.policies.iter().cloned().map(Op::InsertPolicy));
+    ops.extend(loaded.attachments.iter().cloned().map(Op::Attach));
+    ops.extend(loaded.inline_policies.iter().cloned().map(Op::PutInline));
+    for k in &loaded.access_keys {
+        ops.push(Op::InsertAccessKey(k.key.clone(), k.secret.clone()));
+        if let Some((at, service, region)) = &k.last_used {
+            ops.push(Op::TouchAccessKey { id: k.key.id.clone(), at: *at, service: service.clone(), region: region.clone() });
+        }
+    }
+    ops.extend(loaded.token_keys.iter().cloned().map(Op::InsertTokenKey));
+    ops.extend(loaded.mfa_devices.iter().map(|(d, seed)| Op::InsertMfaDevice(d.clone(), seed.clone())));
+    ops.extend(loaded.providers.iter().cloned().map(Op::InsertProvider));
+    ops.extend(loaded.create_account_requests.iter().cloned().map(Op::InsertCreateAccountRequest));
+    ops.extend(loaded.scps.iter().cloned().map(Op::InsertScp));
+    for (policy, target) in &loaded.scp_attachments {
+        ops.push(Op::AttachScp { policy: policy.clone(), target: target.clone() });
+    }
+    ops
+}

@@ -29,8 +29,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 /// Plaintext sealed at initialisation so that opening the store with another
 /// master key fails at start-up, with a clear message, not on first use.
-const CHECK_PLAINTEXT: &[u8] = b"latchkey master key check";
-const CHECK_AAD: &[u8] = b"meta:master_key_check";
+pub(crate) const CHECK_PLAINTEXT: &[u8] = b"latchkey master key check";
+pub(crate) const CHECK_AAD: &[u8] = b"meta:master_key_check";
 
 /// The SQLite store.
 #[derive(Debug)]
@@ -809,9 +809,36 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(v)
     }
+
+    async fn import(&self, loaded: &Loaded) -> Result<(), StoreError> {
+        let management = loaded
+            .accounts
+            .iter()
+            .find(|a| a.management)
+            .ok_or_else(|| StoreError::Corrupt("no management account to import".into()))?;
+        let mut tx = self.pool.begin().await?;
+        let rows: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM meta) + (SELECT COUNT(*) FROM accounts)")
+            .fetch_one(&mut *tx)
+            .await?;
+        if rows != 0 {
+            return Err(StoreError::NotEmpty);
+        }
+        for (key, value) in [
+            ("initialized", management.id.to_string()),
+            ("master_key_check", encode_hex(&self.master.seal(CHECK_PLAINTEXT, CHECK_AAD))),
+            ("version", loaded.version.to_string()),
+        ] {
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)").bind(key).bind(value).execute(&mut *tx).await?;
+        }
+        for op in crate::ops::import_ops(loaded) {
+            self.apply_op(&mut tx, &op).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
-fn token_key_aad(id: u32) -> Vec<u8> {
+pub(crate) fn token_key_aad(id: u32) -> Vec<u8> {
     format!("token_key:{id}").into_bytes()
 }
 
@@ -865,19 +892,19 @@ fn expect_one(done: sqlx::sqlite::SqliteQueryResult, what: &str, id: &UniqueId) 
     }
 }
 
-fn parse_kind(s: String) -> Result<OwnerKind, StoreError> {
+pub(crate) fn parse_kind(s: String) -> Result<OwnerKind, StoreError> {
     OwnerKind::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("owner kind {s}")))
 }
 
-fn parse_account(s: String) -> Result<AccountId, StoreError> {
+pub(crate) fn parse_account(s: String) -> Result<AccountId, StoreError> {
     AccountId::from_str(&s).map_err(|_| StoreError::Corrupt(format!("account id {s}")))
 }
 
-fn encode_hex(b: &[u8]) -> String {
+pub(crate) fn encode_hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

@@ -42,6 +42,16 @@ pub struct Common {
     #[arg(long, env = "LATCHKEY_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// PostgreSQL database shared by several nodes (postgres://USER[:PASSWORD]@HOST[:PORT]/DB),
+    /// instead of the data directory's SQLite store
+    #[arg(long, env = "LATCHKEY_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Master key file (LATCHKEY_MASTER_KEY, the key itself, wins over it)
+    /// [default: DATA_DIR/master.key]
+    #[arg(long, env = "LATCHKEY_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+
     /// TOML file with the same settings (flags and environment variables take precedence)
     #[arg(long, env = "LATCHKEY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -149,11 +159,26 @@ pub struct ExplainArgs {
     pub json: bool,
 }
 
+/// `latchkey migrate`
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Data directory whose SQLite store is copied; its master key (DIR/master.key, or
+    /// LATCHKEY_MASTER_KEY) becomes the key every PostgreSQL node is given
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+
+    /// The PostgreSQL database to copy into; it must be empty
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+}
+
 /// The TOML file's keys; an unknown key is an error, not silently ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    master_key_file: Option<PathBuf>,
     listen: Option<String>,
     log_level: Option<String>,
     log_format: Option<LogFormat>,
@@ -178,6 +203,8 @@ impl FileConfig {
 #[derive(Debug)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
     pub listen: SocketAddr,
     pub log_level: String,
     pub log_format: LogFormat,
@@ -188,6 +215,25 @@ pub struct Settings {
     pub token_key_rotation: Duration,
     pub encode_authorization_messages: bool,
     pub audit_retention: Duration,
+}
+
+impl Settings {
+    /// Where the store lives and where its master key comes from.
+    pub fn location(&self) -> latchkey_server::setup::Location {
+        latchkey_server::setup::Location {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            master_key_file: self.master_key_file.clone(),
+        }
+    }
+}
+
+/// The database URL and the master key file, after precedence.
+fn resolve_store(c: &Common, file: &FileConfig) -> (Option<String>, Option<PathBuf>) {
+    (
+        c.database_url.clone().or_else(|| file.database_url.clone()),
+        c.master_key_file.clone().or_else(|| file.master_key_file.clone()),
+    )
 }
 
 fn resolve_common(c: &Common, file: &FileConfig) -> (PathBuf, String, LogFormat) {
@@ -202,10 +248,13 @@ impl Settings {
     pub fn for_serve(a: &ServeArgs) -> anyhow::Result<Self> {
         let file = FileConfig::read(a.common.config.as_deref())?;
         let (data_dir, log_level, log_format) = resolve_common(&a.common, &file);
+        let (database_url, master_key_file) = resolve_store(&a.common, &file);
         let listen_text = a.listen.clone().or_else(|| file.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen = resolve_listen(&listen_text)?;
         Ok(Self {
             data_dir,
+            database_url,
+            master_key_file,
             listen,
             log_level,
             log_format,
@@ -229,8 +278,11 @@ impl Settings {
     pub fn for_common(c: &Common) -> anyhow::Result<Self> {
         let file = FileConfig::read(c.config.as_deref())?;
         let (data_dir, log_level, log_format) = resolve_common(c, &file);
+        let (database_url, master_key_file) = resolve_store(c, &file);
         Ok(Self {
             data_dir,
+            database_url,
+            master_key_file,
             listen: resolve_listen(DEFAULT_LISTEN)?,
             log_level,
             log_format,
@@ -247,8 +299,11 @@ impl Settings {
     pub fn for_init(a: &InitArgs) -> anyhow::Result<Self> {
         let file = FileConfig::read(a.common.config.as_deref())?;
         let (data_dir, log_level, log_format) = resolve_common(&a.common, &file);
+        let (database_url, master_key_file) = resolve_store(&a.common, &file);
         Ok(Self {
             data_dir,
+            database_url,
+            master_key_file,
             listen: resolve_listen(DEFAULT_LISTEN)?,
             log_level,
             log_format,

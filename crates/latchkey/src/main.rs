@@ -65,6 +65,9 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Copy an embedded (SQLite) data directory into an empty PostgreSQL database, for
+    /// several nodes: same accounts, keys, secrets and session-token keys.
+    Migrate(config::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate(args) => serve::migrate(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

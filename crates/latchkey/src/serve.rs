@@ -1,4 +1,4 @@
-//! `serve` and `init`.
+//! `serve`, `init`, `explain` and `migrate`.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use latchkey_server::state::State;
 use latchkey_server::{App, Clock, OffsetClock, ServiceConfig, SystemClock};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ExplainArgs, InitArgs, LogFormat, OutputFormat, ServeArgs, Settings};
+use crate::config::{ExplainArgs, InitArgs, LogFormat, MigrateArgs, OutputFormat, ServeArgs, Settings};
 
 fn init_logging(s: &Settings) {
     let filter = EnvFilter::try_new(&s.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -34,7 +34,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<()> {
         .map(|a| a.parse::<AccountId>())
         .transpose()
         .context("--account-id")?;
-    let done = runtime()?.block_on(setup::init(&s.data_dir, account, SystemClock.now()))?;
+    let done = runtime()?.block_on(setup::init_at(&s.location(), account, SystemClock.now()))?;
     match args.output {
         OutputFormat::Json => {
             let obj = serde_json::json!({
@@ -52,12 +52,19 @@ pub fn init(args: InitArgs) -> anyhow::Result<()> {
 }
 
 fn describe(done: &Initialized) -> String {
-    format!(
+    let mut text = format!(
         "latchkey: initialised management account {} (root access key {}); root credentials written to {}",
         done.account,
         done.access_key_id,
         done.credentials_path.display()
-    )
+    );
+    if let Some(key) = &done.shared_key_path {
+        text.push_str(&format!(
+            "; master key in {}: give every node this file (--master-key-file) or its contents (LATCHKEY_MASTER_KEY)",
+            key.display()
+        ));
+    }
+    text
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -75,9 +82,14 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         }
         None => Arc::new(SystemClock),
     };
-    let opened = setup::open(&s.data_dir, clock.now())
-        .await
-        .with_context(|| format!("opening data directory {}", s.data_dir.display()))?;
+    let opened = match &s.database_url {
+        None => setup::open_at(&s.location(), clock.now())
+            .await
+            .with_context(|| format!("opening data directory {}", s.data_dir.display()))?,
+        Some(url) => setup::open_at(&s.location(), clock.now())
+            .await
+            .with_context(|| format!("opening database {}", setup::redact_url(url)))?,
+    };
     if let Some(done) = &opened.initialized {
         eprintln!("{}", describe(done));
     }
@@ -106,6 +118,11 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("creating the session-token key: {}", e.message()))?;
     let retention = i64::try_from(s.audit_retention.as_secs()).unwrap_or(i64::MAX);
     let maintenance = tokio::spawn(maintain(app.clone(), period, retention));
+    // With a shared database: pick up other nodes' writes (returns at once for SQLite).
+    let follower = {
+        let app = app.clone();
+        tokio::spawn(async move { app.state.follow().await })
+    };
     // Signal handlers go in before readiness is announced, so a SIGTERM sent
     // as soon as the address is printed is already a graceful stop.
     let shutdown = shutdown_signal()?;
@@ -130,6 +147,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     })
     .await?;
     maintenance.abort();
+    follower.abort();
     if let Err(e) = app.flush_role_use().await {
         tracing::warn!(error = %e.message(), "could not record last role use at shutdown");
     }
@@ -184,7 +202,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 
 pub fn explain(args: ExplainArgs) -> anyhow::Result<()> {
     let s = Settings::for_common(&args.common)?;
-    let dir = s.data_dir.clone();
+    let location = s.location();
     init_logging(&Settings { log_level: "warn".into(), ..s });
     let encoded = if args.message == "-" {
         let mut text = String::new();
@@ -195,7 +213,7 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<()> {
     };
     let encoded = encoded.rsplit("Encoded authorization failure message: ").next().unwrap_or_default().trim().to_owned();
     let record = runtime()?.block_on(async {
-        let store = setup::open_existing(&dir).await?;
+        let store = setup::open_existing_at(&location).await?;
         let snap = latchkey_server::state::Snapshot::build(store.load().await?);
         store.close().await;
         anyhow::Ok(snap.token_ring.as_ref().and_then(|ring| latchkey_server::authz::open_message(ring, &encoded)))
@@ -250,5 +268,24 @@ pub fn audit_export(args: crate::config::ExportArgs) -> anyhow::Result<()> {
     let written = latchkey_audit::export(&dir, since, until, &mut out)?;
     out.flush()?;
     eprintln!("latchkey: exported {written} audit events");
+    Ok(())
+}
+
+pub fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new("warn").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let to = setup::redact_url(&args.to);
+    let version = runtime()?
+        .block_on(setup::migrate(&args.from, &args.to))
+        .with_context(|| format!("migrating {} to {to}", args.from.display()))?;
+    let key = if std::env::var(setup::MASTER_KEY_ENV).is_ok() {
+        format!("the master key in {}", setup::MASTER_KEY_ENV)
+    } else {
+        args.from.join(latchkey_store::MasterKey::FILE_NAME).display().to_string()
+    };
+    println!(
+        "latchkey: copied {} (store version {version}) into {to}; serve it with --database-url and give every node {key}",
+        args.from.display()
+    );
     Ok(())
 }

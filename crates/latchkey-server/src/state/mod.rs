@@ -6,6 +6,12 @@
 //! swapped in before the write's response is sent. A write is therefore
 //! visible to the next request on the same node. Reads never wait for writes
 //! and never touch the database.
+//!
+//! Several nodes on one database: each node follows the store's change
+//! versions ([`State::follow`]) and rebuilds its snapshot when another node
+//! committed, and a write first catches up with the store when it is behind,
+//! so it decides against current data; a race between two nodes' writes is
+//! still settled by the store's unique keys.
 
 pub mod policies;
 mod snapshot;
@@ -29,13 +35,15 @@ pub struct State {
     current: ArcSwap<Snapshot>,
     store: Arc<dyn Store>,
     write_lock: Mutex<()>,
+    /// Serialises rebuilds, so a slower rebuild never replaces a newer one.
+    reload_lock: Mutex<()>,
 }
 
 impl State {
     /// Loads the first snapshot from `store`.
     pub async fn load(store: Arc<dyn Store>) -> Result<Self, latchkey_store::StoreError> {
         let snap = Snapshot::build(store.load().await?);
-        Ok(Self { current: ArcSwap::from_pointee(snap), store, write_lock: Mutex::new(()) })
+        Ok(Self { current: ArcSwap::from_pointee(snap), store, write_lock: Mutex::new(()), reload_lock: Mutex::new(()) })
     }
 
     /// The snapshot in force now. Cheap: an atomic load and a reference count.
@@ -52,6 +60,10 @@ impl State {
         decide: impl FnOnce(&Snapshot) -> Result<(Vec<Op>, T), ApiError>,
     ) -> Result<T, ApiError> {
         let _guard = self.write_lock.lock().await;
+        // Another node may have written since this snapshot was built: one
+        // cheap version read, and a rebuild only when it is behind. When the
+        // store cannot answer, the write fails fast here (503).
+        self.catch_up().await?;
         let snap = self.snapshot();
         let (ops, out) = decide(&snap)?;
         if ops.is_empty() {
@@ -103,11 +115,40 @@ impl State {
         Ok(())
     }
 
-    /// Rebuilds the snapshot from the store.
+    /// Rebuilds the snapshot from the store (unless a newer one is already
+    /// in place).
     pub async fn reload(&self) -> Result<(), ApiError> {
+        let _guard = self.reload_lock.lock().await;
         let loaded = self.store.load().await?;
-        self.current.store(Arc::new(Snapshot::build(loaded)));
+        if loaded.version >= self.snapshot().version {
+            self.current.store(Arc::new(Snapshot::build(loaded)));
+        }
         Ok(())
+    }
+
+    /// Rebuilds the snapshot if the store has moved past it.
+    pub async fn catch_up(&self) -> Result<(), ApiError> {
+        if self.store.version().await? > self.snapshot().version {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the snapshot current with other writers to a shared store:
+    /// rebuilds whenever the store reports a version newer than the
+    /// snapshot's. Returns at once for a store only this process writes to.
+    /// A failed rebuild is retried at the store's next report (its periodic
+    /// reconciliation reports even when nothing changed).
+    pub async fn follow(&self) {
+        let Some(mut changes) = self.store.changes() else { return };
+        while changes.changed().await.is_ok() {
+            let seen = *changes.borrow_and_update();
+            if seen > self.snapshot().version
+                && let Err(e) = self.reload().await
+            {
+                tracing::warn!(error = %e.message(), "could not refresh the snapshot from the store; will retry");
+            }
+        }
     }
 }
 

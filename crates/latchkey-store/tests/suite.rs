@@ -1,0 +1,529 @@
+//! The storage test suite, written once against `&dyn Store` and run against
+//! both backends: SQLite in a temporary directory, and PostgreSQL in a
+//! throwaway database created on the server named by
+//! `LATCHKEY_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! The PostgreSQL tests fail, never skip, when no server answers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests: a failure should fail the test loudly"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_model::{
+    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, IdPrefix, IdentityProvider, InlinePolicy,
+    KeyKind, KeyStatus, ManagedPolicy, MfaDevice, OwnerKind, PolicyVersion, ProviderKind, Role, SecretAccessKey, Tag, UniqueId,
+    User,
+};
+use latchkey_store::{
+    Bootstrap, CreateAccountRequest, Loaded, MasterKey, Op, PostgresStore, Scp, SqliteStore, Store, StoreError, TokenKeyMaterial,
+};
+use sqlx::Connection;
+
+// ---------------------------------------------------------------- backends
+
+/// A fresh, empty store of one backend, re-openable with another key.
+#[async_trait::async_trait]
+trait Backend: Send + Sync {
+    async fn open(&self, key: &str) -> Result<Arc<dyn Store>, StoreError>;
+}
+
+struct Sqlite {
+    dir: tempfile::TempDir,
+}
+
+#[async_trait::async_trait]
+impl Backend for Sqlite {
+    async fn open(&self, key: &str) -> Result<Arc<dyn Store>, StoreError> {
+        let key = MasterKey::from_base64(key).unwrap();
+        Ok(Arc::new(SqliteStore::open(&self.dir.path().join(SqliteStore::FILE_NAME), key).await?))
+    }
+}
+
+fn server_url() -> String {
+    std::env::var("LATCHKEY_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A throwaway database on the test server; dropped by [`Postgres::drop_db`].
+struct Postgres {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl Postgres {
+    async fn create() -> Self {
+        let admin_url = server_url();
+        let mut suffix = [0u8; 6];
+        latchkey_model::random_bytes(&mut suffix);
+        let name = format!("latchkey_test_{}", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} (LATCHKEY_TEST_DATABASE_URL) does not answer: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        let url = match admin_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("LATCHKEY_TEST_DATABASE_URL must name a database"),
+        };
+        Self { admin_url, name, url }
+    }
+
+    async fn drop_db(&self) {
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for Postgres {
+    async fn open(&self, key: &str) -> Result<Arc<dyn Store>, StoreError> {
+        let key = MasterKey::from_base64(key).unwrap();
+        Ok(Arc::new(PostgresStore::open(&self.url, key).await?))
+    }
+}
+
+/// Runs `case` against each backend.
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let b = super::Sqlite { dir: tempfile::tempdir().unwrap() };
+                    super::$case(&b).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let b = super::Postgres::create().await;
+                    let outcome = tokio::spawn(async move {
+                        super::$case(&b).await;
+                        b
+                    })
+                    .await;
+                    match outcome {
+                        Ok(b) => b.drop_db().await,
+                        Err(e) => std::panic::resume_unwind(e.into_panic()),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    initialize_once,
+    everything_round_trips,
+    versions_grow_with_each_batch,
+    uniqueness_is_a_conflict,
+    missing_rows_are_constraint_errors,
+    a_failed_batch_changes_nothing,
+    wrong_master_key_is_refused_at_open,
+    import_copies_everything_and_refuses_a_non_empty_store,
+);
+
+// ---------------------------------------------------------------- fixtures
+
+fn key_text() -> String {
+    let (_, text) = MasterKey::generate();
+    text.to_string()
+}
+
+fn bootstrap(account: AccountId) -> Bootstrap {
+    Bootstrap {
+        account: Account { id: account, name: "management".into(), email: String::new(), management: true, created: 1_700_000_000 },
+        root_key: AccessKey {
+            id: AccessKeyId::generate(KeyKind::LongTerm, &account),
+            account,
+            owner: AccessKeyOwner::Root,
+            status: KeyStatus::Active,
+            created: 1_700_000_000,
+        },
+        root_secret: SecretAccessKey::generate(),
+    }
+}
+
+fn user(account: AccountId, name: &str) -> User {
+    User {
+        id: UniqueId::generate(IdPrefix::User, &account),
+        account,
+        name: name.into(),
+        path: "/".into(),
+        created: 1_700_000_100,
+        tags: vec![Tag { key: "team".into(), value: "blue".into() }, Tag { key: "a".into(), value: String::new() }],
+        permissions_boundary: None,
+    }
+}
+
+async fn initialized(b: &dyn Backend) -> (Arc<dyn Store>, String, Bootstrap) {
+    let key = key_text();
+    let store = b.open(&key).await.unwrap();
+    let boot = bootstrap(AccountId::random());
+    store.initialize(&boot).await.unwrap();
+    (store, key, boot)
+}
+
+/// A batch touching every kind of row.
+fn everything(account: AccountId) -> (Vec<Op>, User, Role) {
+    let alice = user(account, "alice");
+    let group = Group {
+        id: UniqueId::generate(IdPrefix::Group, &account),
+        account,
+        name: "admins".into(),
+        path: "/ops/".into(),
+        created: 1_700_000_200,
+    };
+    let role = Role {
+        id: UniqueId::generate(IdPrefix::Role, &account),
+        account,
+        name: "deployer".into(),
+        path: "/".into(),
+        trust_policy: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        description: Some("deploys".into()),
+        max_session_duration: 7200,
+        created: 1_700_000_300,
+        tags: vec![Tag { key: "env".into(), value: "prod".into() }],
+        permissions_boundary: Some("arn:aws:iam::aws:policy/ReadOnlyAccess".into()),
+        last_used: None,
+    };
+    let policy = ManagedPolicy {
+        id: UniqueId::generate(IdPrefix::Policy, &account),
+        account,
+        name: "deploy".into(),
+        path: "/".into(),
+        description: None,
+        default_version: "v1".into(),
+        next_version: 2,
+        created: 1_700_000_400,
+        updated: 1_700_000_400,
+        versions: vec![PolicyVersion { version_id: "v1".into(), document: "{}".into(), created: 1_700_000_400 }],
+        tags: vec![],
+    };
+    let key = AccessKey {
+        id: AccessKeyId::generate(KeyKind::LongTerm, &account),
+        account,
+        owner: AccessKeyOwner::User(alice.id.clone()),
+        status: KeyStatus::Active,
+        created: 1_700_000_500,
+    };
+    let serial = format!("arn:aws:iam::{account}:mfa/alice");
+    let ops = vec![
+        Op::InsertUser(alice.clone()),
+        Op::InsertGroup(group.clone()),
+        Op::AddToGroup { group: group.id.clone(), user: alice.id.clone(), at: 1_700_000_250 },
+        Op::InsertRole(role.clone()),
+        Op::TouchRole { id: role.id.clone(), at: 1_700_000_350, region: "eu-west-1".into() },
+        Op::InsertPolicy(policy.clone()),
+        Op::InsertPolicyVersion {
+            policy: policy.id.clone(),
+            version: PolicyVersion { version_id: "v2".into(), document: r#"{"v":2}"#.into(), created: 1_700_000_450 },
+            next_version: 3,
+        },
+        Op::SetDefaultVersion { policy: policy.id.clone(), version_id: "v2".into(), at: 1_700_000_460 },
+        Op::Attach(Attachment { policy_arn: policy.arn(), owner_kind: OwnerKind::Role, owner: role.id.clone() }),
+        Op::Attach(Attachment {
+            policy_arn: "arn:aws:iam::aws:policy/ReadOnlyAccess".into(),
+            owner_kind: OwnerKind::User,
+            owner: alice.id.clone(),
+        }),
+        Op::PutInline(InlinePolicy { owner_kind: OwnerKind::Group, owner: group.id.clone(), name: "inline".into(), document: "{}".into() }),
+        Op::InsertAccessKey(key.clone(), SecretAccessKey::from_string("s3cr3t/with+chars".into())),
+        Op::TouchAccessKey { id: key.id.clone(), at: 1_700_000_600, service: "iam".into(), region: "us-east-1".into() },
+        Op::InsertTokenKey(TokenKeyMaterial { id: 1, created: 1_700_000_000, secret: zeroize::Zeroizing::new([7u8; 32]) }),
+        Op::InsertMfaDevice(
+            MfaDevice { serial: serial.clone(), account, assigned: None, created: 1_700_000_700 },
+            zeroize::Zeroizing::new(b"seed-bytes".to_vec()),
+        ),
+        Op::AssignMfaDevice { serial, assigned: Some((alice.id.clone(), 1_700_000_710)) },
+        Op::InsertProvider(IdentityProvider {
+            arn: format!("arn:aws:iam::{account}:oidc-provider/example.com"),
+            account,
+            kind: ProviderKind::Oidc,
+            name: "https://example.com".into(),
+            client_ids: vec!["a".into(), "b".into()],
+            thumbprints: vec!["0".repeat(40)],
+            metadata: String::new(),
+            created: 1_700_000_800,
+            tags: vec![Tag { key: "k".into(), value: "v".into() }],
+        }),
+        Op::InsertScp(Scp { id: "p-abcdefgh".into(), name: "deny-all".into(), description: String::new(), content: "{}".into() }),
+        Op::AttachScp { policy: "p-abcdefgh".into(), target: account.to_string() },
+    ];
+    (ops, alice, role)
+}
+
+/// `Loaded` in a canonical order, so two stores can be compared.
+fn canonical(mut l: Loaded) -> String {
+    l.accounts.sort_by_key(|a| a.id.to_string());
+    l.users.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    l.groups.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    l.roles.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    l.policies.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    l.access_keys.sort_by(|a, b| a.key.id.as_str().cmp(b.key.id.as_str()));
+    let keys: Vec<_> = l.access_keys.iter().map(|k| (k.key.clone(), k.secret.expose().to_owned(), k.last_used.clone())).collect();
+    let tokens: Vec<_> = l.token_keys.iter().map(|k| (k.id, k.created, *k.secret)).collect();
+    let mfa: Vec<_> = l.mfa_devices.iter().map(|(d, s)| (d.clone(), s.to_vec())).collect();
+    format!(
+        "{} {:?} {:?} {keys:?} {:?} {:?} {:?} {:?} {:?} {:?} {tokens:?} {:?} {:?} {:?} {mfa:?} {:?}",
+        l.version,
+        l.accounts,
+        l.users,
+        l.groups,
+        l.memberships,
+        l.roles,
+        l.policies,
+        l.attachments,
+        l.inline_policies,
+        l.create_account_requests,
+        l.scps,
+        l.providers,
+        l.scp_attachments
+    )
+}
+
+// ---------------------------------------------------------------- cases
+
+async fn initialize_once(b: &dyn Backend) {
+    let key = key_text();
+    let store = b.open(&key).await.unwrap();
+    assert!(!store.is_initialized().await.unwrap());
+    let boot = bootstrap(AccountId::random());
+    store.initialize(&boot).await.unwrap();
+    assert!(store.is_initialized().await.unwrap());
+    let again = store.initialize(&bootstrap(AccountId::random())).await;
+    assert!(matches!(again, Err(StoreError::AlreadyInitialized)), "{again:?}");
+
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.accounts, vec![boot.account.clone()]);
+    assert_eq!(loaded.access_keys.len(), 1);
+    assert_eq!(loaded.access_keys[0].key, boot.root_key);
+    assert_eq!(loaded.access_keys[0].secret.expose(), boot.root_secret.expose());
+    assert_eq!(loaded.version, store.version().await.unwrap());
+    assert!(loaded.version >= 1);
+    store.close().await;
+}
+
+async fn everything_round_trips(b: &dyn Backend) {
+    let (store, _, boot) = initialized(b).await;
+    let account = boot.account.id;
+    let (ops, alice, role) = everything(account);
+    store.apply(&ops).await.unwrap();
+    let more = [
+        Op::InsertCreateAccountRequest(CreateAccountRequest {
+            id: "car-1".into(),
+            account,
+            name: "management".into(),
+            requested: 1_700_000_900,
+        }),
+        Op::SetBoundary(OwnerKind::User, alice.id.clone(), Some("arn:aws:iam::aws:policy/IAMReadOnlyAccess".into())),
+        Op::UpdateRole { id: role.id.clone(), description: None, max_session_duration: 3600 },
+    ];
+    store.apply(&more).await.unwrap();
+
+    let l = store.load().await.unwrap();
+    let u = l.users.iter().find(|u| u.id == alice.id).unwrap();
+    assert_eq!(u.tags, alice.tags, "tags keep their order");
+    assert_eq!(u.permissions_boundary.as_deref(), Some("arn:aws:iam::aws:policy/IAMReadOnlyAccess"));
+    assert_eq!(l.memberships.len(), 1);
+    let r = l.roles.iter().find(|r| r.id == role.id).unwrap();
+    assert_eq!(r.last_used, Some((1_700_000_350, "eu-west-1".into())));
+    assert_eq!((r.description.as_deref(), r.max_session_duration), (None, 3600));
+    assert_eq!(r.tags, role.tags);
+    let p = &l.policies[0];
+    assert_eq!((p.default_version.as_str(), p.next_version, p.versions.len()), ("v2", 3, 2));
+    assert_eq!(l.attachments.len(), 2);
+    assert_eq!(l.attachments[0].owner_kind, OwnerKind::Role, "attachment order is kept");
+    assert_eq!(l.inline_policies.len(), 1);
+    let k = l.access_keys.iter().find(|k| k.key.owner == AccessKeyOwner::User(alice.id.clone())).unwrap();
+    assert_eq!(k.secret.expose(), "s3cr3t/with+chars");
+    assert_eq!(k.last_used, Some((1_700_000_600, "iam".into(), "us-east-1".into())));
+    assert_eq!(l.token_keys.len(), 1);
+    assert_eq!(*l.token_keys[0].secret, [7u8; 32]);
+    assert_eq!(l.mfa_devices[0].0.assigned, Some((alice.id.clone(), 1_700_000_710)));
+    assert_eq!(l.mfa_devices[0].1.as_slice(), b"seed-bytes");
+    assert_eq!(l.providers[0].client_ids, vec!["a".to_owned(), "b".to_owned()]);
+    assert_eq!(l.providers[0].tags.len(), 1);
+    assert_eq!(l.scps.len(), 1);
+    assert_eq!(l.scp_attachments, vec![("p-abcdefgh".to_owned(), account.to_string())]);
+    assert_eq!(l.create_account_requests.len(), 1);
+
+    // And the deletions.
+    let group = l.groups[0].id.clone();
+    let key_id = k.key.id.clone();
+    store
+        .apply(&[
+            Op::RemoveFromGroup { group: group.clone(), user: alice.id.clone() },
+            Op::DeleteInline(group.clone(), "inline".into()),
+            Op::DeleteGroup(group),
+            Op::AssignMfaDevice { serial: l.mfa_devices[0].0.serial.clone(), assigned: None },
+            Op::DeleteAccessKey(key_id),
+            Op::DeleteUser(alice.id.clone()),
+            Op::DetachScp { policy: "p-abcdefgh".into(), target: account.to_string() },
+            Op::DeleteScp("p-abcdefgh".into()),
+            Op::DeleteTokenKey(1),
+            Op::DeletePolicyVersion(p.id.clone(), "v1".into()),
+        ])
+        .await
+        .unwrap();
+    let l = store.load().await.unwrap();
+    assert!(l.users.is_empty() && l.groups.is_empty() && l.memberships.is_empty() && l.scps.is_empty());
+    assert!(l.token_keys.is_empty());
+    assert_eq!(l.policies[0].versions.len(), 1);
+    assert_eq!(l.attachments.len(), 1, "the user's attachment went with the user");
+    store.close().await;
+}
+
+async fn versions_grow_with_each_batch(b: &dyn Backend) {
+    let (store, _, boot) = initialized(b).await;
+    let v0 = store.version().await.unwrap();
+    let v1 = store.apply(&[Op::InsertUser(user(boot.account.id, "u1"))]).await.unwrap();
+    let v2 = store.apply(&[Op::InsertUser(user(boot.account.id, "u2"))]).await.unwrap();
+    assert!(v0 < v1 && v1 < v2, "{v0} {v1} {v2}");
+    assert_eq!(store.version().await.unwrap(), v2);
+    assert_eq!(store.load().await.unwrap().version, v2);
+    store.close().await;
+}
+
+async fn uniqueness_is_a_conflict(b: &dyn Backend) {
+    let (store, _, boot) = initialized(b).await;
+    store.apply(&[Op::InsertUser(user(boot.account.id, "Bob"))]).await.unwrap();
+    let e = store.apply(&[Op::InsertUser(user(boot.account.id, "bOB"))]).await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "names are unique regardless of case: {e:?}");
+    let tk = || Op::InsertTokenKey(TokenKeyMaterial { id: 9, created: 1, secret: zeroize::Zeroizing::new([1u8; 32]) });
+    store.apply(&[tk()]).await.unwrap();
+    let e = store.apply(&[tk()]).await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "a token key id is taken once: {e:?}");
+    store.close().await;
+}
+
+async fn missing_rows_are_constraint_errors(b: &dyn Backend) {
+    let (store, _, boot) = initialized(b).await;
+    let account = boot.account.id;
+    let u = user(account, "carol");
+    let key = AccessKey {
+        id: AccessKeyId::generate(KeyKind::LongTerm, &account),
+        account,
+        owner: AccessKeyOwner::User(u.id.clone()),
+        status: KeyStatus::Active,
+        created: 1,
+    };
+    store.apply(&[Op::InsertUser(u.clone()), Op::InsertAccessKey(key, SecretAccessKey::generate())]).await.unwrap();
+    let e = store.apply(&[Op::DeleteUser(u.id.clone())]).await;
+    assert!(matches!(e, Err(StoreError::Constraint(_))), "a user with keys cannot go: {e:?}");
+    let ghost = UniqueId::generate(IdPrefix::User, &account);
+    let e = store.apply(&[Op::RenameUser { id: ghost.clone(), name: "x".into(), path: "/".into() }]).await;
+    assert!(matches!(e, Err(StoreError::Constraint(_))), "{e:?}");
+    let e = store.apply(&[Op::AddToGroup { group: UniqueId::generate(IdPrefix::Group, &account), user: u.id.clone(), at: 1 }]).await;
+    assert!(matches!(e, Err(StoreError::Constraint(_))), "membership of a missing group: {e:?}");
+    store.close().await;
+}
+
+async fn a_failed_batch_changes_nothing(b: &dyn Backend) {
+    let (store, _, boot) = initialized(b).await;
+    let v = store.version().await.unwrap();
+    let e = store
+        .apply(&[Op::InsertUser(user(boot.account.id, "dave")), Op::InsertUser(user(boot.account.id, "DAVE"))])
+        .await;
+    assert!(e.is_err());
+    assert_eq!(store.version().await.unwrap(), v);
+    assert!(store.load().await.unwrap().users.is_empty());
+    store.close().await;
+}
+
+async fn wrong_master_key_is_refused_at_open(b: &dyn Backend) {
+    let (store, key, _) = initialized(b).await;
+    store.close().await;
+    let e = b.open(&key_text()).await;
+    assert!(matches!(e, Err(StoreError::MasterKey(_))), "{e:?}");
+    let again = b.open(&key).await.unwrap();
+    assert!(again.is_initialized().await.unwrap());
+    again.close().await;
+}
+
+/// What `latchkey migrate` relies on: the target gets the same everything.
+async fn import_copies_everything_and_refuses_a_non_empty_store(b: &dyn Backend) {
+    // The source is always SQLite (the embedded store being migrated).
+    let source_dir = Sqlite { dir: tempfile::tempdir().unwrap() };
+    let (source, _, boot) = initialized(&source_dir).await;
+    let (ops, _, _) = everything(boot.account.id);
+    source.apply(&ops).await.unwrap();
+    let loaded = source.load().await.unwrap();
+    let expected = canonical(source.load().await.unwrap());
+    source.close().await;
+
+    let target = b.open(&key_text()).await.unwrap();
+    target.import(&loaded).await.unwrap();
+    assert!(target.is_initialized().await.unwrap());
+    assert_eq!(canonical(target.load().await.unwrap()), expected);
+    assert_eq!(target.version().await.unwrap(), loaded.version);
+    // Writes carry on from the imported version.
+    let v = target.apply(&[Op::InsertUser(user(boot.account.id, "after"))]).await.unwrap();
+    assert_eq!(v, loaded.version + 1);
+
+    let e = target.import(&loaded).await;
+    assert!(matches!(e, Err(StoreError::NotEmpty)), "{e:?}");
+    target.close().await;
+}
+
+// ---------------------------------------------------------------- PostgreSQL only
+
+/// A change committed through one store reaches another store's follower,
+/// which is what keeps several nodes' snapshots current.
+#[tokio::test]
+async fn postgres_changes_reach_other_nodes() {
+    let db = Postgres::create().await;
+    let key = key_text();
+    let a = db.open(&key).await.unwrap();
+    let b = db.open(&key).await.unwrap();
+    let boot = bootstrap(AccountId::random());
+    a.initialize(&boot).await.unwrap();
+    let mut rx = b.changes().expect("PostgreSQL reports changes");
+    // The follower's first poll.
+    tokio::time::timeout(Duration::from_secs(5), rx.changed()).await.unwrap().unwrap();
+    let v = a.apply(&[Op::InsertUser(user(boot.account.id, "erin"))]).await.unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            rx.changed().await.unwrap();
+            if *rx.borrow_and_update() >= v {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(seen.is_ok(), "version {v} not seen within 1 s");
+    a.close().await;
+    b.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn sqlite_reports_no_changes() {
+    let b = Sqlite { dir: tempfile::tempdir().unwrap() };
+    let store = b.open(&key_text()).await.unwrap();
+    assert!(store.changes().is_none());
+    store.close().await;
+}
+
+/// An unreachable server is an error quickly, not a hang.
+#[tokio::test]
+async fn postgres_unreachable_fails_fast() {
+    // A port nothing listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let start = std::time::Instant::now();
+    let key = MasterKey::from_base64(&key_text()).unwrap();
+    let e = PostgresStore::open(&format!("postgres://postgres@127.0.0.1:{port}/postgres"), key).await;
+    assert!(matches!(e, Err(StoreError::Backend(_))), "{e:?}");
+    assert!(start.elapsed() < Duration::from_secs(8), "{:?}", start.elapsed());
+}
