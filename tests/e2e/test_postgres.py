@@ -328,3 +328,49 @@ def test_migrate_an_embedded_store_and_serve_it(tmp_path, database):
 
     again = run("migrate", "--from", str(tmp_path / "embedded"), "--to", url, check=False)
     assert again.returncode != 0 and "not empty" in again.stderr, again.stderr
+
+
+def test_audit_records_from_every_node_land_in_one_trail_and_the_spool_drains_after_an_outage(cluster, database):
+    (n1, n2, n3), root, proxy, _, _ = cluster
+    _, _, direct_url = database
+    account = root["AccountId"]
+    iam1 = client(n1, root, "iam")
+    caller = make_caller(iam1)
+    iam1.create_role(RoleName="audited", AssumeRolePolicyDocument=trust_root(account))
+    arn = f"arn:aws:iam::{account}:role/audited"
+    a1, _ = until(3, lambda: client(n1, caller, "sts").assume_role(RoleArn=arn, RoleSessionName="on-node-1"))
+    a2, _ = until(3, lambda: client(n2, caller, "sts").assume_role(RoleArn=arn, RoleSessionName="on-node-2"))
+    client(n3, root, "sts", a1["Credentials"]).get_caller_identity()
+
+    def lookup(n, key, value):
+        return client(n, root, "cloudtrail").lookup_events(
+            LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}])["Events"]
+
+    def found_once(n, key, value, name):
+        events = [e for e in lookup(n, key, value) if e["EventName"] == name]
+        if len(events) != 1:
+            raise ClientError({"Error": {"Code": "NotYet", "Message": f"{len(events)} events"}}, "LookupEvents")
+        return events[0]
+
+    # Any node sees every node's events.
+    for n in (n1, n2, n3):
+        until(10, lambda: found_once(n, "ResourceName", "on-node-1", "AssumeRole"))
+        until(10, lambda: found_once(n, "ResourceName", "on-node-2", "AssumeRole"))
+        until(10, lambda: found_once(n, "AccessKeyId", a1["Credentials"]["AccessKeyId"], "GetCallerIdentity"))
+
+    # With the database cut away, credentials are still issued: their
+    # records are durable in the node's local spool.
+    proxy.cut()
+    issued = []
+    for i in range(5):
+        out = client(n1, caller, "sts").assume_role(RoleArn=arn, RoleSessionName=f"outage-{i}")
+        issued.append(out["Credentials"]["AccessKeyId"])
+    proxy.restore()
+    # The spool drains when the database returns: each record lands once.
+    for key in issued:
+        until(20, lambda: found_once(n2, "ResourceName", key, "AssumeRole"))
+    out = run("audit", "export", "--data-dir", str(n1.data_dir), "--database-url", direct_url)
+    keys = [json.loads(l).get("responseElements", {}) or {} for l in out.stdout.splitlines()]
+    keys = [r.get("credentials", {}).get("accessKeyId") for r in keys]
+    for key in issued + [a1["Credentials"]["AccessKeyId"], a2["Credentials"]["AccessKeyId"]]:
+        assert keys.count(key) == 1, f"{key} appears {keys.count(key)} times in the shared trail"

@@ -12,12 +12,14 @@
 
 mod event;
 mod index;
+mod postgres;
 mod segment;
 mod writer;
 
 pub use event::{
     EVENT_VERSION, Event, LookupResource, Record, Resource, SessionAttributes, SessionContext, SessionIssuer, UserIdentity,
 };
+pub use postgres::{PgTrail, export_postgres};
 pub use segment::{SegmentTrail, export};
 pub use writer::{CommitObserver, Trail};
 

@@ -104,17 +104,20 @@ struct Planned {
 pub struct SegmentTrail {
     dir: PathBuf,
     log: Mutex<Log>,
-    index: Arc<Index>,
+    /// `None` for a spool that another store forwards (no local lookups).
+    index: Option<Arc<Index>>,
     durable: Arc<AtomicI64>,
     indexed: watch::Receiver<i64>,
     /// Tells the indexer a lookup is waiting.
     hurry: Arc<Notify>,
-    indexer: tokio::task::JoinHandle<()>,
+    indexer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for SegmentTrail {
     fn drop(&mut self) {
-        self.indexer.abort();
+        if let Some(indexer) = &self.indexer {
+            indexer.abort();
+        }
     }
 }
 
@@ -158,15 +161,15 @@ fn each_line(path: &Path, mut f: impl FnMut(u64, &str)) -> Result<u64, TrailErro
 
 /// Where the indexer has read up to: a segment and a byte offset in it.
 #[derive(Debug, Clone, Copy, Default)]
-struct Cursor {
-    segment: i64,
-    offset: u64,
+pub(crate) struct Cursor {
+    pub segment: i64,
+    pub offset: u64,
 }
 
 /// Reads at most `max` index entries after `cursor` with sequence numbers
 /// up to `upto`, and the cursor after the last one read. Stops at a line not
 /// yet complete (still being written).
-fn read_from(dir: &Path, mut cursor: Cursor, upto: i64, max: usize) -> Result<(Vec<Entry>, Cursor), TrailError> {
+pub(crate) fn read_from(dir: &Path, mut cursor: Cursor, upto: i64, max: usize, with_body: bool) -> Result<(Vec<Entry>, Cursor), TrailError> {
     let mut out = Vec::new();
     let from = cursor.segment;
     for first in segments(dir)?.into_iter().filter(|f| *f >= from) {
@@ -184,7 +187,7 @@ fn read_from(dir: &Path, mut cursor: Cursor, upto: i64, max: usize) -> Result<(V
                 break;
             }
             let text = line.trim_end_matches('\n');
-            if let Some(e) = entry_of(first, offset, text) {
+            if let Some(e) = entry_of(first, offset, text, with_body) {
                 if e.seq > upto {
                     return Ok((out, cursor));
                 }
@@ -201,7 +204,7 @@ fn read_from(dir: &Path, mut cursor: Cursor, upto: i64, max: usize) -> Result<(V
 }
 
 /// The index entry of `line` found at `offset` of `segment`.
-fn entry_of(segment: i64, offset: u64, text: &str) -> Option<Entry> {
+fn entry_of(segment: i64, offset: u64, text: &str, with_body: bool) -> Option<Entry> {
     let line: Line = serde_json::from_str(text).ok()?;
     // The event is the line's last member: it ends one byte before the
     // line does.
@@ -212,7 +215,8 @@ fn entry_of(segment: i64, offset: u64, text: &str) -> Option<Entry> {
         offset: i64::try_from(offset).ok()? + i64::try_from(start).ok()?,
         len: i64::try_from(body_len).ok()?,
     };
-    Some(Entry { seq: line.seq, record: line.into_record(), at })
+    let body = if with_body { line.e.get().to_owned() } else { String::new() };
+    Some(Entry { seq: line.seq, record: Record { body, ..line.into_record() }, at })
 }
 
 impl SegmentTrail {
@@ -223,6 +227,17 @@ impl SegmentTrail {
     /// crash left half-written, and indexes what the index lacks. Call from
     /// within a Tokio runtime; starts the indexer task.
     pub async fn open(dir: &Path) -> Result<Self, TrailError> {
+        Self::open_with(dir, true).await
+    }
+
+    /// Opens the trail in `dir` as a durable local spool only, without the
+    /// lookup index: for a store that forwards the events elsewhere
+    /// ([`crate::PgTrail`]).
+    pub async fn open_spool(dir: &Path) -> Result<Self, TrailError> {
+        Self::open_with(dir, false).await
+    }
+
+    async fn open_with(dir: &Path, indexed: bool) -> Result<Self, TrailError> {
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);
         #[cfg(unix)]
@@ -231,7 +246,6 @@ impl SegmentTrail {
             b.mode(0o700);
         }
         b.create(dir).map_err(io)?;
-        let index = Arc::new(Index::open(&dir.join("index.db")).await?);
 
         let all = segments(dir)?;
         let mut log = Log { file: None, segment: 0, len: 0, next_seq: 1 };
@@ -252,6 +266,22 @@ impl SegmentTrail {
             log = Log { file: Some(Arc::new(file)), segment: last, len: complete, next_seq: last_seq.map_or(last, |s| s + 1) };
         }
 
+        let durable = log.next_seq - 1;
+        let (indexed_tx, indexed_rx) = watch::channel(durable);
+        let hurry = Arc::new(Notify::new());
+        if !indexed {
+            return Ok(Self {
+                dir: dir.to_owned(),
+                log: Mutex::new(log),
+                index: None,
+                durable: Arc::new(AtomicI64::new(durable)),
+                indexed: indexed_rx,
+                hurry,
+                indexer: None,
+            });
+        }
+        let index = Arc::new(Index::open(&dir.join("index.db")).await?);
+
         // Catch up the index from the segments.
         let indexed = index.last_seq().await?;
         let mut cursor = Cursor::default();
@@ -262,8 +292,7 @@ impl SegmentTrail {
                 break;
             }
         }
-        let durable = log.next_seq - 1;
-        let (behind, cursor) = read_from(dir, cursor, durable, usize::MAX)?;
+        let (behind, cursor) = read_from(dir, cursor, durable, usize::MAX, false)?;
         let behind: Vec<Entry> = behind.into_iter().filter(|e| e.seq > indexed).collect();
         if !behind.is_empty() {
             tracing::info!(events = behind.len(), "indexing audit events written before the last stop");
@@ -271,9 +300,7 @@ impl SegmentTrail {
                 index.insert(chunk).await?;
             }
         }
-        let (indexed_tx, indexed_rx) = watch::channel(durable);
         let durable = Arc::new(AtomicI64::new(durable));
-        let hurry = Arc::new(Notify::new());
         let indexer = tokio::spawn(run_indexer(
             dir.to_owned(),
             index.clone(),
@@ -282,7 +309,15 @@ impl SegmentTrail {
             indexed_tx,
             cursor,
         ));
-        Ok(Self { dir: dir.to_owned(), log: Mutex::new(log), index, durable, indexed: indexed_rx, hurry, indexer })
+        Ok(Self {
+            dir: dir.to_owned(),
+            log: Mutex::new(log),
+            index: Some(index),
+            durable,
+            indexed: indexed_rx,
+            hurry,
+            indexer: Some(indexer),
+        })
     }
 
     /// Serialises `records` as lines for the open segment, starting a new
@@ -330,6 +365,33 @@ impl SegmentTrail {
         }
         log.len += u64::try_from(buf.len()).unwrap_or(0);
         Ok(Planned { file, bytes: buf, last: log.next_seq - 1 })
+    }
+
+    /// The trail's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The newest durable sequence number.
+    pub(crate) fn durable_seq(&self) -> i64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Deletes the closed segments whose every line has a sequence number
+    /// up to `upto` (forwarded elsewhere); returns how many segments.
+    pub(crate) fn drop_segments_through(&self, upto: i64) -> Result<usize, TrailError> {
+        let current = self.log.lock().map_err(|_| TrailError::Unavailable)?.segment;
+        let all = segments(&self.dir)?;
+        let mut dropped = 0;
+        for (i, &first) in all.iter().enumerate() {
+            let next_first = all.get(i + 1).copied().unwrap_or(i64::MAX);
+            if first >= current || next_first > upto + 1 {
+                break;
+            }
+            std::fs::remove_file(segment_path(&self.dir, first)).map_err(io)?;
+            dropped += 1;
+        }
+        Ok(dropped)
     }
 
     fn read_event(&self, at: Location) -> Result<String, TrailError> {
@@ -398,7 +460,7 @@ async fn run_indexer(
         // In bounded rounds, so that a large backlog never sits in memory.
         while done < now {
             let dir2 = dir.clone();
-            let read = tokio::task::spawn_blocking(move || read_from(&dir2, cursor, now, INDEX_ROUND)).await;
+            let read = tokio::task::spawn_blocking(move || read_from(&dir2, cursor, now, INDEX_ROUND, false)).await;
             let (entries, next) = match read {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
@@ -448,7 +510,8 @@ impl TrailStore for SegmentTrail {
 
     async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
         self.catch_up().await;
-        let mut hits = self.index.lookup(q).await?;
+        let index = self.index.as_ref().ok_or(TrailError::Unavailable)?;
+        let mut hits = index.lookup(q).await?;
         let next = if hits.len() > q.limit {
             hits.truncate(q.limit);
             hits.last().map(|h| h.seq)
@@ -460,20 +523,22 @@ impl TrailStore for SegmentTrail {
 
     async fn scan(&self, since: Option<i64>, until: Option<i64>, after_seq: i64, limit: usize) -> Result<Vec<(i64, Record)>, TrailError> {
         self.catch_up().await;
-        let hits = self.index.scan(since, until, after_seq, limit).await?;
+        let index = self.index.as_ref().ok_or(TrailError::Unavailable)?;
+        let hits = index.scan(since, until, after_seq, limit).await?;
         self.with_bodies(hits).await
     }
 
     async fn purge(&self, before: i64) -> Result<u64, TrailError> {
+        let index = self.index.as_ref().ok_or(TrailError::Unavailable)?;
         let current = self.log.lock().map_err(|_| TrailError::Unavailable)?.segment;
         let mut dropped = 0;
         for first in segments(&self.dir)? {
             if first >= current {
                 break;
             }
-            match self.index.newest_time_in(first).await? {
+            match index.newest_time_in(first).await? {
                 Some(newest) if newest < before => {
-                    dropped += self.index.drop_segment(first).await?;
+                    dropped += index.drop_segment(first).await?;
                     std::fs::remove_file(segment_path(&self.dir, first)).map_err(io)?;
                 }
                 _ => break,
@@ -483,8 +548,10 @@ impl TrailStore for SegmentTrail {
     }
 
     async fn close(&self) {
-        self.catch_up().await;
-        self.index.close().await;
+        if let Some(index) = &self.index {
+            self.catch_up().await;
+            index.close().await;
+        }
     }
 }
 

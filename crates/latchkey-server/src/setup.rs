@@ -349,6 +349,19 @@ pub async fn open_existing_at(loc: &Location) -> Result<Arc<dyn Store>, SetupErr
     Ok(Arc::new(store))
 }
 
+/// Opens the audit trail for `location`: the data directory's own, or with
+/// PostgreSQL the shared one, spooled through the data directory.
+pub async fn open_trail_at(location: &Location) -> Result<Arc<dyn latchkey_audit::TrailStore>, SetupError> {
+    match &location.database_url {
+        None => open_trail(&location.data_dir).await,
+        Some(url) => {
+            ensure_dir(&location.data_dir)?;
+            let spool = location.data_dir.join(latchkey_audit::SegmentTrail::DIR_NAME);
+            Ok(Arc::new(latchkey_audit::PgTrail::open(&spool, url).await?))
+        }
+    }
+}
+
 /// Opens (creating if needed) the data directory's audit trail.
 pub async fn open_trail(dir: &Path) -> Result<Arc<dyn latchkey_audit::TrailStore>, SetupError> {
     ensure_dir(dir)?;

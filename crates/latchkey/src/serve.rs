@@ -100,7 +100,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         tracing::warn!("LATCHKEY_UNSAFE_AUDIT_DISCARD=1: audit records are thrown away (benchmarks only)");
         Arc::new(latchkey_audit::DiscardTrail)
     } else {
-        setup::open_trail(&s.data_dir).await.context("opening the audit trail")?
+        setup::open_trail_at(&s.location()).await.context("opening the audit trail")?
     };
     let config = ServiceConfig {
         body_limit: s.body_limit,
@@ -258,14 +258,18 @@ pub fn audit_export(args: crate::config::ExportArgs) -> anyhow::Result<()> {
     let since = args.since.as_deref().map(|t| latchkey_model::parse_time(t).with_context(|| format!("--since: `{t}` is not RFC 3339 or Unix seconds"))).transpose()?;
     let until = args.until.as_deref().map(|t| latchkey_model::parse_time(t).with_context(|| format!("--until: `{t}` is not RFC 3339 or Unix seconds"))).transpose()?;
     let dir = s.data_dir.join(latchkey_audit::SegmentTrail::DIR_NAME);
-    anyhow::ensure!(dir.is_dir(), "no audit trail at {}", dir.display());
+    anyhow::ensure!(s.database_url.is_some() || dir.is_dir(), "no audit trail at {}", dir.display());
     let mut out: Box<dyn Write> = match &args.output {
         Some(file) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let written = latchkey_audit::export(&dir, since, until, &mut out)?;
+    let written = match &s.database_url {
+        // The shared trail: every node's forwarded events.
+        Some(url) => runtime()?.block_on(latchkey_audit::export_postgres(url, since, until, &mut out))?,
+        None => latchkey_audit::export(&dir, since, until, &mut out)?,
+    };
     out.flush()?;
     eprintln!("latchkey: exported {written} audit events");
     Ok(())

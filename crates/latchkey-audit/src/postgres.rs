@@ -1,0 +1,372 @@
+//! The shared trail for several nodes: every node's events in one
+//! PostgreSQL table, so a lookup on any node sees them all.
+//!
+//! A call still waits only for its node's local disk: records are made
+//! durable in a local spool ([`SegmentTrail`] without its index), and a
+//! forwarder task copies the spool into PostgreSQL. While the database is
+//! unreachable, credential-issuing calls keep working as long as the spool
+//! can be written; when it returns, the forwarder catches up. Every event
+//! id is unique in the table and inserts skip ids already there, so a batch
+//! sent twice (a commit whose answer was lost) lands once. Each node keeps
+//! how far it has forwarded in `audit_nodes`, under a node id stored in its
+//! spool directory.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use tokio::sync::{Notify, watch};
+
+use crate::event::wrap_terms;
+use crate::segment::{Cursor, read_from};
+use crate::{Attribute, LookupResource, Page, Query, Record, SegmentTrail, TrailError, TrailStore};
+
+const SCHEMA: &str = r"
+CREATE TABLE IF NOT EXISTS audit_events (
+    seq           BIGSERIAL PRIMARY KEY,
+    event_id      TEXT    NOT NULL UNIQUE,
+    event_time    BIGINT  NOT NULL,
+    account_id    TEXT    NOT NULL,
+    event_name    TEXT    NOT NULL,
+    event_source  TEXT    NOT NULL,
+    username      TEXT,
+    access_key_id TEXT,
+    read_only     BOOLEAN NOT NULL,
+    resources     TEXT    NOT NULL,
+    names         TEXT    NOT NULL,
+    types         TEXT    NOT NULL,
+    body          TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_events_account ON audit_events (account_id, seq);
+CREATE INDEX IF NOT EXISTS audit_events_name ON audit_events (account_id, event_name, seq);
+CREATE INDEX IF NOT EXISTS audit_events_user ON audit_events (account_id, username, seq);
+CREATE INDEX IF NOT EXISTS audit_events_key ON audit_events (account_id, access_key_id, seq);
+CREATE TABLE IF NOT EXISTS audit_nodes (
+    node      TEXT   PRIMARY KEY,
+    forwarded BIGINT NOT NULL
+);
+";
+
+/// Rows per INSERT (13 columns; PostgreSQL allows 65535 parameters).
+const ROWS_PER_STATEMENT: usize = 2000;
+/// How often the forwarder looks at the spool.
+const FORWARD_TICK: Duration = Duration::from_millis(100);
+/// How long a lookup waits for this node's events to be forwarded.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL trail, with its local spool.
+#[derive(Debug)]
+pub struct PgTrail {
+    spool: Arc<SegmentTrail>,
+    pool: PgPool,
+    forwarded: watch::Receiver<i64>,
+    hurry: Arc<Notify>,
+    forwarder: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgTrail {
+    fn drop(&mut self) {
+        self.forwarder.abort();
+    }
+}
+
+/// This node's id, kept in the spool directory so that a restart resumes
+/// forwarding where it stopped.
+fn node_id(dir: &Path) -> Result<String, TrailError> {
+    let path = dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        _ => {
+            let mut bytes = [0u8; 12];
+            getrandom::fill(&mut bytes).map_err(|e| TrailError::Io(e.to_string()))?;
+            let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            std::fs::write(&path, &id).map_err(|e| TrailError::Io(e.to_string()))?;
+            Ok(id)
+        }
+    }
+}
+
+impl PgTrail {
+    /// Opens the spool in `spool_dir` and connects to `url`. The database
+    /// need not answer now: the schema is made, and forwarding starts, once
+    /// it does.
+    pub async fn open(spool_dir: &Path, url: &str) -> Result<Self, TrailError> {
+        let spool = Arc::new(SegmentTrail::open_spool(spool_dir).await?);
+        let node = node_id(spool_dir)?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| TrailError::Io(format!("invalid database URL: {e}")))?
+            .application_name("latchkey-audit")
+            .options([("statement_timeout", "10000"), ("client_min_messages", "warning")]);
+        let pool = PgPoolOptions::new().max_connections(3).acquire_timeout(Duration::from_secs(2)).connect_lazy_with(options);
+        let (tx, forwarded) = watch::channel(0);
+        let hurry = Arc::new(Notify::new());
+        let forwarder = tokio::spawn(forward(spool.clone(), pool.clone(), node, tx, hurry.clone()));
+        Ok(Self { spool, pool, forwarded, hurry, forwarder })
+    }
+
+    /// Waits (bounded) until every event durable in the spool is in the
+    /// database.
+    async fn catch_up(&self) -> Result<(), TrailError> {
+        let target = self.spool.durable_seq();
+        let mut rx = self.forwarded.clone();
+        if *rx.borrow() < target {
+            self.hurry.notify_one();
+        }
+        match tokio::time::timeout(CATCH_UP_WAIT, rx.wait_for(|v| *v >= target)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(TrailError::Unavailable),
+        }
+    }
+}
+
+async fn ensure_schema(pool: &PgPool) -> Result<(), TrailError> {
+    let mut tx = pool.begin().await?;
+    // Nodes starting together create the tables once.
+    sqlx::query("SELECT pg_advisory_xact_lock(7300734)").execute(&mut *tx).await?;
+    sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Copies the spool into the database, forever: resumes from what the
+/// database says this node forwarded, sends one statement's worth at a
+/// time, and after an error reconnects and resumes.
+async fn forward(spool: Arc<SegmentTrail>, pool: PgPool, node: String, forwarded: watch::Sender<i64>, hurry: Arc<Notify>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match forward_until_error(&spool, &pool, &node, &forwarded, &hurry).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "forwarding audit events to PostgreSQL failed; they stay in the local spool and will be retried");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn forward_until_error(
+    spool: &SegmentTrail,
+    pool: &PgPool,
+    node: &str,
+    forwarded: &watch::Sender<i64>,
+    hurry: &Notify,
+) -> Result<(), TrailError> {
+    ensure_schema(pool).await?;
+    let mut done: i64 = sqlx::query_scalar("SELECT forwarded FROM audit_nodes WHERE node = $1")
+        .bind(node)
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or(0);
+    forwarded.send_replace(done);
+    let mut cursor = Cursor::default();
+    let mut tick = tokio::time::interval(FORWARD_TICK);
+    loop {
+        let now = spool.durable_seq();
+        if now <= done {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = hurry.notified() => {}
+            }
+            continue;
+        }
+        let dir = spool.dir().to_owned();
+        let (entries, next) = tokio::task::spawn_blocking(move || read_from(&dir, cursor, now, ROWS_PER_STATEMENT, true))
+            .await
+            .map_err(|_| TrailError::Unavailable)??;
+        // Lines at or below `done` were forwarded before a restart.
+        let fresh: Vec<_> = entries.into_iter().filter(|e| e.seq > done).collect();
+        cursor = next;
+        let Some(last) = fresh.last().map(|e| e.seq) else {
+            tick.tick().await;
+            continue;
+        };
+        let mut tx = pool.begin().await?;
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "INSERT INTO audit_events (event_id, event_time, account_id, event_name, event_source, username, access_key_id, read_only, resources, names, types, body) ",
+        );
+        qb.push_values(&fresh, |mut b, e| {
+            let r = &e.record;
+            b.push_bind(r.event_id.clone())
+                .push_bind(r.event_time)
+                .push_bind(r.account_id.clone())
+                .push_bind(r.event_name.clone())
+                .push_bind(r.event_source.clone())
+                .push_bind(r.username.clone())
+                .push_bind(r.access_key_id.clone())
+                .push_bind(r.read_only)
+                .push_bind(serde_json::to_string(&r.resources).unwrap_or_else(|_| "[]".to_owned()))
+                .push_bind(wrap_terms(r.resources.iter().map(|x| x.name.as_str()).chain(r.extra_names.iter().map(String::as_str))))
+                .push_bind(wrap_terms(r.resources.iter().map(|x| x.kind.as_str())))
+                .push_bind(r.body.clone());
+        });
+        qb.push(" ON CONFLICT (event_id) DO NOTHING");
+        qb.build().execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO audit_nodes (node, forwarded) VALUES ($1, $2) ON CONFLICT (node) DO UPDATE SET forwarded = EXCLUDED.forwarded",
+        )
+        .bind(node)
+        .bind(last)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        done = last;
+        forwarded.send_replace(done);
+        // Forwarded segments are no longer needed locally.
+        if let Err(e) = spool.drop_segments_through(done) {
+            tracing::warn!(error = %e, "could not remove forwarded audit segments");
+        }
+    }
+}
+
+const SELECT: &str =
+    "SELECT seq, event_id, event_time, account_id, event_name, event_source, username, access_key_id, read_only, resources, body FROM audit_events";
+
+fn row_to_record(row: &sqlx::postgres::PgRow) -> Result<(i64, Record), TrailError> {
+    let resources: String = row.try_get("resources")?;
+    let resources: Vec<LookupResource> = serde_json::from_str(&resources).map_err(|e| TrailError::Corrupt(e.to_string()))?;
+    Ok((
+        row.try_get("seq")?,
+        Record {
+            event_id: row.try_get("event_id")?,
+            event_time: row.try_get("event_time")?,
+            account_id: row.try_get("account_id")?,
+            event_name: row.try_get("event_name")?,
+            event_source: row.try_get("event_source")?,
+            username: row.try_get("username")?,
+            access_key_id: row.try_get("access_key_id")?,
+            read_only: row.try_get("read_only")?,
+            resources,
+            extra_names: Vec::new(),
+            body: row.try_get("body")?,
+        },
+    ))
+}
+
+#[async_trait]
+impl TrailStore for PgTrail {
+    async fn append(&self, records: &[Record]) -> Result<(), TrailError> {
+        self.spool.append(records).await?;
+        self.hurry.notify_one();
+        Ok(())
+    }
+
+    async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
+        self.catch_up().await?;
+        let mut qb = QueryBuilder::<Postgres>::new(SELECT);
+        qb.push(" WHERE account_id = ").push_bind(q.account_id.clone());
+        if let Some(start) = q.start {
+            qb.push(" AND event_time >= ").push_bind(start);
+        }
+        if let Some(end) = q.end {
+            qb.push(" AND event_time <= ").push_bind(end);
+        }
+        if let Some(before) = q.before_seq {
+            qb.push(" AND seq < ").push_bind(before);
+        }
+        match &q.attribute {
+            None => {}
+            Some(Attribute::EventId(v)) => {
+                qb.push(" AND event_id = ").push_bind(v.clone());
+            }
+            Some(Attribute::EventName(v)) => {
+                qb.push(" AND event_name = ").push_bind(v.clone());
+            }
+            Some(Attribute::Username(v)) => {
+                qb.push(" AND username = ").push_bind(v.clone());
+            }
+            Some(Attribute::AccessKeyId(v)) => {
+                qb.push(" AND access_key_id = ").push_bind(v.clone());
+            }
+            Some(Attribute::EventSource(v)) => {
+                qb.push(" AND event_source = ").push_bind(v.clone());
+            }
+            Some(Attribute::ReadOnly(v)) => {
+                qb.push(" AND read_only = ").push_bind(*v);
+            }
+            Some(Attribute::ResourceName(v)) => {
+                qb.push(" AND strpos(names, ").push_bind(format!("\n{v}\n")).push(") > 0");
+            }
+            Some(Attribute::ResourceType(v)) => {
+                qb.push(" AND strpos(types, ").push_bind(format!("\n{v}\n")).push(") > 0");
+            }
+        }
+        let limit = i64::try_from(q.limit).unwrap_or(50);
+        qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit + 1);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let mut records = rows.iter().map(row_to_record).collect::<Result<Vec<_>, _>>()?;
+        let next = if records.len() > q.limit {
+            records.truncate(q.limit);
+            records.last().map(|(seq, _)| *seq)
+        } else {
+            None
+        };
+        Ok(Page { records, next })
+    }
+
+    async fn scan(&self, since: Option<i64>, until: Option<i64>, after_seq: i64, limit: usize) -> Result<Vec<(i64, Record)>, TrailError> {
+        self.catch_up().await?;
+        let mut qb = QueryBuilder::<Postgres>::new(SELECT);
+        qb.push(" WHERE seq > ").push_bind(after_seq);
+        if let Some(s) = since {
+            qb.push(" AND event_time >= ").push_bind(s);
+        }
+        if let Some(u) = until {
+            qb.push(" AND event_time <= ").push_bind(u);
+        }
+        qb.push(" ORDER BY seq LIMIT ").push_bind(i64::try_from(limit).unwrap_or(1000));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_record).collect()
+    }
+
+    async fn purge(&self, before: i64) -> Result<u64, TrailError> {
+        Ok(sqlx::query("DELETE FROM audit_events WHERE event_time < $1").bind(before).execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn close(&self) {
+        // Best effort: whatever is not forwarded stays in the spool for the
+        // next start.
+        let _ = self.catch_up().await;
+        self.pool.close().await;
+    }
+}
+
+/// Writes every event in the shared trail at `url` within `[since, until]`,
+/// oldest first, one JSON object per line. Events still in a node's spool
+/// (not yet forwarded) are not included.
+pub async fn export_postgres(url: &str, since: Option<i64>, until: Option<i64>, out: &mut dyn std::io::Write) -> Result<u64, TrailError> {
+    let options = PgConnectOptions::from_str(url).map_err(|e| TrailError::Io(format!("invalid database URL: {e}")))?;
+    let pool = PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
+    let mut after = 0i64;
+    let mut written = 0;
+    loop {
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT seq, body FROM audit_events WHERE seq > ");
+        qb.push_bind(after);
+        if let Some(s) = since {
+            qb.push(" AND event_time >= ").push_bind(s);
+        }
+        if let Some(u) = until {
+            qb.push(" AND event_time <= ").push_bind(u);
+        }
+        qb.push(" ORDER BY seq LIMIT 1000");
+        let rows = match qb.build().fetch_all(&pool).await {
+            Ok(rows) => rows,
+            // No table yet: no node has forwarded anything.
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => break,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(last) = rows.last() else { break };
+        after = last.try_get("seq")?;
+        for row in &rows {
+            let body: String = row.try_get("body")?;
+            out.write_all(body.as_bytes()).and_then(|()| out.write_all(b"\n")).map_err(|e| TrailError::Io(e.to_string()))?;
+            written += 1;
+        }
+    }
+    pool.close().await;
+    Ok(written)
+}
