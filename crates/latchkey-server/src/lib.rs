@@ -60,7 +60,7 @@ impl Default for ServiceConfig {
             shutdown_grace: Duration::from_secs(30),
             token_key_rotation: Duration::from_secs(86_400),
             encode_authorization_messages: true,
-            audit_queue: 16 * 1024,
+            audit_queue: 4096,
         }
     }
 }
