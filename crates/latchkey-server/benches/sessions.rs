@@ -115,7 +115,7 @@ fn sessions(c: &mut Criterion) {
                 &snap,
                 &caller,
                 Request { action: "sts:AssumeRole", resource: &role_arn },
-                Some((&role_arn, &role.trust, &account_text)),
+                Some((&role_arn, role.trust(), &account_text)),
                 &context,
             );
             black_box(decision.is_ok());

@@ -140,13 +140,27 @@ pub struct KeyEntry {
     pub last_used: Option<(i64, String, String)>,
 }
 
-/// A role with its compiled trust policy.
+/// A role, and its trust policy compiled on first use.
 #[derive(Debug)]
 pub struct RoleEntry {
     /// The role.
     pub role: Role,
-    /// Its trust policy, compiled.
-    pub trust: Arc<CompiledPolicy>,
+    /// Compiled by the first AssumeRole of this snapshot: with 100,000
+    /// roles, compiling every trust policy made start-up and every
+    /// snapshot rebuild take seconds and most of the memory.
+    trust: std::sync::OnceLock<Arc<CompiledPolicy>>,
+}
+
+impl RoleEntry {
+    /// An entry for `role`; its trust policy is compiled when first asked for.
+    pub fn new(role: Role) -> Self {
+        Self { role, trust: std::sync::OnceLock::new() }
+    }
+
+    /// The compiled trust policy.
+    pub fn trust(&self) -> &CompiledPolicy {
+        self.trust.get_or_init(|| compile_stored(&self.role.trust_policy, PolicyKind::Trust))
+    }
 }
 
 /// A customer-managed policy with its default version compiled.
@@ -363,8 +377,7 @@ impl Snapshot {
             if let Some(acct) = accounts.get_mut(&r.account) {
                 let lower = r.name.to_lowercase();
                 acct.role_names.insert(r.id.clone(), lower.clone());
-                let trust = compile_stored(&r.trust_policy, PolicyKind::Trust);
-                acct.roles.insert(lower, RoleEntry { role: r, trust });
+                acct.roles.insert(lower, RoleEntry::new(r));
             }
         }
         for (group, user) in loaded.memberships {

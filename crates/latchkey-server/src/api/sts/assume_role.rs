@@ -227,7 +227,7 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
     if !p.transitive.is_empty() {
         context.insert_multi("sts:TransitiveTagKeys", p.transitive.iter().cloned());
     }
-    let trust = Some((role_arn.as_str(), &*entry.trust, role_account_text.as_str()));
+    let trust = Some((role_arn.as_str(), entry.trust(), role_account_text.as_str()));
     // AWS's message for AssumeRole names no policy type; the encoded
     // message still says which side refused.
     let ask = |action: &str| {
