@@ -165,13 +165,21 @@ async fn forward_until_error(
     forwarded.send_replace(done);
     let mut cursor = Cursor::default();
     let mut tick = tokio::time::interval(FORWARD_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut caught_up = true;
     loop {
-        let now = spool.durable_seq();
-        if now <= done {
+        // Between rounds, wait for the tick (or a lookup): each round is one
+        // database commit, so under load a round carries a tick's worth of
+        // events instead of one group commit's.
+        if caught_up {
             tokio::select! {
                 _ = tick.tick() => {}
                 () = hurry.notified() => {}
             }
+        }
+        let now = spool.durable_seq();
+        if now <= done {
+            caught_up = true;
             continue;
         }
         let dir = spool.dir().to_owned();
@@ -182,7 +190,7 @@ async fn forward_until_error(
         let fresh: Vec<_> = entries.into_iter().filter(|e| e.seq > done).collect();
         cursor = next;
         let Some(last) = fresh.last().map(|e| e.seq) else {
-            tick.tick().await;
+            caught_up = true;
             continue;
         };
         let mut tx = pool.begin().await?;
@@ -215,6 +223,7 @@ async fn forward_until_error(
         .await?;
         tx.commit().await?;
         done = last;
+        caught_up = done >= now;
         forwarded.send_replace(done);
         // Forwarded segments are no longer needed locally.
         if let Err(e) = spool.drop_segments_through(done) {
@@ -250,9 +259,8 @@ fn row_to_record(row: &sqlx::postgres::PgRow) -> Result<(i64, Record), TrailErro
 #[async_trait]
 impl TrailStore for PgTrail {
     async fn append(&self, records: &[Record]) -> Result<(), TrailError> {
-        self.spool.append(records).await?;
-        self.hurry.notify_one();
-        Ok(())
+        // Durable locally; the forwarder ships it within a tick.
+        self.spool.append(records).await
     }
 
     async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
