@@ -1,7 +1,6 @@
 //! The SQLite trail and the group-commit writer.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test helpers: a failure should fail the test loudly")]
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -122,15 +121,22 @@ async fn a_half_written_line_is_cut_off_and_a_lost_index_is_rebuilt() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .unwrap();
-    // A crash mid-write leaves a line without its newline.
-    std::fs::OpenOptions::new().append(true).open(&segment).unwrap().write_all(b"{\"seq\":6,\"id\":\"torn").unwrap();
+    // A crash mid-write leaves a line without its newline where the zeros
+    // of the preallocated segment began.
+    let bytes = std::fs::read(&segment).unwrap();
+    let end = bytes.iter().position(|b| *b == 0).unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        std::fs::OpenOptions::new().write(true).open(&segment).unwrap().write_all_at(b"{\"seq\":6,\"id\":\"torn", end as u64).unwrap();
+    }
     for f in ["index.db", "index.db-wal", "index.db-shm"] {
         let _ = std::fs::remove_file(audit.join(f));
     }
     let trail = SegmentTrail::open(&audit).await.unwrap();
     let page = trail.lookup(&query("111111111111", None)).await.unwrap();
     assert_eq!(page.records.len(), 5, "the index was rebuilt from the segment");
-    assert!(!std::fs::read_to_string(&segment).unwrap().contains("torn"));
+    let after = std::fs::read(&segment).unwrap();
+    assert!(!after.windows(4).any(|w| w == b"torn"), "the torn line was cleared");
     trail.append(&[record(9, "111111111111", "CreateUser")]).await.unwrap();
     let names: Vec<String> = trail.lookup(&query("111111111111", None)).await.unwrap().records.into_iter().map(|(_, r)| r.event_name).collect();
     assert_eq!(names.first().map(String::as_str), Some("CreateUser"));
