@@ -229,10 +229,12 @@ def test_key_rotation_on_one_node_keeps_old_tokens_valid_on_the_others(cluster, 
         new = client(n4, caller, "sts").assume_role(RoleArn=arn, RoleSessionName="new")
         assert token_key_id(new["Credentials"]["SessionToken"]) == 2
         for n in (n1, n2, n3):
-            # The old token keeps verifying; the new key reaches every node.
+            # The old token keeps verifying; a token sealed with the new key
+            # verifies on every node at the first try, even before the
+            # node has heard of the key (it catches up when a token names a
+            # key newer than all it knows).
             assert client(n, root, "sts", old["Credentials"]).get_caller_identity()["Arn"].endswith("/old")
-            who, took = until(3, lambda: client(n, root, "sts", new["Credentials"]).get_caller_identity())
-            assert who["Arn"].endswith("/new") and took < 1.0, took
+            assert client(n, root, "sts", new["Credentials"]).get_caller_identity()["Arn"].endswith("/new")
         # The other nodes now seal with the new key too.
         fresh, _ = until(3, lambda: client(n3, caller, "sts").assume_role(RoleArn=arn, RoleSessionName="fresh"))
         assert token_key_id(fresh["Credentials"]["SessionToken"]) == 2

@@ -257,6 +257,21 @@ impl KeyRing {
         SessionClaims::decode(msg)
     }
 
+    /// Whether `token` names a key id newer than every key in this ring: a
+    /// key another node created a moment ago, which this ring has not
+    /// loaded yet (the caller may refresh its keys and try again). Reads
+    /// only the token's header.
+    pub fn names_newer_key(&self, token: &str) -> bool {
+        let mut bin = Vec::with_capacity(8);
+        let Some(prefix) = token.get(..8) else { return false };
+        if self.base64.decode_vec(prefix, &mut bin).is_err() {
+            return false;
+        }
+        let [version, i0, i1, i2, i3, ..] = bin.as_slice() else { return false };
+        let id = u32::from_be_bytes([*i0, *i1, *i2, *i3]);
+        *version == FORMAT_VERSION && self.keys().all(|k| id > k.id)
+    }
+
     /// Decodes `text` into `bin` and decrypts it there, with `aad_id` bound
     /// as associated data; returns the plaintext within `bin`.
     fn open_in_place<'b>(&self, text: &str, aad_id: &str, bin: &'b mut Vec<u8>) -> Result<&'b [u8], TokenError> {

@@ -570,3 +570,17 @@ fn blobs_round_trip_and_never_pass_for_tokens() {
     let other = latchkey_token::KeyRing::new(vec![latchkey_token::TokenKey::generate(8, 0)]).unwrap();
     assert!(other.open_blob(&sealed, "authz-message").is_err());
 }
+
+#[test]
+fn a_token_from_a_newer_key_is_recognised_by_its_header_only() {
+    let old = KeyRing::new(vec![TokenKey::generate(1, 1_000), TokenKey::generate(2, 2_000)]).unwrap();
+    let newer = KeyRing::new(vec![TokenKey::generate(2, 2_000), TokenKey::generate(3, 3_000)]).unwrap();
+    let claims = typical();
+    let from_newer = newer.seal(&claims, "ASIAEXAMPLE").unwrap();
+    let from_old = old.seal(&claims, "ASIAEXAMPLE").unwrap();
+    assert!(old.names_newer_key(&from_newer), "key 3 is newer than every key of the old ring");
+    assert!(!old.names_newer_key(&from_old));
+    assert!(!newer.names_newer_key(&from_newer));
+    assert!(!old.names_newer_key("short"));
+    assert!(!old.names_newer_key("!!!!!!!!!!!!!!!!"));
+}

@@ -192,7 +192,7 @@ async fn call(
     }
 
     let signed = latchkey_sigv4::parse(&http_req)?;
-    let snap = app.state.snapshot();
+    let mut snap = app.state.snapshot();
     let Some(signed) = signed else {
         // Unsigned: only the federation actions may be (they arrive later);
         // name the service from the action for the error's namespace.
@@ -214,7 +214,21 @@ async fn call(
         outcome.service = service;
         outcome.action = op.to_owned();
     }
-    let authed = match authn::authenticate(&snap, &app.signing_keys, &http_req, &signed, now) {
+    let mut verdict = authn::authenticate(&snap, &app.signing_keys, &http_req, &signed, now);
+    if verdict.as_ref().is_err_and(|e| e.code() == "InvalidClientTokenId")
+        && let Some(token) = signed.session_token()
+        && snap.token_ring.as_ref().is_some_and(|r| r.names_newer_key(token))
+        && app.may_refresh_token_keys()
+        && app.state.catch_up().await.is_ok()
+    {
+        // Another node created a session-token key a moment ago and this
+        // node has not heard of it yet: catch up with the store once, then
+        // judge again. Rate-limited, so forged key ids cannot make every
+        // request read the database.
+        snap = app.state.snapshot();
+        verdict = authn::authenticate(&snap, &app.signing_keys, &http_req, &signed, now);
+    }
+    let authed = match verdict {
         Ok(authed) => authed,
         Err(e) => {
             // A refused signature that names a known key is recorded in
