@@ -212,6 +212,23 @@ impl Record {
     }
 }
 
+impl Record {
+    /// The `names` search column: every resource name and extra name.
+    pub(crate) fn name_terms(&self) -> String {
+        wrap_terms(self.resources.iter().map(|x| x.name.as_str()).chain(self.extra_names.iter().map(String::as_str)))
+    }
+
+    /// The `types` search column: every resource type.
+    pub(crate) fn type_terms(&self) -> String {
+        wrap_terms(self.resources.iter().map(|x| x.kind.as_str()))
+    }
+
+    /// LookupEvents' `Resources`, as stored: JSON.
+    pub(crate) fn resources_json(&self) -> String {
+        serde_json::to_string(&self.resources).unwrap_or_else(|_| "[]".to_owned())
+    }
+}
+
 /// `\n`-wrapped terms, so that `instr(col, '\n' || term || '\n')` matches
 /// whole terms only.
 pub(crate) fn wrap_terms<'a>(terms: impl Iterator<Item = &'a str>) -> String {

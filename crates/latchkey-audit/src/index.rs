@@ -7,8 +7,7 @@ use std::path::Path;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use crate::event::wrap_terms;
-use crate::{Attribute, LookupResource, Query, Record, TrailError};
+use crate::{LookupResource, Query, Record, TrailError, sql};
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_events.sql"))];
 
@@ -97,9 +96,6 @@ impl Index {
             );
             qb.push_values(chunk, |mut b, e| {
                 let r = &e.record;
-                let resources = serde_json::to_string(&r.resources).unwrap_or_else(|_| "[]".to_owned());
-                let names = wrap_terms(r.resources.iter().map(|x| x.name.as_str()).chain(r.extra_names.iter().map(String::as_str)));
-                let types = wrap_terms(r.resources.iter().map(|x| x.kind.as_str()));
                 b.push_bind(e.seq)
                     .push_bind(r.event_id.clone())
                     .push_bind(r.event_time)
@@ -109,9 +105,9 @@ impl Index {
                     .push_bind(r.username.clone())
                     .push_bind(r.access_key_id.clone())
                     .push_bind(i64::from(r.read_only))
-                    .push_bind(resources)
-                    .push_bind(names)
-                    .push_bind(types)
+                    .push_bind(r.resources_json())
+                    .push_bind(r.name_terms())
+                    .push_bind(r.type_terms())
                     .push_bind(e.at.segment)
                     .push_bind(e.at.offset)
                     .push_bind(e.at.len);
@@ -126,45 +122,7 @@ impl Index {
     /// page exists.
     pub async fn lookup(&self, q: &Query) -> Result<Vec<Hit>, TrailError> {
         let mut qb = QueryBuilder::<Sqlite>::new(SELECT);
-        qb.push(" WHERE account_id = ").push_bind(q.account_id.clone());
-        if let Some(start) = q.start {
-            qb.push(" AND event_time >= ").push_bind(start);
-        }
-        if let Some(end) = q.end {
-            qb.push(" AND event_time <= ").push_bind(end);
-        }
-        if let Some(before) = q.before_seq {
-            qb.push(" AND seq < ").push_bind(before);
-        }
-        match &q.attribute {
-            None => {}
-            Some(Attribute::EventId(v)) => {
-                qb.push(" AND event_id = ").push_bind(v.clone());
-            }
-            Some(Attribute::EventName(v)) => {
-                qb.push(" AND event_name = ").push_bind(v.clone());
-            }
-            Some(Attribute::Username(v)) => {
-                qb.push(" AND username = ").push_bind(v.clone());
-            }
-            Some(Attribute::AccessKeyId(v)) => {
-                qb.push(" AND access_key_id = ").push_bind(v.clone());
-            }
-            Some(Attribute::EventSource(v)) => {
-                qb.push(" AND event_source = ").push_bind(v.clone());
-            }
-            Some(Attribute::ReadOnly(v)) => {
-                qb.push(" AND read_only = ").push_bind(i64::from(*v));
-            }
-            Some(Attribute::ResourceName(v)) => {
-                qb.push(" AND instr(names, ").push_bind(format!("\n{v}\n")).push(") > 0");
-            }
-            Some(Attribute::ResourceType(v)) => {
-                qb.push(" AND instr(types, ").push_bind(format!("\n{v}\n")).push(") > 0");
-            }
-        }
-        let limit = i64::try_from(q.limit).unwrap_or(50);
-        qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit + 1);
+        sql::push_lookup(&mut qb, q, "instr");
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(row_to_hit).collect()
     }
@@ -172,14 +130,7 @@ impl Index {
     /// Rows after `after_seq` in `[since, until]`, oldest first.
     pub async fn scan(&self, since: Option<i64>, until: Option<i64>, after_seq: i64, limit: usize) -> Result<Vec<Hit>, TrailError> {
         let mut qb = QueryBuilder::<Sqlite>::new(SELECT);
-        qb.push(" WHERE seq > ").push_bind(after_seq);
-        if let Some(s) = since {
-            qb.push(" AND event_time >= ").push_bind(s);
-        }
-        if let Some(u) = until {
-            qb.push(" AND event_time <= ").push_bind(u);
-        }
-        qb.push(" ORDER BY seq LIMIT ").push_bind(i64::try_from(limit).unwrap_or(1000));
+        sql::push_scan(&mut qb, since, until, after_seq, limit);
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(row_to_hit).collect()
     }

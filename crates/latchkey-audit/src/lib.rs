@@ -14,6 +14,7 @@ mod event;
 mod index;
 mod postgres;
 mod segment;
+mod sql;
 mod writer;
 
 pub use event::{

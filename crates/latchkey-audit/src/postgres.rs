@@ -21,9 +21,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use tokio::sync::{Notify, watch};
 
-use crate::event::wrap_terms;
 use crate::segment::{Cursor, read_from};
-use crate::{Attribute, LookupResource, Page, Query, Record, SegmentTrail, TrailError, TrailStore};
+use crate::{LookupResource, Page, Query, Record, SegmentTrail, TrailError, TrailStore, sql};
 
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS audit_events (
@@ -207,9 +206,9 @@ async fn forward_until_error(
                 .push_bind(r.username.clone())
                 .push_bind(r.access_key_id.clone())
                 .push_bind(r.read_only)
-                .push_bind(serde_json::to_string(&r.resources).unwrap_or_else(|_| "[]".to_owned()))
-                .push_bind(wrap_terms(r.resources.iter().map(|x| x.name.as_str()).chain(r.extra_names.iter().map(String::as_str))))
-                .push_bind(wrap_terms(r.resources.iter().map(|x| x.kind.as_str())))
+                .push_bind(r.resources_json())
+                .push_bind(r.name_terms())
+                .push_bind(r.type_terms())
                 .push_bind(r.body.clone());
         });
         qb.push(" ON CONFLICT (event_id) DO NOTHING");
@@ -266,67 +265,17 @@ impl TrailStore for PgTrail {
     async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
         self.catch_up().await?;
         let mut qb = QueryBuilder::<Postgres>::new(SELECT);
-        qb.push(" WHERE account_id = ").push_bind(q.account_id.clone());
-        if let Some(start) = q.start {
-            qb.push(" AND event_time >= ").push_bind(start);
-        }
-        if let Some(end) = q.end {
-            qb.push(" AND event_time <= ").push_bind(end);
-        }
-        if let Some(before) = q.before_seq {
-            qb.push(" AND seq < ").push_bind(before);
-        }
-        match &q.attribute {
-            None => {}
-            Some(Attribute::EventId(v)) => {
-                qb.push(" AND event_id = ").push_bind(v.clone());
-            }
-            Some(Attribute::EventName(v)) => {
-                qb.push(" AND event_name = ").push_bind(v.clone());
-            }
-            Some(Attribute::Username(v)) => {
-                qb.push(" AND username = ").push_bind(v.clone());
-            }
-            Some(Attribute::AccessKeyId(v)) => {
-                qb.push(" AND access_key_id = ").push_bind(v.clone());
-            }
-            Some(Attribute::EventSource(v)) => {
-                qb.push(" AND event_source = ").push_bind(v.clone());
-            }
-            Some(Attribute::ReadOnly(v)) => {
-                qb.push(" AND read_only = ").push_bind(*v);
-            }
-            Some(Attribute::ResourceName(v)) => {
-                qb.push(" AND strpos(names, ").push_bind(format!("\n{v}\n")).push(") > 0");
-            }
-            Some(Attribute::ResourceType(v)) => {
-                qb.push(" AND strpos(types, ").push_bind(format!("\n{v}\n")).push(") > 0");
-            }
-        }
-        let limit = i64::try_from(q.limit).unwrap_or(50);
-        qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit + 1);
+        sql::push_lookup(&mut qb, q, "strpos");
         let rows = qb.build().fetch_all(&self.pool).await?;
-        let mut records = rows.iter().map(row_to_record).collect::<Result<Vec<_>, _>>()?;
-        let next = if records.len() > q.limit {
-            records.truncate(q.limit);
-            records.last().map(|(seq, _)| *seq)
-        } else {
-            None
-        };
+        let records = rows.iter().map(row_to_record).collect::<Result<Vec<_>, _>>()?;
+        let (records, next) = sql::page(records, q.limit, |(seq, _)| *seq);
         Ok(Page { records, next })
     }
 
     async fn scan(&self, since: Option<i64>, until: Option<i64>, after_seq: i64, limit: usize) -> Result<Vec<(i64, Record)>, TrailError> {
         self.catch_up().await?;
         let mut qb = QueryBuilder::<Postgres>::new(SELECT);
-        qb.push(" WHERE seq > ").push_bind(after_seq);
-        if let Some(s) = since {
-            qb.push(" AND event_time >= ").push_bind(s);
-        }
-        if let Some(u) = until {
-            qb.push(" AND event_time <= ").push_bind(u);
-        }
-        qb.push(" ORDER BY seq LIMIT ").push_bind(i64::try_from(limit).unwrap_or(1000));
+        sql::push_scan(&mut qb, since, until, after_seq, limit);
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(row_to_record).collect()
     }

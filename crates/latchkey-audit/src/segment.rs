@@ -677,13 +677,7 @@ impl TrailStore for SegmentTrail {
     async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
         self.catch_up().await;
         let index = self.index.as_ref().ok_or(TrailError::Unavailable)?;
-        let mut hits = index.lookup(q).await?;
-        let next = if hits.len() > q.limit {
-            hits.truncate(q.limit);
-            hits.last().map(|h| h.seq)
-        } else {
-            None
-        };
+        let (hits, next) = crate::sql::page(index.lookup(q).await?, q.limit, |h| h.seq);
         Ok(Page { records: self.with_bodies(hits).await?, next })
     }
 
