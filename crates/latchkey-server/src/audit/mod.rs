@@ -3,18 +3,19 @@
 //! The HTTP layer gathers who called (`Who`, built right after
 //! authentication, or from the key a refused signature named), the request's
 //! parameters, the outcome and what the handler noted (`Notes`), and asks
-//! [`records`] for the rows. What is left out on purpose: secret access keys,
+//! [`commit`] to record it. What is left out on purpose: secret access keys,
 //! session tokens, MFA codes, passwords, assertions, signatures. Parameters
 //! that carry secrets are written as AWS writes them,
 //! `HIDDEN_DUE_TO_SECURITY_REASONS`; responses keep only what is safe.
 
 use latchkey_audit::{
-    EVENT_VERSION, Event, LookupResource, Record, Resource, SessionAttributes, SessionContext, SessionIssuer, UserIdentity,
+    EVENT_VERSION, Event, LookupResource, Record, Resource, SessionAttributes, SessionContext, SessionIssuer, Trail, UserIdentity,
 };
 use latchkey_model::{AccountId, Arn, format_iso8601};
 use latchkey_token::{SessionClaims, SessionKind};
 use serde_json::{Map, Value};
 
+use crate::ApiError;
 use crate::authn::Principal;
 use crate::protocol::Service;
 use crate::protocol::query::Params;
@@ -162,13 +163,7 @@ impl Notes {
     /// Records the credentials handed out, keeping only what is safe.
     pub fn credentials(&mut self, kind: &'static str, access_key_id: &str, expiration: i64) {
         self.issued = Some(kind);
-        let creds = serde_json::json!({ "accessKeyId": access_key_id, "expiration": format_iso8601(expiration) });
-        match &mut self.response {
-            Some(Value::Object(m)) => {
-                m.insert("credentials".to_owned(), creds);
-            }
-            _ => self.response = Some(serde_json::json!({ "credentials": creds })),
-        }
+        self.respond("credentials", serde_json::json!({ "accessKeyId": access_key_id, "expiration": format_iso8601(expiration) }));
         self.lookup_resources.push(LookupResource { kind: "AWS::IAM::AccessKey".to_owned(), name: access_key_id.to_owned() });
     }
 
@@ -342,15 +337,39 @@ pub struct Call<'a> {
     pub params: &'a Params,
     /// awsJson body (`null` for awsQuery).
     pub json: &'a Value,
-    /// Error code and message of a failed call.
-    pub error: Option<(&'a str, &'a str)>,
     /// The handler's notes.
     pub notes: &'a Notes,
 }
 
-/// The records of `call`: one in the caller's trail, and one in another
-/// account's when the call reached into it, the two sharing an event id.
-pub fn records(call: &Call<'_>) -> Vec<Record> {
+/// Records `call`, whose outcome is `result`, in the trail. A write, or a
+/// call that issued credentials, waits until its records are durable; if
+/// they cannot be made so, `result` becomes ServiceUnavailable, so that no
+/// credentials leave unrecorded. Any other call's records are queued,
+/// waiting only for room in the queue.
+pub async fn commit(trail: &Trail, call: &Call<'_>, result: &mut Result<Option<String>, ApiError>) {
+    let records = records(call, result.as_ref().err());
+    if result.is_ok() && must_be_durable(call.service, call.action, call.notes) {
+        if trail.record_durable(records).await.is_err() {
+            // A write has been applied, but its caller must know it went
+            // unrecorded.
+            *result = Err(ApiError::service_unavailable(if call.notes.issued.is_some() {
+                "The audit trail is unavailable; no credentials were issued."
+            } else {
+                "The change was applied, but the audit trail is unavailable to record it."
+            }));
+            if call.notes.issued.is_none() {
+                tracing::error!(request_id = %call.request_id, action = %call.action, "a write was applied but its audit record could not be written");
+            }
+        }
+    } else if trail.record(records).await.is_err() {
+        tracing::error!(request_id = %call.request_id, action = %call.action, "the audit writer has stopped; a record was lost");
+    }
+}
+
+/// The records of `call` (failed with `error`, if it did): one in the
+/// caller's trail, and one in another account's when the call reached into
+/// it, the two sharing an event id.
+pub fn records(call: &Call<'_>, error: Option<&ApiError>) -> Vec<Record> {
     let request_parameters = if call.service.is_json() { json_parameters(call.json) } else { query_parameters(call.params) };
     let mut lookup_resources = Vec::new();
     parameter_resources(call.params, &mut lookup_resources);
@@ -370,10 +389,10 @@ pub fn records(call: &Call<'_>) -> Vec<Record> {
         aws_region: call.region.to_owned(),
         source_ip_address: call.source_ip.clone(),
         user_agent: call.user_agent.to_owned(),
-        error_code: call.error.map(|(c, _)| c.to_owned()),
-        error_message: call.error.map(|(_, m)| m.to_owned()),
+        error_code: error.map(|e| e.code().to_owned()),
+        error_message: error.map(|e| e.message().to_owned()),
         request_parameters,
-        response_elements: if call.error.is_some() { None } else { call.notes.response.clone() },
+        response_elements: if error.is_some() { None } else { call.notes.response.clone() },
         request_id: call.request_id.to_owned(),
         event_id: uuid::Uuid::new_v4().to_string(),
         read_only: is_read_only(call.service, call.action),

@@ -106,7 +106,6 @@ async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Sock
         Err(_) => Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "Request body too large")),
     };
     if let Some(who) = &outcome.who {
-        let error = result.as_ref().err().map(|e| (e.code(), e.message()));
         let call = audit::Call {
             service: outcome.service,
             action: &outcome.action,
@@ -118,26 +117,9 @@ async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Sock
             request_id: &request_id,
             params: &params,
             json: &outcome.json,
-            error,
             notes: &outcome.notes,
         };
-        let records = audit::records(&call);
-        if result.is_ok() && audit::must_be_durable(outcome.service, &outcome.action, &outcome.notes) {
-            if app.trail.record_durable(records).await.is_err() {
-                // Credentials are never handed out unrecorded; a write has
-                // been applied, but its caller must know it went unrecorded.
-                result = Err(ApiError::service_unavailable(if outcome.notes.issued.is_some() {
-                    "The audit trail is unavailable; no credentials were issued."
-                } else {
-                    "The change was applied, but the audit trail is unavailable to record it."
-                }));
-                if outcome.notes.issued.is_none() {
-                    tracing::error!(request_id = %request_id, action = %outcome.action, "a write was applied but its audit record could not be written");
-                }
-            }
-        } else if app.trail.record(records).await.is_err() {
-            tracing::error!(request_id = %request_id, action = %outcome.action, "the audit writer has stopped; a record was lost");
-        }
+        audit::commit(&app.trail, &call, &mut result).await;
     }
     if result.is_ok()
         && let Some(kind) = outcome.notes.issued
@@ -189,6 +171,11 @@ async fn call(
             params.extend_from_form(body);
         }
         outcome.action = params.get("Action").unwrap_or_default().to_owned();
+    } else if let Some((service, op)) = target.and_then(Service::from_json_target) {
+        // Named before authentication, so that a refused call's error and
+        // audit record name it too; a signed call's scope names the service.
+        outcome.service = service;
+        outcome.action = op.to_owned();
     }
 
     let signed = latchkey_sigv4::parse(&http_req)?;
@@ -196,10 +183,7 @@ async fn call(
     let Some(signed) = signed else {
         // Unsigned: only the federation actions may be (they arrive later);
         // name the service from the action for the error's namespace.
-        if let Some((service, op)) = target.and_then(Service::from_json_target) {
-            outcome.service = service;
-            outcome.action = op.to_owned();
-        } else if api::iam::ACTIONS.contains(&outcome.action.as_str()) {
+        if target.is_none() && api::iam::ACTIONS.contains(&outcome.action.as_str()) {
             outcome.service = Service::Iam;
         }
         return Err(ApiError::new(StatusCode::FORBIDDEN, "MissingAuthenticationToken", "Request is missing Authentication Token"));
@@ -210,10 +194,6 @@ async fn call(
         outcome.service = service;
     }
     signed.scope().region().clone_into(&mut outcome.region);
-    if let Some((service, op)) = target.and_then(Service::from_json_target) {
-        outcome.service = service;
-        outcome.action = op.to_owned();
-    }
     let mut verdict = authn::authenticate(&snap, &app.signing_keys, &http_req, &signed, now);
     if verdict.as_ref().is_err_and(|e| e.code() == "InvalidClientTokenId")
         && let Some(token) = signed.session_token()
@@ -253,7 +233,6 @@ async fn call(
         let op = target
             .and_then(|t| t.strip_prefix(service.json_target_prefix()))
             .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", "Missing or unknown X-Amz-Target"))?;
-        outcome.action = op.to_owned();
         json_body = if body.is_empty() {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
