@@ -159,29 +159,43 @@ async fn segments_are_private() {
     }
 }
 
+/// A trail that counts its appends and fails them while `failing` is set.
+#[derive(Debug)]
+struct Watched {
+    inner: SegmentTrail,
+    appends: AtomicUsize,
+    failing: AtomicBool,
+}
+
+#[async_trait]
+impl TrailStore for Watched {
+    async fn append(&self, r: &[Record]) -> Result<(), TrailError> {
+        self.appends.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(TrailError::Corrupt("disk on fire".into()));
+        }
+        self.inner.append(r).await
+    }
+    async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
+        self.inner.lookup(q).await
+    }
+    async fn scan(&self, a: Option<i64>, b: Option<i64>, c: i64, d: usize) -> Result<Vec<(i64, Record)>, TrailError> {
+        self.inner.scan(a, b, c, d).await
+    }
+    async fn purge(&self, b: i64) -> Result<u64, TrailError> {
+        self.inner.purge(b).await
+    }
+    async fn close(&self) {}
+}
+
+async fn watched(failing: bool) -> (tempfile::TempDir, Arc<Watched>) {
+    let (dir, inner) = open().await;
+    (dir, Arc::new(Watched { inner, appends: AtomicUsize::new(0), failing: AtomicBool::new(failing) }))
+}
+
 #[tokio::test]
 async fn group_commit_makes_every_awaited_record_durable_in_few_transactions() {
-    #[derive(Debug)]
-    struct Counting(SegmentTrail, AtomicUsize);
-    #[async_trait]
-    impl TrailStore for Counting {
-        async fn append(&self, r: &[Record]) -> Result<(), TrailError> {
-            self.1.fetch_add(1, Ordering::SeqCst);
-            self.0.append(r).await
-        }
-        async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
-            self.0.lookup(q).await
-        }
-        async fn scan(&self, a: Option<i64>, b: Option<i64>, c: i64, d: usize) -> Result<Vec<(i64, Record)>, TrailError> {
-            self.0.scan(a, b, c, d).await
-        }
-        async fn purge(&self, b: i64) -> Result<u64, TrailError> {
-            self.0.purge(b).await
-        }
-        async fn close(&self) {}
-    }
-    let (_dir, inner) = open().await;
-    let store = Arc::new(Counting(inner, AtomicUsize::new(0)));
+    let (_dir, store) = watched(false).await;
     let trail = Arc::new(Trail::start(store.clone(), 4096, None));
     let tasks: Vec<_> = (0..400)
         .map(|i| {
@@ -193,42 +207,20 @@ async fn group_commit_makes_every_awaited_record_durable_in_few_transactions() {
         t.await.unwrap().unwrap();
     }
     assert_eq!(store.scan(None, None, 0, 1000).await.unwrap().len(), 400);
-    let commits = store.1.load(Ordering::SeqCst);
+    let commits = store.appends.load(Ordering::SeqCst);
     assert!(commits < 400, "records were grouped: {commits} commits for 400 records");
     assert_eq!(trail.queue_depth(), 0);
 }
 
 #[tokio::test]
 async fn a_failing_store_fails_waiters_and_retries_unawaited_records() {
-    #[derive(Debug)]
-    struct Flaky(SegmentTrail, AtomicBool);
-    #[async_trait]
-    impl TrailStore for Flaky {
-        async fn append(&self, r: &[Record]) -> Result<(), TrailError> {
-            if self.1.load(Ordering::SeqCst) {
-                return Err(TrailError::Corrupt("disk on fire".into()));
-            }
-            self.0.append(r).await
-        }
-        async fn lookup(&self, q: &Query) -> Result<Page, TrailError> {
-            self.0.lookup(q).await
-        }
-        async fn scan(&self, a: Option<i64>, b: Option<i64>, c: i64, d: usize) -> Result<Vec<(i64, Record)>, TrailError> {
-            self.0.scan(a, b, c, d).await
-        }
-        async fn purge(&self, b: i64) -> Result<u64, TrailError> {
-            self.0.purge(b).await
-        }
-        async fn close(&self) {}
-    }
-    let (_dir, inner) = open().await;
-    let store = Arc::new(Flaky(inner, AtomicBool::new(true)));
+    let (_dir, store) = watched(true).await;
     let trail = Trail::start(store.clone(), 64, None);
     trail.record(vec![record(1, "111111111111", "GetCallerIdentity")]).await.unwrap();
     let refused = trail.record_durable(vec![record(2, "111111111111", "AssumeRole")]).await;
     assert!(matches!(refused, Err(TrailError::Unavailable)));
     assert!(!trail.is_healthy());
-    store.1.store(false, Ordering::SeqCst);
+    store.failing.store(false, Ordering::SeqCst);
     trail.flush().await.unwrap();
     let kept: Vec<String> = store.scan(None, None, 0, 10).await.unwrap().into_iter().map(|(_, r)| r.event_name).collect();
     assert_eq!(kept, vec!["GetCallerIdentity"], "the unawaited record was retried; the refused call's was not kept");
