@@ -404,12 +404,10 @@ impl SegmentTrail {
         let mut log = Log { file: None, segment: 0, len: 0, cap: 0, next_seq: 1 };
         if let Some(&last) = all.last() {
             let path = segment_path(dir, last);
-            let mut last_seq = None;
-            let complete = each_line(&path, |_, text| {
-                if let Ok(line) = serde_json::from_str::<Line>(text) {
-                    last_seq = Some(line.seq);
-                }
-            })?;
+            // Only the last line's sequence number matters: parse that one.
+            let mut last_text = String::new();
+            let complete = each_line(&path, |_, text| text.clone_into(&mut last_text))?;
+            let last_seq = serde_json::from_str::<Line>(&last_text).ok().map(|l| l.seq);
             let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).map_err(io)?;
             let cap = file.metadata().map_err(io)?.len();
             let torn = torn_len(&file, complete, cap)?;
@@ -439,19 +437,19 @@ impl SegmentTrail {
         }
         let index = Arc::new(Index::open(&dir.join("index.db")).await?);
 
-        // Catch up the index from the segments.
+        // Catch up the index from the segments, reading them only when it
+        // is behind (a clean stop leaves it caught up).
         let indexed = index.last_seq().await?;
-        let mut cursor = Cursor::default();
-        for (i, &first) in all.iter().enumerate() {
-            let next_first = all.get(i + 1).copied().unwrap_or(i64::MAX);
-            if next_first > indexed + 1 {
-                cursor = Cursor { segment: first, offset: 0 };
-                break;
-            }
-        }
-        let (behind, cursor) = read_from(dir, cursor, durable, usize::MAX, false)?;
-        let behind: Vec<Entry> = behind.into_iter().filter(|e| e.seq > indexed).collect();
-        if !behind.is_empty() {
+        let mut cursor = Cursor { segment: log.segment, offset: log.len };
+        if indexed < durable {
+            let first = all
+                .iter()
+                .enumerate()
+                .find(|(i, _)| all.get(i + 1).copied().unwrap_or(i64::MAX) > indexed + 1)
+                .map_or(0, |(_, f)| *f);
+            let (behind, end) = read_from(dir, Cursor { segment: first, offset: 0 }, durable, usize::MAX, false)?;
+            cursor = end;
+            let behind: Vec<Entry> = behind.into_iter().filter(|e| e.seq > indexed).collect();
             tracing::info!(events = behind.len(), "indexing audit events written before the last stop");
             for chunk in behind.chunks(crate::index::ROWS_PER_STATEMENT) {
                 index.insert(chunk).await?;
