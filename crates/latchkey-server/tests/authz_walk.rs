@@ -9,18 +9,16 @@
     reason = "test support outside #[test] functions: a failure should fail the test loudly"
 )]
 
+mod common;
+
 use std::sync::Arc;
 
-use axum::body::Body;
-use http::Request;
-use http_body_util::BodyExt;
 use latchkey_model::{AccessKey, AccessKeyId, AccessKeyOwner, IdPrefix, KeyKind, KeyStatus, SecretAccessKey, UniqueId, User};
 use latchkey_server::protocol::Service;
 use latchkey_server::state::State;
 use latchkey_server::{App, Clock, ServiceConfig, SystemClock, api, setup};
-use latchkey_sigv4::{HttpRequest, SigningParams, sign_headers};
+use latchkey_sigv4::SigningParams;
 use latchkey_store::Op;
-use tower::ServiceExt;
 
 struct Harness {
     app: Arc<App>,
@@ -69,21 +67,7 @@ async fn call(h: &Harness, service: Service, target: Option<String>, body: Strin
         None => headers_in.push(("content-type", b"application/x-www-form-urlencoded; charset=utf-8")),
     }
     let params = SigningParams::new(&h.key, &h.secret, "us-east-1", service.signing_name(), SystemClock.now());
-    let unsigned = HttpRequest { method: "POST", path: "/", query: "", headers: &headers_in, body: body.as_bytes() };
-    let sig = sign_headers(&params, &unsigned).unwrap();
-    let mut req = Request::builder().method("POST").uri("/");
-    for (k, v) in &headers_in {
-        req = req.header(*k, *v);
-    }
-    for (k, v) in sig.headers() {
-        req = req.header(k, v);
-    }
-    let mut req = req.body(Body::from(body)).unwrap();
-    req.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 1))));
-    let resp = latchkey_server::http::router(h.app.clone()).oneshot(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    (status, text)
+    common::signed_post(&h.app, &params, &headers_in, body).await
 }
 
 /// Parameters that pass every action's validation and name nothing that exists.

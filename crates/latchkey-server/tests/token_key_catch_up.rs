@@ -4,17 +4,15 @@
 
 #![allow(clippy::unwrap_used, reason = "test support: a failure should fail the test loudly")]
 
+mod common;
+
 use std::sync::Arc;
 
-use axum::body::Body;
-use http::Request;
-use http_body_util::BodyExt;
 use latchkey_model::{AccessKeyId, KeyKind, SecretAccessKey};
 use latchkey_server::state::State;
 use latchkey_server::{App, Clock, ServiceConfig, SystemClock, setup};
-use latchkey_sigv4::{HttpRequest, SigningParams, sign_headers};
+use latchkey_sigv4::SigningParams;
 use latchkey_token::{SessionClaims, SessionKind};
-use tower::ServiceExt;
 
 #[tokio::test]
 async fn a_token_from_a_key_another_node_just_created_verifies_at_once() {
@@ -61,20 +59,7 @@ async fn a_token_from_a_key_another_node_just_created_verifies_at_once() {
     let headers_in: Vec<(&str, &[u8])> =
         vec![("host", b"localhost"), ("content-type", b"application/x-www-form-urlencoded; charset=utf-8")];
     let params = SigningParams::new(key_id.as_str(), secret.expose(), "us-east-1", "sts", now).with_session_token(&token);
-    let unsigned = HttpRequest { method: "POST", path: "/", query: "", headers: &headers_in, body: body.as_bytes() };
-    let sig = sign_headers(&params, &unsigned).unwrap();
-    let mut req = Request::builder().method("POST").uri("/");
-    for (k, v) in &headers_in {
-        req = req.header(*k, *v);
-    }
-    for (k, v) in sig.headers() {
-        req = req.header(k, v);
-    }
-    let mut req = req.body(Body::from(body)).unwrap();
-    req.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 1))));
-    let resp = latchkey_server::http::router(app_b.clone()).oneshot(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let (status, text) = common::signed_post(&app_b, &params, &headers_in, body.to_owned()).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains(&format!("<Arn>arn:aws:iam::{account}:root</Arn>")), "{text}");
 }
