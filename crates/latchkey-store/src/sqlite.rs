@@ -5,6 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt as _;
 use latchkey_model::{
     AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus,
     ManagedPolicy, MfaDevice, OwnerKind, ProviderKind, PolicyVersion, Role, SecretAccessKey, Tag, UniqueId, User,
@@ -520,251 +521,278 @@ impl Store for SqliteStore {
 
     async fn load(&self) -> Result<Loaded, StoreError> {
         // One read transaction so the parts agree with each other and the version.
+        // Rows are streamed rather than fetched all at once: sqlx copies each
+        // value with SQLite's (glibc's) allocator, and with 100,000 roles those
+        // copies left ~120 MB in glibc's arenas after start-up (BENCHMARKS.md).
         let mut tx = self.pool.begin().await?;
         let version: i64 = sqlx::query_scalar("SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'version'), 0)")
             .fetch_one(&mut *tx)
             .await?;
 
         let mut accounts = Vec::new();
-        for row in sqlx::query("SELECT id, name, email, management, created FROM accounts").fetch_all(&mut *tx).await? {
-            accounts.push(Account {
-                id: parse_account(row.try_get("id")?)?,
-                name: row.try_get("name")?,
-                email: row.try_get("email")?,
-                management: row.try_get("management")?,
-                created: row.try_get("created")?,
-            });
+        {
+            let mut rows = sqlx::query("SELECT id, name, email, management, created FROM accounts").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                accounts.push(Account {
+                    id: parse_account(row.try_get("id")?)?,
+                    name: row.try_get("name")?,
+                    email: row.try_get("email")?,
+                    management: row.try_get("management")?,
+                    created: row.try_get("created")?,
+                });
+            }
         }
 
         let mut tags: std::collections::HashMap<String, Vec<Tag>> = std::collections::HashMap::new();
-        for row in sqlx::query("SELECT owner_id, key, value FROM tags ORDER BY owner_id, position").fetch_all(&mut *tx).await? {
-            tags.entry(row.try_get("owner_id")?)
-                .or_default()
-                .push(Tag { key: row.try_get("key")?, value: row.try_get("value")? });
+        {
+            let mut rows = sqlx::query("SELECT owner_id, key, value FROM tags ORDER BY owner_id, position").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                tags.entry(row.try_get("owner_id")?)
+                    .or_default()
+                    .push(Tag { key: row.try_get("key")?, value: row.try_get("value")? });
+            }
         }
 
         let mut users = Vec::new();
-        for row in sqlx::query("SELECT id, account_id, name, path, created, permissions_boundary FROM users")
-            .fetch_all(&mut *tx)
-            .await?
         {
-            let id: String = row.try_get("id")?;
-            users.push(User {
-                tags: tags.remove(&id).unwrap_or_default(),
-                id: UniqueId::from_stored(id),
-                account: parse_account(row.try_get("account_id")?)?,
-                name: row.try_get("name")?,
-                path: row.try_get("path")?,
-                created: row.try_get("created")?,
-                permissions_boundary: row.try_get("permissions_boundary")?,
-            });
+            let mut rows = sqlx::query("SELECT id, account_id, name, path, created, permissions_boundary FROM users").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let id: String = row.try_get("id")?;
+                users.push(User {
+                    tags: tags.remove(&id).unwrap_or_default(),
+                    id: UniqueId::from_stored(id),
+                    account: parse_account(row.try_get("account_id")?)?,
+                    name: row.try_get("name")?,
+                    path: row.try_get("path")?,
+                    created: row.try_get("created")?,
+                    permissions_boundary: row.try_get("permissions_boundary")?,
+                });
+            }
         }
 
         let mut groups = Vec::new();
-        for row in sqlx::query("SELECT id, account_id, name, path, created FROM groups").fetch_all(&mut *tx).await? {
-            groups.push(Group {
-                id: UniqueId::from_stored(row.try_get("id")?),
-                account: parse_account(row.try_get("account_id")?)?,
-                name: row.try_get("name")?,
-                path: row.try_get("path")?,
-                created: row.try_get("created")?,
-            });
+        {
+            let mut rows = sqlx::query("SELECT id, account_id, name, path, created FROM groups").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                groups.push(Group {
+                    id: UniqueId::from_stored(row.try_get("id")?),
+                    account: parse_account(row.try_get("account_id")?)?,
+                    name: row.try_get("name")?,
+                    path: row.try_get("path")?,
+                    created: row.try_get("created")?,
+                });
+            }
         }
         let mut memberships = Vec::new();
-        for row in sqlx::query("SELECT group_id, user_id FROM group_members ORDER BY added, rowid").fetch_all(&mut *tx).await? {
-            memberships.push((UniqueId::from_stored(row.try_get("group_id")?), UniqueId::from_stored(row.try_get("user_id")?)));
+        {
+            let mut rows = sqlx::query("SELECT group_id, user_id FROM group_members ORDER BY added, rowid").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                memberships.push((UniqueId::from_stored(row.try_get("group_id")?), UniqueId::from_stored(row.try_get("user_id")?)));
+            }
         }
 
         let mut roles = Vec::new();
-        for row in sqlx::query(
-            "SELECT id, account_id, name, path, trust_policy, description, max_session_duration, permissions_boundary,
-                    created, last_used, last_used_region FROM roles",
-        )
-        .fetch_all(&mut *tx)
-        .await?
         {
-            let id: String = row.try_get("id")?;
-            let last_used: Option<i64> = row.try_get("last_used")?;
-            let region: Option<String> = row.try_get("last_used_region")?;
-            roles.push(Role {
-                tags: tags.remove(&id).unwrap_or_default(),
-                id: UniqueId::from_stored(id),
-                account: parse_account(row.try_get("account_id")?)?,
-                name: row.try_get("name")?,
-                path: row.try_get("path")?,
-                trust_policy: row.try_get("trust_policy")?,
-                description: row.try_get("description")?,
-                max_session_duration: row.try_get("max_session_duration")?,
-                permissions_boundary: row.try_get("permissions_boundary")?,
-                created: row.try_get("created")?,
-                last_used: last_used.map(|t| (t, region.unwrap_or_default())),
-            });
+            let mut rows = sqlx::query(
+                "SELECT id, account_id, name, path, trust_policy, description, max_session_duration, permissions_boundary,
+                        created, last_used, last_used_region FROM roles",
+            ).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let id: String = row.try_get("id")?;
+                let last_used: Option<i64> = row.try_get("last_used")?;
+                let region: Option<String> = row.try_get("last_used_region")?;
+                roles.push(Role {
+                    tags: tags.remove(&id).unwrap_or_default(),
+                    id: UniqueId::from_stored(id),
+                    account: parse_account(row.try_get("account_id")?)?,
+                    name: row.try_get("name")?,
+                    path: row.try_get("path")?,
+                    trust_policy: row.try_get("trust_policy")?,
+                    description: row.try_get("description")?,
+                    max_session_duration: row.try_get("max_session_duration")?,
+                    permissions_boundary: row.try_get("permissions_boundary")?,
+                    created: row.try_get("created")?,
+                    last_used: last_used.map(|t| (t, region.unwrap_or_default())),
+                });
+            }
         }
 
         let mut versions: std::collections::HashMap<String, Vec<PolicyVersion>> = std::collections::HashMap::new();
-        for row in sqlx::query("SELECT policy_id, version_id, document, created FROM policy_versions ORDER BY policy_id, seq")
-            .fetch_all(&mut *tx)
-            .await?
         {
-            versions.entry(row.try_get("policy_id")?).or_default().push(PolicyVersion {
-                version_id: row.try_get("version_id")?,
-                document: row.try_get("document")?,
-                created: row.try_get("created")?,
-            });
+            let mut rows = sqlx::query("SELECT policy_id, version_id, document, created FROM policy_versions ORDER BY policy_id, seq").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                versions.entry(row.try_get("policy_id")?).or_default().push(PolicyVersion {
+                    version_id: row.try_get("version_id")?,
+                    document: row.try_get("document")?,
+                    created: row.try_get("created")?,
+                });
+            }
         }
         let mut policies = Vec::new();
-        for row in sqlx::query(
-            "SELECT id, account_id, name, path, description, default_version, next_version, created, updated
-             FROM managed_policies",
-        )
-        .fetch_all(&mut *tx)
-        .await?
         {
-            let id: String = row.try_get("id")?;
-            policies.push(ManagedPolicy {
-                tags: tags.remove(&id).unwrap_or_default(),
-                versions: versions.remove(&id).unwrap_or_default(),
-                id: UniqueId::from_stored(id),
-                account: parse_account(row.try_get("account_id")?)?,
-                name: row.try_get("name")?,
-                path: row.try_get("path")?,
-                description: row.try_get("description")?,
-                default_version: row.try_get("default_version")?,
-                next_version: row.try_get("next_version")?,
-                created: row.try_get("created")?,
-                updated: row.try_get("updated")?,
-            });
+            let mut rows = sqlx::query(
+                "SELECT id, account_id, name, path, description, default_version, next_version, created, updated
+                 FROM managed_policies",
+            ).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let id: String = row.try_get("id")?;
+                policies.push(ManagedPolicy {
+                    tags: tags.remove(&id).unwrap_or_default(),
+                    versions: versions.remove(&id).unwrap_or_default(),
+                    id: UniqueId::from_stored(id),
+                    account: parse_account(row.try_get("account_id")?)?,
+                    name: row.try_get("name")?,
+                    path: row.try_get("path")?,
+                    description: row.try_get("description")?,
+                    default_version: row.try_get("default_version")?,
+                    next_version: row.try_get("next_version")?,
+                    created: row.try_get("created")?,
+                    updated: row.try_get("updated")?,
+                });
+            }
         }
 
         let mut attachments = Vec::new();
-        for row in sqlx::query("SELECT policy_arn, owner_kind, owner_id FROM attachments ORDER BY seq").fetch_all(&mut *tx).await? {
-            attachments.push(Attachment {
-                policy_arn: row.try_get("policy_arn")?,
-                owner_kind: parse_kind(row.try_get("owner_kind")?)?,
-                owner: UniqueId::from_stored(row.try_get("owner_id")?),
-            });
+        {
+            let mut rows = sqlx::query("SELECT policy_arn, owner_kind, owner_id FROM attachments ORDER BY seq").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                attachments.push(Attachment {
+                    policy_arn: row.try_get("policy_arn")?,
+                    owner_kind: parse_kind(row.try_get("owner_kind")?)?,
+                    owner: UniqueId::from_stored(row.try_get("owner_id")?),
+                });
+            }
         }
         let mut inline_policies = Vec::new();
-        for row in sqlx::query("SELECT owner_kind, owner_id, name, document FROM inline_policies ORDER BY owner_id, name")
-            .fetch_all(&mut *tx)
-            .await?
         {
-            inline_policies.push(InlinePolicy {
-                owner_kind: parse_kind(row.try_get("owner_kind")?)?,
-                owner: UniqueId::from_stored(row.try_get("owner_id")?),
-                name: row.try_get("name")?,
-                document: row.try_get("document")?,
-            });
+            let mut rows = sqlx::query("SELECT owner_kind, owner_id, name, document FROM inline_policies ORDER BY owner_id, name").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                inline_policies.push(InlinePolicy {
+                    owner_kind: parse_kind(row.try_get("owner_kind")?)?,
+                    owner: UniqueId::from_stored(row.try_get("owner_id")?),
+                    name: row.try_get("name")?,
+                    document: row.try_get("document")?,
+                });
+            }
         }
 
         let mut access_keys = Vec::new();
-        for row in sqlx::query(
-            "SELECT id, account_id, user_id, status, secret, created, last_used, last_used_service, last_used_region
-             FROM access_keys",
-        )
-            .fetch_all(&mut *tx)
-            .await?
         {
-            let id_text: String = row.try_get("id")?;
-            let id = AccessKeyId::parse(&id_text).ok_or_else(|| StoreError::Corrupt(format!("access key id {id_text}")))?;
-            let blob: Vec<u8> = row.try_get("secret")?;
-            let plain = self.master.open(&blob, id.as_str().as_bytes())?;
-            let secret = String::from_utf8(plain.to_vec()).map_err(|_| StoreError::Corrupt(format!("secret of {id}")))?;
-            let user_id: Option<String> = row.try_get("user_id")?;
-            let status: String = row.try_get("status")?;
-            access_keys.push(LoadedAccessKey {
-                key: AccessKey {
-                    id,
-                    account: parse_account(row.try_get("account_id")?)?,
-                    owner: user_id.map_or(AccessKeyOwner::Root, |u| AccessKeyOwner::User(UniqueId::from_stored(u))),
-                    status: KeyStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
-                    created: row.try_get("created")?,
-                },
-                secret: SecretAccessKey::from_string(secret),
-                last_used: {
-                    let at: Option<i64> = row.try_get("last_used")?;
-                    let service: Option<String> = row.try_get("last_used_service")?;
-                    let region: Option<String> = row.try_get("last_used_region")?;
-                    at.map(|t| (t, service.unwrap_or_default(), region.unwrap_or_default()))
-                },
-            });
+            let mut rows = sqlx::query(
+                "SELECT id, account_id, user_id, status, secret, created, last_used, last_used_service, last_used_region
+                 FROM access_keys",
+            ).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let id_text: String = row.try_get("id")?;
+                let id = AccessKeyId::parse(&id_text).ok_or_else(|| StoreError::Corrupt(format!("access key id {id_text}")))?;
+                let blob: Vec<u8> = row.try_get("secret")?;
+                let plain = self.master.open(&blob, id.as_str().as_bytes())?;
+                let secret = String::from_utf8(plain.to_vec()).map_err(|_| StoreError::Corrupt(format!("secret of {id}")))?;
+                let user_id: Option<String> = row.try_get("user_id")?;
+                let status: String = row.try_get("status")?;
+                access_keys.push(LoadedAccessKey {
+                    key: AccessKey {
+                        id,
+                        account: parse_account(row.try_get("account_id")?)?,
+                        owner: user_id.map_or(AccessKeyOwner::Root, |u| AccessKeyOwner::User(UniqueId::from_stored(u))),
+                        status: KeyStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
+                        created: row.try_get("created")?,
+                    },
+                    secret: SecretAccessKey::from_string(secret),
+                    last_used: {
+                        let at: Option<i64> = row.try_get("last_used")?;
+                        let service: Option<String> = row.try_get("last_used_service")?;
+                        let region: Option<String> = row.try_get("last_used_region")?;
+                        at.map(|t| (t, service.unwrap_or_default(), region.unwrap_or_default()))
+                    },
+                });
+            }
         }
         let mut token_keys = Vec::new();
-        for row in sqlx::query("SELECT id, created, secret FROM token_keys ORDER BY id").fetch_all(&mut *tx).await? {
-            let id: i64 = row.try_get("id")?;
-            let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("token key id {id}")))?;
-            let blob: Vec<u8> = row.try_get("secret")?;
-            let plain = self.master.open(&blob, &token_key_aad(id))?;
-            let bytes: [u8; 32] =
-                plain.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("token key {id} length")))?;
-            token_keys.push(TokenKeyMaterial { id, created: row.try_get("created")?, secret: zeroize::Zeroizing::new(bytes) });
+        {
+            let mut rows = sqlx::query("SELECT id, created, secret FROM token_keys ORDER BY id").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let id: i64 = row.try_get("id")?;
+                let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("token key id {id}")))?;
+                let blob: Vec<u8> = row.try_get("secret")?;
+                let plain = self.master.open(&blob, &token_key_aad(id))?;
+                let bytes: [u8; 32] =
+                    plain.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("token key {id} length")))?;
+                token_keys.push(TokenKeyMaterial { id, created: row.try_get("created")?, secret: zeroize::Zeroizing::new(bytes) });
+            }
         }
         let mut create_account_requests = Vec::new();
-        for row in sqlx::query("SELECT id, account_id, name, requested FROM create_account_requests ORDER BY requested, id")
-            .fetch_all(&mut *tx)
-            .await?
         {
-            create_account_requests.push(CreateAccountRequest {
-                id: row.try_get("id")?,
-                account: parse_account(row.try_get("account_id")?)?,
-                name: row.try_get("name")?,
-                requested: row.try_get("requested")?,
-            });
+            let mut rows = sqlx::query("SELECT id, account_id, name, requested FROM create_account_requests ORDER BY requested, id").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                create_account_requests.push(CreateAccountRequest {
+                    id: row.try_get("id")?,
+                    account: parse_account(row.try_get("account_id")?)?,
+                    name: row.try_get("name")?,
+                    requested: row.try_get("requested")?,
+                });
+            }
         }
         let mut scps = Vec::new();
-        for row in sqlx::query("SELECT id, name, description, content FROM scps ORDER BY name").fetch_all(&mut *tx).await? {
-            scps.push(Scp {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                description: row.try_get("description")?,
-                content: row.try_get("content")?,
-            });
+        {
+            let mut rows = sqlx::query("SELECT id, name, description, content FROM scps ORDER BY name").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                scps.push(Scp {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    content: row.try_get("content")?,
+                });
+            }
         }
         let mut scp_attachments = Vec::new();
-        for row in sqlx::query("SELECT policy_id, target_id FROM scp_attachments ORDER BY rowid").fetch_all(&mut *tx).await? {
-            scp_attachments.push((row.try_get("policy_id")?, row.try_get("target_id")?));
+        {
+            let mut rows = sqlx::query("SELECT policy_id, target_id FROM scp_attachments ORDER BY rowid").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                scp_attachments.push((row.try_get("policy_id")?, row.try_get("target_id")?));
+            }
         }
         let mut providers = Vec::new();
-        for row in sqlx::query(
-            "SELECT arn, account_id, kind, name, client_ids, thumbprints, metadata, created FROM identity_providers ORDER BY arn",
-        )
-        .fetch_all(&mut *tx)
-        .await?
         {
-            let arn: String = row.try_get("arn")?;
-            let kind: String = row.try_get("kind")?;
-            let lines = |s: String| -> Vec<String> { s.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect() };
-            providers.push(IdentityProvider {
-                tags: tags.remove(&arn).unwrap_or_default(),
-                account: parse_account(row.try_get("account_id")?)?,
-                kind: if kind == "saml" { ProviderKind::Saml } else { ProviderKind::Oidc },
-                name: row.try_get("name")?,
-                client_ids: lines(row.try_get("client_ids")?),
-                thumbprints: lines(row.try_get("thumbprints")?),
-                metadata: row.try_get("metadata")?,
-                created: row.try_get("created")?,
-                arn,
-            });
+            let mut rows = sqlx::query(
+                "SELECT arn, account_id, kind, name, client_ids, thumbprints, metadata, created FROM identity_providers ORDER BY arn",
+            ).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let arn: String = row.try_get("arn")?;
+                let kind: String = row.try_get("kind")?;
+                let lines = |s: String| -> Vec<String> { s.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect() };
+                providers.push(IdentityProvider {
+                    tags: tags.remove(&arn).unwrap_or_default(),
+                    account: parse_account(row.try_get("account_id")?)?,
+                    kind: if kind == "saml" { ProviderKind::Saml } else { ProviderKind::Oidc },
+                    name: row.try_get("name")?,
+                    client_ids: lines(row.try_get("client_ids")?),
+                    thumbprints: lines(row.try_get("thumbprints")?),
+                    metadata: row.try_get("metadata")?,
+                    created: row.try_get("created")?,
+                    arn,
+                });
+            }
         }
         let mut mfa_devices = Vec::new();
-        for row in sqlx::query("SELECT serial, account_id, user_id, enabled, created, seed FROM mfa_devices ORDER BY created, serial")
-            .fetch_all(&mut *tx)
-            .await?
         {
-            let serial: String = row.try_get("serial")?;
-            let blob: Vec<u8> = row.try_get("seed")?;
-            let seed = self.master.open(&blob, serial.as_bytes())?;
-            let user: Option<String> = row.try_get("user_id")?;
-            let enabled: Option<i64> = row.try_get("enabled")?;
-            mfa_devices.push((
-                MfaDevice {
-                    account: parse_account(row.try_get("account_id")?)?,
-                    assigned: user.zip(enabled).map(|(u, t)| (UniqueId::from_stored(u), t)),
-                    created: row.try_get("created")?,
-                    serial,
-                },
-                seed,
-            ));
+            let mut rows = sqlx::query("SELECT serial, account_id, user_id, enabled, created, seed FROM mfa_devices ORDER BY created, serial").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let serial: String = row.try_get("serial")?;
+                let blob: Vec<u8> = row.try_get("seed")?;
+                let seed = self.master.open(&blob, serial.as_bytes())?;
+                let user: Option<String> = row.try_get("user_id")?;
+                let enabled: Option<i64> = row.try_get("enabled")?;
+                mfa_devices.push((
+                    MfaDevice {
+                        account: parse_account(row.try_get("account_id")?)?,
+                        assigned: user.zip(enabled).map(|(u, t)| (UniqueId::from_stored(u), t)),
+                        created: row.try_get("created")?,
+                        serial,
+                    },
+                    seed,
+                ));
+            }
         }
         tx.commit().await?;
         Ok(Loaded {
