@@ -53,6 +53,10 @@ impl Index {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
+            // 8 MiB of page cache instead of 2: with 2, a round of inserts
+            // into the table and its four indexes spilled pages mid-
+            // transaction (`pagerStress` in perf); 9 % less indexing time.
+            .pragma("cache_size", "-8192")
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new().max_connections(3).connect_with(options).await?;
         let index = Self { pool };
@@ -97,13 +101,13 @@ impl Index {
             qb.push_values(chunk, |mut b, e| {
                 let r = &e.record;
                 b.push_bind(e.seq)
-                    .push_bind(r.event_id.clone())
+                    .push_bind(r.event_id.as_str())
                     .push_bind(r.event_time)
-                    .push_bind(r.account_id.clone())
-                    .push_bind(r.event_name.clone())
-                    .push_bind(r.event_source.clone())
-                    .push_bind(r.username.clone())
-                    .push_bind(r.access_key_id.clone())
+                    .push_bind(r.account_id.as_str())
+                    .push_bind(r.event_name.as_str())
+                    .push_bind(r.event_source.as_str())
+                    .push_bind(r.username.as_deref())
+                    .push_bind(r.access_key_id.as_deref())
                     .push_bind(i64::from(r.read_only))
                     .push_bind(r.resources_json())
                     .push_bind(r.name_terms())

@@ -108,6 +108,26 @@ async fn scan_and_export_in_order_with_time_filters() {
     assert_eq!(String::from_utf8(out).unwrap(), "{\"n\":18}\n{\"n\":19}\n");
 }
 
+/// The indexer parses only a line's header and finds the event by the bytes
+/// `,"e":`; names that spell those bytes must not move the cut.
+#[tokio::test]
+async fn header_strings_that_spell_the_event_key_do_not_cut_the_line() {
+    let (dir, trail) = open().await;
+    let mut r = record(0, "111111111111", "AssumeRole");
+    r.username = Some(",\"e\":{\"n\":666}}".to_owned());
+    r.extra_names = vec!["x\",\"e\":1".to_owned(), "\\\",\"e\":".to_owned()];
+    r.body = "{\"n\":0,\"e\":\"tail\"}".to_owned();
+    trail.append(&[r.clone(), record(1, "111111111111", "AssumeRole")]).await.unwrap();
+    let hits = trail.lookup(&query("111111111111", Some(Attribute::Username(r.username.clone().unwrap())))).await.unwrap().records;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].1.body, r.body);
+    let by_name = trail.lookup(&query("111111111111", Some(Attribute::ResourceName(r.extra_names[1].clone())))).await.unwrap().records;
+    assert_eq!(by_name.len(), 1);
+    let mut out = Vec::new();
+    latchkey_audit::export(&dir.path().join(SegmentTrail::DIR_NAME), None, None, &mut out).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), format!("{}\n{{\"n\":1}}\n", r.body));
+}
+
 #[tokio::test]
 async fn a_half_written_line_is_cut_off_and_a_lost_index_is_rebuilt() {
     let (dir, trail) = open().await;
