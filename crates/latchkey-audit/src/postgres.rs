@@ -198,18 +198,18 @@ async fn forward_until_error(
         );
         qb.push_values(&fresh, |mut b, e| {
             let r = &e.record;
-            b.push_bind(r.event_id.clone())
+            b.push_bind(r.event_id.as_str())
                 .push_bind(r.event_time)
-                .push_bind(r.account_id.clone())
-                .push_bind(r.event_name.clone())
-                .push_bind(r.event_source.clone())
-                .push_bind(r.username.clone())
-                .push_bind(r.access_key_id.clone())
+                .push_bind(r.account_id.as_str())
+                .push_bind(r.event_name.as_str())
+                .push_bind(r.event_source.as_str())
+                .push_bind(r.username.as_deref())
+                .push_bind(r.access_key_id.as_deref())
                 .push_bind(r.read_only)
                 .push_bind(r.resources_json())
                 .push_bind(r.name_terms())
                 .push_bind(r.type_terms())
-                .push_bind(r.body.clone());
+                .push_bind(r.body.as_str());
         });
         qb.push(" ON CONFLICT (event_id) DO NOTHING");
         qb.build().execute(&mut *tx).await?;

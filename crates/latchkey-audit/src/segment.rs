@@ -451,9 +451,10 @@ impl SegmentTrail {
         }
         let index = Arc::new(Index::open(&dir.join("index.db")).await?);
 
-        // Catch up the index from the segments, reading them only when it
-        // is behind (a clean stop leaves it caught up).
-        let indexed = index.last_seq().await?;
+        // What the index lacks (after a crash: everything) is indexed by the
+        // indexer task in bounded rounds, so that start-up neither waits for
+        // it nor holds the backlog in memory; lookups wait for it.
+        let indexed = index.last_seq().await?.min(durable);
         let mut cursor = Cursor { segment: log.segment, offset: log.len };
         if indexed < durable {
             let first = all
@@ -461,14 +462,10 @@ impl SegmentTrail {
                 .enumerate()
                 .find(|(i, _)| all.get(i + 1).copied().unwrap_or(i64::MAX) > indexed + 1)
                 .map_or(0, |(_, f)| *f);
-            let (behind, end) = read_from(dir, Cursor { segment: first, offset: 0 }, durable, usize::MAX, false)?;
-            cursor = end;
-            let behind: Vec<Entry> = behind.into_iter().filter(|e| e.seq > indexed).collect();
-            tracing::info!(events = behind.len(), "indexing audit events written before the last stop");
-            for chunk in behind.chunks(crate::index::ROWS_PER_STATEMENT) {
-                index.insert(chunk).await?;
-            }
+            cursor = Cursor { segment: first, offset: 0 };
+            tracing::info!(events = durable - indexed, "indexing audit events written before the last stop");
         }
+        indexed_tx.send_replace(indexed);
         let durable = Arc::new(AtomicI64::new(durable));
         let indexer = tokio::spawn(run_indexer(
             dir.to_owned(),

@@ -163,6 +163,32 @@ async fn a_half_written_line_is_cut_off_and_a_lost_index_is_rebuilt() {
     assert_eq!(names.len(), 6);
 }
 
+/// The index is written without a journal on disk: a process that stops
+/// without closing it may leave it torn, and the next open must start it
+/// afresh from the segments rather than trust it.
+#[tokio::test]
+async fn an_index_left_open_by_a_crash_is_rebuilt_from_the_segments() {
+    let (dir, trail) = open().await;
+    let records: Vec<Record> = (0..30).map(|i| record(i, "111111111111", "AssumeRole")).collect();
+    trail.append(&records).await.unwrap();
+    assert_eq!(trail.lookup(&query("111111111111", None)).await.unwrap().records.len(), 30);
+    // No close: as after kill -9. Then the torn write a crash can leave.
+    drop(trail);
+    let audit = dir.path().join(SegmentTrail::DIR_NAME);
+    assert!(audit.join("index.open").exists(), "an open index is marked");
+    std::fs::write(audit.join("index.db"), b"SQLite format 3\0 torn by a crash").unwrap();
+
+    let trail = SegmentTrail::open(&audit).await.unwrap();
+    let page = trail.lookup(&query("111111111111", None)).await.unwrap();
+    assert_eq!(page.records.len(), 30, "every event is found again");
+    assert_eq!(page.records[0].1.body, "{\"n\":29}");
+    trail.close().await;
+    assert!(!audit.join("index.open").exists(), "a clean close clears the mark");
+    drop(trail);
+    let trail = SegmentTrail::open(&audit).await.unwrap();
+    assert_eq!(trail.lookup(&query("111111111111", Some(Attribute::Username("user1".into())))).await.unwrap().records.len(), 10);
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn segments_are_private() {
