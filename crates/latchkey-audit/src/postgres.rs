@@ -50,8 +50,11 @@ CREATE TABLE IF NOT EXISTS audit_nodes (
 );
 ";
 
-/// Rows per INSERT (13 columns; PostgreSQL allows 65535 parameters).
-const ROWS_PER_STATEMENT: usize = 2000;
+/// Rows per INSERT (PostgreSQL allows 65535 parameters). Each connection
+/// keeps its buffers at the size of the largest statement it sent: at 2000
+/// rows (~3 MB with the events) a node under GetCallerIdentity load peaked
+/// at 62-84 MB RSS, at 250 rows 35 MB, at the same throughput.
+const ROWS_PER_STATEMENT: usize = 250;
 /// How often the forwarder looks at the spool.
 const FORWARD_TICK: Duration = Duration::from_millis(100);
 /// How long a lookup waits for this node's events to be forwarded.
