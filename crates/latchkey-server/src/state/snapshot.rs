@@ -315,6 +315,12 @@ impl AccountState {
 
     fn compute_effective(&mut self) {
         let mut effective = HashMap::with_capacity(self.users.len() + self.roles.len());
+        // Entities without policies (most roles of a large store) share one
+        // empty set instead of an allocation each.
+        let empty = Arc::new(Effective::default());
+        let share = |identity: Vec<NamedPolicy>, boundary: Option<NamedPolicy>| {
+            if identity.is_empty() && boundary.is_none() { empty.clone() } else { Arc::new(Effective { identity, boundary }) }
+        };
         for u in self.users.values() {
             let mut identity = Vec::new();
             self.owner_policies(&u.id, &mut identity);
@@ -322,13 +328,13 @@ impl AccountState {
                 self.owner_policies(g, &mut identity);
             }
             let boundary = u.permissions_boundary.as_deref().and_then(|a| self.managed(a).cloned());
-            effective.insert(u.id.clone(), Arc::new(Effective { identity, boundary }));
+            effective.insert(u.id.clone(), share(identity, boundary));
         }
         for r in self.roles.values() {
             let mut identity = Vec::new();
             self.owner_policies(&r.role.id, &mut identity);
             let boundary = r.role.permissions_boundary.as_deref().and_then(|a| self.managed(a).cloned());
-            effective.insert(r.role.id.clone(), Arc::new(Effective { identity, boundary }));
+            effective.insert(r.role.id.clone(), share(identity, boundary));
         }
         self.effective = effective;
     }
