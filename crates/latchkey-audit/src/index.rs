@@ -15,7 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_events
 /// Columns bound per row; SQLite allows 32766 variables per statement.
 const COLUMNS: usize = 15;
 /// Rows per INSERT statement.
-pub(crate) const ROWS_PER_STATEMENT: usize = 32766 / COLUMNS;
+const ROWS_PER_STATEMENT: usize = 32766 / COLUMNS;
 
 /// Where an event's JSON lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 /// glibc's allocator spent a fifth of AssumeRole's CPU under load (perf,
 /// BENCHMARKS.md) and kept freed arenas as RSS; mimalloc is made for many
-/// small short-lived allocations across threads. Built with `no_thp`: see
-/// Cargo.toml.
+/// small short-lived allocations across threads. Built as mimalloc 2 without
+/// transparent huge pages, for RSS: see Cargo.toml.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
