@@ -8,6 +8,8 @@ use std::fmt;
 use crate::compile::{Applies, CompiledPolicy, PrincipalMatch};
 use crate::context::Context;
 use crate::model::Effect;
+#[cfg(doc)]
+use crate::model::PolicyKind;
 
 /// What kind of principal is making the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -86,7 +88,11 @@ pub struct PolicySet<'a> {
     /// user or role, and of the user's groups.
     pub identity: &'a [PolicyRef<'a>],
     /// The resource-based policy of the resource (a role's trust policy for
-    /// `sts:AssumeRole*`, `sts:TagSession`, `sts:SetSourceIdentity`).
+    /// `sts:AssumeRole*`, `sts:TagSession`, `sts:SetSourceIdentity`). The kind
+    /// it was compiled as decides its part: a [`PolicyKind::Trust`] policy
+    /// must allow the caller in every case (see
+    /// [`PolicyKind::must_allow_principal`]); any other resource policy
+    /// follows the same-account / cross-account rule.
     pub resource: Option<PolicyRef<'a>>,
     /// The caller's permissions boundary, if it has one.
     pub boundary: Option<PolicyRef<'a>>,
@@ -532,6 +538,12 @@ impl<'s, 'a> Evaluator<'s, 'a> {
             Ok(granted)
         };
 
+        // A role trust policy is a gate, not one of two ways in: it must allow
+        // the caller whatever the identity policies say.
+        let gate = set
+            .resource
+            .is_some_and(|p| p.policy.kind().must_allow_principal());
+
         let (verdict, reason) = match principal.kind {
             // These callers have no identity policies: only a resource policy can grant.
             PrincipalKind::Service(_)
@@ -541,7 +553,7 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                 Some(r) => allow(r),
                 None => not_allowed(PolicyType::Resource),
             },
-            PrincipalKind::Root if same_account => (Verdict::Allow, Reason::RootUser),
+            PrincipalKind::Root if same_account && !gate => (Verdict::Allow, Reason::RootUser),
             PrincipalKind::Root => match resource.allow {
                 Some(r) => allow(r),
                 None => not_allowed(PolicyType::Resource),
@@ -558,7 +570,10 @@ impl<'s, 'a> Evaluator<'s, 'a> {
                         Err(t) => not_allowed(t),
                     }
                 }
-                // Named through the account, or not at all: identity policies decide.
+                // A trust policy that does not name the caller refuses on its own.
+                None if gate => not_allowed(PolicyType::Resource),
+                // Named through the account, or (an ordinary resource policy)
+                // not at all: identity policies decide.
                 _ => match own_side(false) {
                     Ok(Some(g)) => allow(g),
                     Ok(None) => not_allowed(PolicyType::Identity),

@@ -25,6 +25,17 @@ impl PolicyKind {
     pub fn has_principal(self) -> bool {
         matches!(self, Self::Trust | Self::Resource)
     }
+
+    /// Whether a resource-based policy of this kind must allow the caller
+    /// itself, even within its own account. For most resource-based policies
+    /// either the resource policy or the caller's identity policies may allow
+    /// a same-account request, but "IAM role trust policies and AWS KMS key
+    /// policies are exceptions to this logic, because they must explicitly
+    /// allow access for principals" (IAM User Guide, "Policy evaluation
+    /// logic", resource-based policies).
+    pub fn must_allow_principal(self) -> bool {
+        matches!(self, Self::Trust)
+    }
 }
 
 /// The policy language version (`Version` element).
