@@ -20,9 +20,32 @@ pub(crate) fn number(text: &str) -> Option<f64> {
     t.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
-/// An instant as nanoseconds since the Unix epoch, from ISO 8601
-/// (`2024-01-02`, `2024-01-02T03:04:05Z`, `2024-01-02T03:04:05.123+02:00`, ...)
-/// or from epoch seconds (`1704164645`).
+/// An instant as nanoseconds since the Unix epoch, as IAM reads the values of
+/// the `Date` operators.
+///
+/// AWS asks for "one of the W3C implementations of the ISO 8601 date formats"
+/// or epoch (UNIX) time [UG: reference_policies_elements_condition_operators].
+/// What IAM accepts is wider than the W3C profile: its answers to `CreatePolicy`
+/// (recorded by LocalStack's AWS-validated policy suite, the same cases as
+/// moto's) accept `01T`, `2016-12-13t2:00:00.593194+23` and `-292275054`, and
+/// refuse `+1` as an offset and ten fraction digits. That is exactly the ISO
+/// grammar of Joda-Time's `ISODateTimeFormat.dateTimeParser()`, which this
+/// follows:
+///
+/// ```text
+/// datetime      = time | date-opt-time
+/// time          = 'T' time-element [offset]
+/// date-opt-time = date-element ['T' [time-element] [offset]]
+/// date-element  = yyyy ['-' MM ['-' dd]] | yyyy '-' DDD | xxxx '-W' ww ['-' e]
+/// time-element  = HH [':' mm [':' ss [fraction] | fraction] | fraction]
+/// fraction      = ('.' | ',') digit{1,9}
+/// offset        = 'Z' | ('+' | '-') HH [[':'] mm [[':'] ss [('.' | ',') SSS]]]
+/// ```
+///
+/// Numbers take one digit up to their width (a year up to nine, with an
+/// optional sign), `T` and `Z` either case, and a value without an offset is
+/// UTC. Times are kept to the millisecond, as Joda-Time keeps them. A value of
+/// digits only is epoch seconds (`1704164645`), up to Java's `long`.
 pub(crate) fn date(text: &str) -> Option<i128> {
     let t = text.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
@@ -31,11 +54,17 @@ pub(crate) fn date(text: &str) -> Option<i128> {
         if secs > i128::from(i64::MAX) {
             return None;
         }
-        return Some(secs * 1_000_000_000);
+        return Some(secs * NANOS_PER_SEC);
     }
     iso8601(t)
 }
 
+const NANOS_PER_SEC: i128 = 1_000_000_000;
+const NANOS_PER_MILLI: i128 = 1_000_000;
+/// Joda-Time's ISO chronology covers these years.
+const YEARS: std::ops::RangeInclusive<i64> = -292_275_054..=292_278_993;
+
+#[derive(Clone)]
 struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
@@ -53,6 +82,19 @@ impl Cursor<'_> {
             false
         }
     }
+    /// One ASCII letter, either case.
+    fn eat_letter(&mut self, c: u8) -> bool {
+        if self.peek().is_some_and(|p| p.eq_ignore_ascii_case(&c)) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn at_digit(&self) -> bool {
+        self.peek().is_some_and(|b| b.is_ascii_digit())
+    }
+    /// Between `min` and `max` digits (as many as there are, up to `max`).
     fn digits(&mut self, min: usize, max: usize) -> Option<i64> {
         let start = self.i;
         let mut v: i64 = 0;
@@ -67,6 +109,228 @@ impl Cursor<'_> {
         }
         (self.i - start >= min).then_some(v)
     }
+    /// An optionally signed number of one to `max` digits.
+    fn signed(&mut self, max: usize) -> Option<i64> {
+        let negative = if self.eat(b'-') {
+            true
+        } else {
+            self.eat(b'+');
+            false
+        };
+        let v = self.digits(1, max)?;
+        Some(if negative { -v } else { v })
+    }
+    /// `.` or `,` and one to nine digits, as a fraction of `unit` nanoseconds.
+    /// A tenth digit is left unread, so the value fails as a whole.
+    fn fraction(&mut self, unit: i128) -> Option<i128> {
+        let save = self.i;
+        if !(self.eat(b'.') || self.eat(b',')) {
+            return None;
+        }
+        let start = self.i;
+        let Some(frac) = self.digits(1, 9) else {
+            self.i = save;
+            return None;
+        };
+        let scale = 10i128.pow(u32::try_from(self.i - start).ok()?);
+        Some(i128::from(frac) * unit / scale)
+    }
+}
+
+/// A date element as read, before its fields are checked.
+#[derive(Clone, Copy)]
+enum DateFields {
+    Calendar { year: i64, month: i64, day: i64 },
+    Ordinal { year: i64, day: i64 },
+    Week { year: i64, week: i64, weekday: i64 },
+}
+
+impl DateFields {
+    /// Days since 1970-01-01, when every field is in range.
+    fn days(self) -> Option<i64> {
+        match self {
+            Self::Calendar { year, month, day } => (YEARS.contains(&year)
+                && (1..=12).contains(&month)
+                && (1..=days_in_month(year, month)).contains(&day))
+            .then(|| days_from_civil(year, month, day)),
+            Self::Ordinal { year, day } => {
+                let len = if is_leap(year) { 366 } else { 365 };
+                (YEARS.contains(&year) && (1..=len).contains(&day))
+                    .then(|| days_from_civil(year, 1, 1) + day - 1)
+            }
+            Self::Week {
+                year,
+                week,
+                weekday,
+            } => (YEARS.contains(&year)
+                && (1..=weeks_in_year(year)).contains(&week)
+                && (1..=7).contains(&weekday))
+            .then(|| week_one_monday(year) + (week - 1) * 7 + weekday - 1),
+        }
+    }
+}
+
+/// `yyyy ['-' MM ['-' dd]]`
+fn calendar_date(c: &mut Cursor<'_>) -> Option<DateFields> {
+    let year = c.signed(9)?;
+    let (mut month, mut day) = (1, 1);
+    let save = c.i;
+    if c.eat(b'-') {
+        match c.digits(1, 2) {
+            Some(m) => {
+                month = m;
+                let save = c.i;
+                if c.eat(b'-') {
+                    match c.digits(1, 2) {
+                        Some(d) => day = d,
+                        None => c.i = save,
+                    }
+                }
+            }
+            None => c.i = save,
+        }
+    }
+    Some(DateFields::Calendar { year, month, day })
+}
+
+/// `yyyy '-' DDD`
+fn ordinal_date(c: &mut Cursor<'_>) -> Option<DateFields> {
+    let year = c.signed(9)?;
+    if !c.eat(b'-') {
+        return None;
+    }
+    let day = c.digits(1, 3)?;
+    Some(DateFields::Ordinal { year, day })
+}
+
+/// `xxxx '-W' ww ['-' e]`
+fn week_date(c: &mut Cursor<'_>) -> Option<DateFields> {
+    let year = c.signed(9)?;
+    if !(c.eat(b'-') && c.eat_letter(b'W')) {
+        return None;
+    }
+    let week = c.digits(1, 2)?;
+    let mut weekday = 1;
+    let save = c.i;
+    if c.eat(b'-') {
+        match c.digits(1, 1) {
+            Some(d) => weekday = d,
+            None => c.i = save,
+        }
+    }
+    Some(DateFields::Week {
+        year,
+        week,
+        weekday,
+    })
+}
+
+/// The date element: of the three forms, the one that reads furthest (the
+/// first listed on a tie), as Joda-Time chooses among alternatives.
+fn date_element(c: &mut Cursor<'_>) -> Option<DateFields> {
+    let mut best: Option<(Cursor<'_>, DateFields)> = None;
+    for form in [calendar_date, week_date, ordinal_date] {
+        let mut attempt = c.clone();
+        if let Some(fields) = form(&mut attempt)
+            && best.as_ref().is_none_or(|(b, _)| attempt.i > b.i)
+        {
+            best = Some((attempt, fields));
+        }
+    }
+    let (end, fields) = best?;
+    c.i = end.i;
+    Some(fields)
+}
+
+/// `HH [':' mm [':' ss [fraction] | fraction] | fraction]`, as nanoseconds
+/// since midnight, kept to the millisecond.
+fn time_element(c: &mut Cursor<'_>) -> Option<i128> {
+    const HOUR: i128 = 3600 * NANOS_PER_SEC;
+    const MINUTE: i128 = 60 * NANOS_PER_SEC;
+    let hour = c.digits(1, 2)?;
+    let mut nanos = i128::from(hour) * HOUR;
+    let mut fields_ok = hour <= 23;
+    let save = c.i;
+    if c.eat(b':') {
+        match c.digits(1, 2) {
+            Some(minute) => {
+                fields_ok &= minute <= 59;
+                nanos += i128::from(minute) * MINUTE;
+                let save = c.i;
+                if c.eat(b':') {
+                    match c.digits(1, 2) {
+                        Some(second) => {
+                            fields_ok &= second <= 59;
+                            nanos += i128::from(second) * NANOS_PER_SEC;
+                            nanos += c.fraction(NANOS_PER_SEC).unwrap_or(0);
+                        }
+                        None => c.i = save,
+                    }
+                } else {
+                    nanos += c.fraction(MINUTE).unwrap_or(0);
+                }
+            }
+            None => c.i = save,
+        }
+    } else {
+        nanos += c.fraction(HOUR).unwrap_or(0);
+    }
+    fields_ok.then_some(nanos - nanos % NANOS_PER_MILLI)
+}
+
+/// `'Z' | ('+' | '-') HH [[':'] mm [[':'] ss [('.' | ',') SSS]]]`, as
+/// nanoseconds east of UTC; `None` when the text there is not an offset at
+/// all, `Some(None)` when it starts as one but is malformed.
+fn offset(c: &mut Cursor<'_>) -> Option<Option<i128>> {
+    if c.eat_letter(b'Z') {
+        return Some(Some(0));
+    }
+    let sign: i128 = match c.peek() {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return None,
+    };
+    c.i += 1;
+    let two = |c: &mut Cursor<'_>, max: i64| {
+        let start = c.i;
+        let v = c.digits(2, 2).filter(|v| *v <= max);
+        if v.is_none() {
+            c.i = start;
+        }
+        v
+    };
+    let Some(hours) = two(c, 23) else {
+        return Some(None);
+    };
+    let mut nanos = i128::from(hours) * 3600 * NANOS_PER_SEC;
+    let separators = c.eat(b':');
+    if separators || c.at_digit() {
+        let Some(minutes) = two(c, 59) else {
+            return Some(None);
+        };
+        nanos += i128::from(minutes) * 60 * NANOS_PER_SEC;
+        let more = if separators {
+            c.eat(b':')
+        } else {
+            c.at_digit()
+        };
+        if more {
+            let Some(seconds) = two(c, 59) else {
+                return Some(None);
+            };
+            nanos += i128::from(seconds) * NANOS_PER_SEC;
+            if c.eat(b'.') || c.eat(b',') {
+                // Milliseconds: one to three digits of a fraction.
+                let start = c.i;
+                let Some(v) = c.digits(1, 3) else {
+                    return Some(None);
+                };
+                let scale = 10i128.pow(u32::try_from(3 - (c.i - start)).ok()?);
+                nanos += i128::from(v) * scale * NANOS_PER_MILLI;
+            }
+        }
+    }
+    Some(Some(sign * nanos))
 }
 
 fn iso8601(t: &str) -> Option<i128> {
@@ -74,65 +338,26 @@ fn iso8601(t: &str) -> Option<i128> {
         b: t.as_bytes(),
         i: 0,
     };
-    let negative = c.eat(b'-');
-    let year = c.digits(4, 9)?;
-    let year = if negative { -year } else { year };
-    let (mut month, mut day) = (1, 1);
-    if c.eat(b'-') {
-        month = c.digits(2, 2)?;
-        if c.eat(b'-') {
-            day = c.digits(2, 2)?;
-        }
-    }
-    if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
-        return None;
-    }
-    let (mut hour, mut minute, mut second, mut nanos) = (0i64, 0i64, 0i64, 0i64);
-    let mut offset_minutes = 0i64;
-    if c.eat(b'T') || c.eat(b't') {
-        hour = c.digits(2, 2)?;
-        if c.eat(b':') {
-            minute = c.digits(2, 2)?;
-            if c.eat(b':') {
-                second = c.digits(2, 2)?;
-                if c.eat(b'.') || c.eat(b',') {
-                    let start = c.i;
-                    let frac = c.digits(1, 9)?;
-                    let n = c.i - start;
-                    nanos = frac * 10i64.pow(u32::try_from(9 - n).ok()?);
-                    // Finer than nanoseconds: ignored rather than refused.
-                    while matches!(c.peek(), Some(b'0'..=b'9')) {
-                        c.i += 1;
-                    }
-                }
-            }
-        }
-        if hour > 23 || minute > 59 || second > 60 {
-            return None;
-        }
-        match c.peek() {
-            Some(b'Z' | b'z') => c.i += 1,
-            Some(sign @ (b'+' | b'-')) => {
-                c.i += 1;
-                let h = c.digits(2, 2)?;
-                c.eat(b':');
-                let m = c.digits(2, 2).unwrap_or(0);
-                if h > 23 || m > 59 {
-                    return None;
-                }
-                offset_minutes = (h * 60 + m) * if sign == b'-' { -1 } else { 1 };
-            }
-            _ => {}
-        }
-    } else if c.eat(b'Z') || c.eat(b'z') {
+    // An offset is read only after a `T` (`2019-07-01TZ`, not `2019-07-01Z`).
+    let (days, mut nanos, saw_t) = if c.eat_letter(b'T') {
+        (0, time_element(&mut c)?, true)
+    } else {
+        let days = date_element(&mut c)?.days()?;
+        let saw_t = c.eat_letter(b'T');
+        let nanos = if saw_t && c.at_digit() {
+            time_element(&mut c)?
+        } else {
+            0
+        };
+        (days, nanos, saw_t)
+    };
+    if saw_t && let Some(off) = offset(&mut c) {
+        nanos -= off?;
     }
     if c.i != c.b.len() {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    let secs = i128::from(days) * 86_400
-        + i128::from(hour * 3600 + minute * 60 + second - offset_minutes * 60);
-    Some(secs * 1_000_000_000 + i128::from(nanos))
+    Some(i128::from(days) * 86_400 * NANOS_PER_SEC + nanos)
 }
 
 fn is_leap(y: i64) -> bool {
@@ -157,6 +382,20 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The Monday of ISO week 1 of `year`, in days since 1970-01-01: the week
+/// holding the year's first Thursday.
+fn week_one_monday(year: i64) -> i64 {
+    let jan4 = days_from_civil(year, 1, 4);
+    // 1970-01-01 was a Thursday: weekday 1 (Monday) .. 7 (Sunday).
+    let weekday = (jan4 + 3).rem_euclid(7) + 1;
+    jan4 - (weekday - 1)
+}
+
+/// 52 or 53: the number of ISO weeks in `year`.
+fn weeks_in_year(year: i64) -> i64 {
+    (week_one_monday(year + 1) - week_one_monday(year)) / 7
 }
 
 /// An IPv4 or IPv6 range in CIDR notation; a bare address is a /32 or /128.
@@ -272,8 +511,123 @@ mod tests {
         );
         assert_eq!(date("2021-02-29"), None);
         assert_eq!(date("sdfdsf"), None);
-        assert_eq!(date("2016-12-13t2:00:00"), None);
         assert!(date("2017-07-01T00:00:00Z").unwrap() < date("2017-12-31T23:59:59Z").unwrap());
+    }
+
+    const DAY: i128 = 86_400 * NANOS_PER_SEC;
+    const HOUR: i128 = 3600 * NANOS_PER_SEC;
+
+    /// The values IAM's recorded answers to `CreatePolicy` accept and refuse
+    /// (LocalStack's AWS-validated `test_iam_policies`, valid-5/30/34/35/36/37
+    /// and invalid-64/72/73/74/75).
+    #[test]
+    fn dates_as_iam_answers() {
+        for ok in [
+            "2017-07-01T00:00:00Z",
+            "01T",
+            "2019-07-01T13:20:15Z",
+            "2016-12-13T21:20:37.593194+00:00",
+            "2016-12-13t2:00:00.593194+23",
+            "-292275054",
+        ] {
+            assert!(date(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "sdfdsf",
+            "234-13",
+            "2016-12-13t2:00:00.593194+1",
+            "2016-12-13t2:00:00.1999999999+10:59",
+            "9223372036854775808",
+        ] {
+            assert_eq!(date(bad), None, "{bad}");
+        }
+    }
+
+    /// Every form of Joda-Time's ISO parser, and what each means.
+    #[test]
+    fn date_forms() {
+        let july1 = date("2019-07-01T00:00:00Z").unwrap();
+        for same in [
+            "2019-07-01",
+            "2019-7-1",
+            "2019-07-01T",
+            "2019-07-01TZ",
+            "2019-07-01T00",
+            "2019-07-01t00:00z",
+            "2019-07-01T02:00:00+02:00",
+            "2019-07-01T02:00+0200",
+            "2019-07-01T2+02",
+            "2019-06-30T22:00:00.000-02:00",
+            "2019-182",
+            "2019-W27-1",
+            "2019-w27-1",
+            "1561939200",
+        ] {
+            assert_eq!(date(same), Some(july1), "{same}");
+        }
+        assert_eq!(date("2019-07"), date("2019-07-01"));
+        assert_eq!(
+            date("2019"),
+            Some(2019 * NANOS_PER_SEC),
+            "digits only are epoch seconds"
+        );
+        assert_eq!(date("2019-W27"), Some(july1));
+        assert_eq!(date("2019-07-01T10.5"), Some(july1 + 10 * HOUR + HOUR / 2));
+        assert_eq!(
+            date("2019-07-01T10:30.5"),
+            Some(july1 + 10 * HOUR + 30 * 60 * NANOS_PER_SEC + 30 * NANOS_PER_SEC)
+        );
+        assert_eq!(
+            date("2019-07-01T10:00:00,25Z"),
+            Some(july1 + 10 * HOUR + NANOS_PER_SEC / 4)
+        );
+        assert_eq!(date("T10:00Z"), Some(10 * HOUR));
+        assert_eq!(date("01T"), Some(date("0001-01-01").unwrap()));
+        assert_eq!(
+            date("-0001-01-01"),
+            Some(date("0000-01-01").unwrap() - 365 * DAY)
+        );
+        // Kept to the millisecond, as Joda-Time keeps instants.
+        assert_eq!(date("2019-07-01T00:00:00.0009Z"), Some(july1));
+        assert_eq!(
+            date("2019-07-01T00:00:00.123456789Z"),
+            Some(july1 + 123 * 1_000_000)
+        );
+        assert_eq!(
+            date("2019-07-01T00:00:00+01:30:15.5"),
+            Some(july1 - (5415 * NANOS_PER_SEC + 500_000_000))
+        );
+        // 2020 has 53 ISO weeks and 366 days; 2019 has neither.
+        assert!(date("2020-W53-7").is_some());
+        assert_eq!(date("2019-W53-1"), None);
+        assert!(date("2020-366").is_some());
+        assert_eq!(date("2019-366"), None);
+        for bad in [
+            "",
+            "2019-07-01Z",
+            "2019-07-01T24:00",
+            "2019-07-01T23:60",
+            "2019-07-01T23:59:60",
+            "2019-07-01T10:",
+            "2019-07-01T10.",
+            "2019-07-01T10:00:00.1234567890",
+            "2019-07-01T10+24",
+            "2019-07-01T10+02:60",
+            "2019-07-01T10+2",
+            "2019-07-01 10:00",
+            "2019-13-01",
+            "2019-00",
+            "2019-02-29",
+            "2019-000",
+            "2019-W00",
+            "2019-W27-8",
+            "T",
+            "292278994-01-01",
+            "-292275055-01-01",
+            "1234567890-01-01",
+        ] {
+            assert_eq!(date(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
