@@ -2,16 +2,20 @@
 //!
 //! IAM checks a document in stages and reports only the first stage that fails,
 //! each with a fixed message. The stages and their order follow what AWS answers
-//! (as recorded by emulator test suites that replay real IAM responses):
+//! (as recorded by emulator test suites that replay real IAM responses: moto's
+//! `test_iam_policies.py`, and LocalStack's AWS-validated
+//! `tests/aws/services/iam/test_iam_policies.py` with its snapshot of IAM's answers):
 //!
 //! 1. grammar: JSON, element names and types — "Syntax errors in policy."
-//! 2. (managed policies only) version — "Policy document must be version 2012-10-17 or greater."
+//!    (a trust policy that is not JSON at all: "This policy contains invalid Json")
+//! 2. (managed policies and SCPs only) version — "Policy document must be version
+//!    2012-10-17 or greater.", before anything below
 //! 3. the legacy parser: exact-case `Effect`, `Date*` values, resource ARN shape —
 //!    "The policy failed legacy parsing"
 //! 4. statement ids: format (IAM policies), then uniqueness
-//! 5. actions present, then resource ARN errors (which quote the resource), then
-//!    action vendor prefixes
-//! 6. per kind: principals forbidden or required, resources required or forbidden,
+//! 5. actions present, then (policies that need them) resources present, then
+//!    resource ARN errors (which quote the resource), then action vendor prefixes
+//! 6. per kind: principals forbidden or required, resources forbidden,
 //!    principal values.
 
 use std::borrow::Cow;
@@ -31,6 +35,10 @@ use crate::values;
 pub const MAX_DOCUMENT_LEN: usize = 131_072;
 
 pub(crate) const SYNTAX: &str = "Syntax errors in policy.";
+/// CreateRole and UpdateAssumeRolePolicy's answer to a trust policy that is not
+/// JSON (as AWS users report it, and LocalStack's AWS-validated
+/// `test_create_role_with_malformed_assume_role_policy_document` recorded it).
+pub(crate) const INVALID_JSON: &str = "This policy contains invalid Json";
 pub(crate) const VERSION_TOO_OLD: &str = "Policy document must be version 2012-10-17 or greater.";
 pub(crate) const LEGACY: &str = "The policy failed legacy parsing";
 pub(crate) const SID_FORMAT: &str = "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*";
@@ -78,12 +86,16 @@ const IAM_PATHS: [&str; 13] = [
 #[non_exhaustive]
 pub struct ParseOptions {
     /// Refuse documents without `"Version": "2012-10-17"`, as IAM does for
-    /// managed policies (`CreatePolicy`, `CreatePolicyVersion`).
+    /// managed policies (`CreatePolicy`, `CreatePolicyVersion`) and Organizations
+    /// for SCPs. Inline and trust policies may leave it out (it then defaults to
+    /// 2008-10-17) or give 2008-10-17.
     pub require_current_version: bool,
 }
 
 impl ParseOptions {
-    /// Options for a managed policy (`CreatePolicy`, `CreatePolicyVersion`).
+    /// Options for a managed policy (`CreatePolicy`, `CreatePolicyVersion`) or
+    /// an SCP ("Every SCP must specify the Version element", Organizations
+    /// User Guide, SCP syntax).
     pub fn managed() -> Self {
         Self {
             require_current_version: true,
@@ -103,14 +115,14 @@ pub fn parse_with(
     kind: PolicyKind,
     options: ParseOptions,
 ) -> Result<Policy, PolicyError> {
-    let doc = document(text)?;
+    let doc = document(text, kind)?;
     let (checker, raw) = validate(text, &doc, kind, options)?;
     Ok(checker.build(&raw))
 }
 
 /// Validation straight into a compiled policy, skipping the owned model.
 pub(crate) fn parse_compiled(text: &str, kind: PolicyKind) -> Result<CompiledPolicy, PolicyError> {
-    let doc = document(text)?;
+    let doc = document(text, kind)?;
     let (_, raw) = validate(text, &doc, kind, ParseOptions::default())?;
     let variables = raw.version.as_ref().map(|v| v.value) == Some(Version::V2012_10_17);
     let mut scratch = crate::compile::Scratch::default();
@@ -160,16 +172,20 @@ pub(crate) fn parse_compiled(text: &str, kind: PolicyKind) -> Result<CompiledPol
     Ok(CompiledPolicy::from_statements(kind, statements))
 }
 
-fn document(text: &str) -> Result<json::Doc<'_>, PolicyError> {
+fn document(text: &str, kind: PolicyKind) -> Result<json::Doc<'_>, PolicyError> {
     if text.len() > MAX_DOCUMENT_LEN {
         return Err(PolicyError::malformed(SYNTAX).with_detail(format!(
             "the document is longer than {MAX_DOCUMENT_LEN} bytes"
         )));
     }
     json::parse(text).map_err(|e| {
-        PolicyError::malformed(SYNTAX)
-            .with_detail(e.detail)
-            .at(text, e.offset)
+        PolicyError::malformed(if kind == PolicyKind::Trust {
+            INVALID_JSON
+        } else {
+            SYNTAX
+        })
+        .with_detail(e.detail)
+        .at(text, e.offset)
     })
 }
 
@@ -664,6 +680,16 @@ impl Checker<'_> {
                 return Err(self.fail(NO_ACTIONS, st.span));
             }
         }
+        // Before the resource format and action prefix errors: IAM answers
+        // `{"Effect": "Allow", "Action": "invalid"}` with this (LocalStack's
+        // recording of CreatePolicy, invalid-29).
+        if needs_resources(self.kind) {
+            for st in &raw.statements {
+                if !present(st.resource.as_ref()) {
+                    return Err(self.fail(NO_RESOURCES, st.span));
+                }
+            }
+        }
         if let Some((message, span)) = resource_error(raw) {
             return Err(self.fail(message, span));
         }
@@ -766,11 +792,6 @@ impl Checker<'_> {
                 for st in &raw.statements {
                     if let Some(p) = &st.principal {
                         return Err(self.fail(HAS_PRINCIPAL, p.span));
-                    }
-                }
-                for st in &raw.statements {
-                    if !present(st.resource.as_ref()) {
-                        return Err(self.fail(NO_RESOURCES, st.span));
                     }
                 }
             }
@@ -932,6 +953,18 @@ fn to_patterns(list: &RawList<'_>) -> Patterns {
         negated: list.negated,
         values: list.texts().map(str::to_owned).collect(),
     }
+}
+
+/// Identity-like policies must name resources in every statement; trust
+/// policies must not, and resource policies are checked per kind later.
+fn needs_resources(kind: PolicyKind) -> bool {
+    matches!(
+        kind,
+        PolicyKind::Identity
+            | PolicyKind::Session
+            | PolicyKind::Boundary
+            | PolicyKind::ServiceControl
+    )
 }
 
 /// The element is there and, when an array, not empty.
@@ -1110,6 +1143,7 @@ fn resource_problem(r: &str) -> Option<ResourceProblem> {
     }
     if service == "iam"
         && resource_id != "*"
+        && resource_id != "root"
         && !IAM_PATHS.iter().any(|p| resource_id.starts_with(p))
     {
         return Some(ResourceProblem::IamPath);
@@ -1141,7 +1175,7 @@ fn resource_format(original: &str) -> Option<String> {
                 format!("Resource {original} can not contain region information.")
             }
             ResourceProblem::IamPath => format!(
-                "IAM resource path must either be \"*\" or start with {}.",
+                "IAM resource path must either be \"*\", root, or start with {}.",
                 IAM_PATHS.join(", ")
             ),
         })
