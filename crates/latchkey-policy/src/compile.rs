@@ -296,11 +296,15 @@ impl CompiledStatement {
         }
     }
 
-    /// `action` must already be lower-case.
+    /// `action` must already be lower-case. With `any_resource` the request
+    /// names no particular resource (the simulator's `*`): a `Resource`
+    /// element matches it, and a `NotResource` element excludes it only when
+    /// it lists `*`.
     pub(crate) fn applies(
         &self,
         action: &str,
         resource: &str,
+        any_resource: bool,
         principal: Option<&Principal<'_>>,
         ctx: &Context,
     ) -> Applies {
@@ -308,7 +312,8 @@ impl CompiledStatement {
             return Applies::No;
         }
         if let Some(r) = &self.resources {
-            let hit = r.plain.is_match(resource)
+            let hit = (any_resource && !r.negated)
+                || r.plain.is_match(resource)
                 || r.templates
                     .iter()
                     .any(|t| t.resolve(ctx).is_some_and(|x| x.glob(resource)));

@@ -341,7 +341,7 @@ impl fmt::Display for Decision<'_> {
 pub fn evaluate<'a>(set: &PolicySet<'a>, req: &Request<'a>) -> Decision<'a> {
     let mut buf = [0u8; 128];
     let action = lower_action(req.action, &mut buf);
-    Evaluator::new(set, req, &action, false).run()
+    Evaluator::new(set, req, &action, Mode::Enforce).run()
 }
 
 /// Like [`evaluate`], but also records every matching statement (for the IAM
@@ -349,7 +349,29 @@ pub fn evaluate<'a>(set: &PolicySet<'a>, req: &Request<'a>) -> Decision<'a> {
 pub fn explain<'a>(set: &PolicySet<'a>, req: &Request<'a>) -> Decision<'a> {
     let mut buf = [0u8; 128];
     let action = lower_action(req.action, &mut buf);
-    Evaluator::new(set, req, &action, true).run()
+    Evaluator::new(set, req, &action, Mode::Explain).run()
+}
+
+/// Like [`explain`], as the IAM policy simulator evaluates: a request
+/// resource of `*` means the caller did not name one (`ResourceArns`
+/// omitted), so it stands for any resource and every `Resource` element
+/// matches it. In enforcement `*` is the resource of actions that have none,
+/// which only a `*` pattern matches; hence a separate entry point.
+pub fn simulate<'a>(set: &PolicySet<'a>, req: &Request<'a>) -> Decision<'a> {
+    let mut buf = [0u8; 128];
+    let action = lower_action(req.action, &mut buf);
+    Evaluator::new(set, req, &action, Mode::Simulate).run()
+}
+
+/// How an evaluation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Stop at the first explicit deny; record nothing.
+    Enforce,
+    /// Record every matching statement.
+    Explain,
+    /// As `Explain`, with `*` as the request resource standing for any resource.
+    Simulate,
 }
 
 /// The first deny and the strongest allow of one policy.
@@ -364,6 +386,7 @@ struct Evaluator<'s, 'a> {
     req: &'s Request<'a>,
     action: &'s str,
     collect: bool,
+    any_resource: bool,
     matched: Vec<StatementRef<'a>>,
 }
 
@@ -387,12 +410,13 @@ fn lower_action<'s>(action: &'s str, buf: &'s mut [u8; 128]) -> Cow<'s, str> {
 }
 
 impl<'s, 'a> Evaluator<'s, 'a> {
-    fn new(set: &'s PolicySet<'a>, req: &'s Request<'a>, action: &'s str, collect: bool) -> Self {
+    fn new(set: &'s PolicySet<'a>, req: &'s Request<'a>, action: &'s str, mode: Mode) -> Self {
         Self {
             set,
             req,
             action,
-            collect,
+            collect: mode != Mode::Enforce,
+            any_resource: mode == Mode::Simulate && req.resource == "*",
             matched: Vec::new(),
         }
     }
@@ -402,7 +426,13 @@ impl<'s, 'a> Evaluator<'s, 'a> {
         let principal = resource_policy.then_some(&self.req.principal);
         for (i, st) in p.policy.statements().iter().enumerate() {
             let Applies::Yes(how) =
-                st.applies(self.action, self.req.resource, principal, self.req.context)
+                st.applies(
+                    self.action,
+                    self.req.resource,
+                    self.any_resource,
+                    principal,
+                    self.req.context,
+                )
             else {
                 continue;
             };

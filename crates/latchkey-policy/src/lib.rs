@@ -19,7 +19,7 @@ pub use context::Context;
 pub use error::{ErrorKind, Location, PolicyError};
 pub use eval::{
     Decision, Outcome, Outcomes, PolicyRef, PolicySet, PolicyType, Principal, PrincipalKind,
-    Reason, Request, StatementRef, Verdict, evaluate, explain,
+    Reason, Request, StatementRef, Verdict, evaluate, explain, simulate,
 };
 pub use glob::wildcard_match;
 pub use limits::Limit;

@@ -139,8 +139,77 @@ struct Simulation<'a> {
     identity: Vec<NamedPolicy>,
     boundary: Option<NamedPolicy>,
     resource: Option<NamedPolicy>,
+    /// The simulated caller: `CallerArn`, or the simulated entity.
     principal_arn: &'a str,
+    /// The caller's account, from its ARN (not the signer's).
+    principal_account: &'a str,
     kind: PrincipalKind<'a>,
+    /// `ResourceOwner`: the owner of resources whose ARN names no account,
+    /// and of the resource policy; the caller's account when absent.
+    resource_owner: Option<String>,
+}
+
+/// The account that owns `resource` in a simulation: the one its ARN names,
+/// else `ResourceOwner`, else the caller's (SimulateCustomPolicy's
+/// `ResourceOwner` documentation).
+fn owner_of<'r>(resource: &'r str, sim: &'r Simulation<'_>) -> &'r str {
+    latchkey_model::Arn::parse(resource)
+        .map(|a| a.account)
+        .filter(|a| !a.is_empty() && *a != "aws")
+        .or(sim.resource_owner.as_deref())
+        .unwrap_or(sim.principal_account)
+}
+
+/// `ResourceOwner`: an account id, or its ARN `arn:aws:iam::ACCOUNT:root`.
+fn resource_owner(ctx: &Ctx<'_>) -> Result<Option<String>, ApiError> {
+    let Some(v) = ctx.params.get("ResourceOwner") else { return Ok(None) };
+    let mut violations = Violations::default();
+    violations.length("ResourceOwner", v, 1, 2048);
+    violations.finish()?;
+    let account = v.strip_prefix("arn:aws:iam::").and_then(|r| r.strip_suffix(":root")).unwrap_or(v);
+    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(Some(account.to_owned()))
+    } else {
+        Err(ApiError::invalid_input(format!("Invalid ResourceOwner: {v}. Specify an account id or arn:aws:iam::ACCOUNT-ID:root.")))
+    }
+}
+
+/// AWS's values of `ResourceHandlingOption` (the EC2 scenarios). latchkey
+/// has no EC2 resources to add to a scenario, so the option is checked and
+/// the given `ResourceArns` are simulated as they are.
+const RESOURCE_HANDLING_OPTIONS: [&str; 4] =
+    ["EC2-VPC-InstanceStore", "EC2-VPC-InstanceStore-Subnet", "EC2-VPC-EBS", "EC2-VPC-EBS-Subnet"];
+
+fn check_resource_handling(ctx: &Ctx<'_>) -> Result<(), ApiError> {
+    let Some(v) = ctx.params.get("ResourceHandlingOption") else { return Ok(()) };
+    let mut violations = Violations::default();
+    violations.length("ResourceHandlingOption", v, 1, 64);
+    violations.finish()?;
+    if RESOURCE_HANDLING_OPTIONS.contains(&v) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_input(format!(
+            "Invalid ResourceHandlingOption: {v}. Valid options are {}.",
+            RESOURCE_HANDLING_OPTIONS.join(", ")
+        )))
+    }
+}
+
+/// `CallerArn`: it may only name an IAM user; its account is the simulated
+/// caller's account.
+fn caller_arn<'p>(ctx: &Ctx<'p>) -> Result<Option<(&'p str, String)>, ApiError> {
+    let Some(arn) = ctx.params.get("CallerArn") else { return Ok(None) };
+    let mut violations = Violations::default();
+    violations.length("CallerArn", arn, 1, 2048);
+    violations.finish()?;
+    match latchkey_model::Arn::parse(arn) {
+        Some(a) if a.service == "iam" && a.resource.starts_with("user/") && a.account_id().is_some() => {
+            Ok(Some((arn, a.account.to_owned())))
+        }
+        _ => Err(ApiError::invalid_input(format!(
+            "Invalid CallerArn: {arn}. You can specify only the ARN of an IAM user."
+        ))),
+    }
 }
 
 fn run(ctx: &Ctx<'_>, sim: &Simulation<'_>) -> Output {
@@ -153,24 +222,29 @@ fn run(ctx: &Ctx<'_>, sim: &Simulation<'_>) -> Output {
         resources.push("*");
     }
     let page = Page::from_params(ctx)?;
-    let account = ctx.caller.account.to_string();
     let mut context = Context::new();
     context_entries(ctx, &mut context);
 
     let identity: Vec<PolicyRef<'_>> = sim.identity.iter().map(|p| PolicyRef { id: &p.id, policy: &p.policy }).collect();
     let boundary = sim.boundary.as_ref().map(|p| PolicyRef { id: &p.id, policy: &p.policy });
     let resource = sim.resource.as_ref().map(|p| PolicyRef { id: &p.id, policy: &p.policy });
-    let set = PolicySet { identity: &identity, boundary, resource, ..PolicySet::default() };
     let mut results = Vec::new();
     for action in &actions {
         for res in &resources {
+            let set = PolicySet {
+                identity: &identity,
+                boundary,
+                resource,
+                resource_account: owner_of(res, sim),
+                ..PolicySet::default()
+            };
             let request = latchkey_policy::Request {
-                principal: Principal { arn: sim.principal_arn, account: &account, kind: sim.kind },
+                principal: Principal { arn: sim.principal_arn, account: sim.principal_account, kind: sim.kind },
                 action,
                 resource: res,
                 context: &context,
             };
-            let d = latchkey_policy::explain(&set, &request);
+            let d = latchkey_policy::simulate(&set, &request);
             let decision = match d.verdict() {
                 Verdict::Allow => "allowed",
                 Verdict::ExplicitDeny => "explicitDeny",
@@ -263,12 +337,29 @@ pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
         .next()
         .or(boundary);
     let resource = resource_policy(ctx, &mut docs)?;
-    let principal_kind = match kind {
-        OwnerKind::Role => PrincipalKind::AssumedRole { role_arn: &owner.arn },
-        _ => PrincipalKind::User,
+    check_resource_handling(ctx)?;
+    let resource_owner = resource_owner(ctx)?;
+    // Simulated as CallerArn "as if Bob had David's policies"; without it,
+    // as the entity itself.
+    let caller = caller_arn(ctx)?;
+    if caller.is_none() && resource.is_some() && kind != OwnerKind::User {
+        return Err(ApiError::invalid_input(
+            "CallerArn is required if you include a ResourcePolicy and the PolicySourceArn is not the ARN for an IAM user.",
+        ));
+    }
+    let own_account = ctx.caller.account.to_string();
+    let (principal_arn, principal_account, principal_kind) = match &caller {
+        Some((arn, account)) => (*arn, account.as_str(), PrincipalKind::User),
+        None => match kind {
+            OwnerKind::Role => (owner.arn.as_str(), own_account.as_str(), PrincipalKind::AssumedRole { role_arn: &owner.arn }),
+            _ => (owner.arn.as_str(), own_account.as_str(), PrincipalKind::User),
+        },
     };
     let sources = Sources::new(docs);
-    run(ctx, &Simulation { sources, identity, boundary, resource, principal_arn: &owner.arn, kind: principal_kind })
+    run(
+        ctx,
+        &Simulation { sources, identity, boundary, resource, principal_arn, principal_account, kind: principal_kind, resource_owner },
+    )
 }
 
 pub(super) fn custom_policy(ctx: &Ctx<'_>) -> Output {
@@ -280,16 +371,38 @@ pub(super) fn custom_policy(ctx: &Ctx<'_>) -> Output {
     let identity = input_policies(ctx, "PolicyInputList", PolicyKind::Identity, &mut docs)?;
     let boundary = input_policies(ctx, "PermissionsBoundaryPolicyInputList", PolicyKind::Boundary, &mut docs)?.into_iter().next();
     let resource = resource_policy(ctx, &mut docs)?;
-    let caller = ctx.params.get("CallerArn").map_or_else(|| format!("arn:aws:iam::{}:user/simulated", ctx.caller.account), str::to_owned);
+    check_resource_handling(ctx)?;
+    let resource_owner = resource_owner(ctx)?;
+    // Without CallerArn (required only with a ResourcePolicy, which needs a
+    // principal to match), the caller is an unnamed user of the signer's account.
+    let caller = caller_arn(ctx)?;
+    if caller.is_none() && resource.is_some() {
+        return Err(ApiError::invalid_input("CallerArn is required if you include a ResourcePolicy."));
+    }
+    let default_arn = format!("arn:aws:iam::{}:user/simulated", ctx.caller.account);
+    let default_account = ctx.caller.account.to_string();
+    let (principal_arn, principal_account) = caller.as_ref().map_or((default_arn.as_str(), default_account.as_str()), |(a, acct)| (*a, acct.as_str()));
     let sources = Sources::new(docs);
-    run(ctx, &Simulation { sources, identity, boundary, resource, principal_arn: &caller, kind: PrincipalKind::User })
+    run(
+        ctx,
+        &Simulation { sources, identity, boundary, resource, principal_arn, principal_account, kind: PrincipalKind::User, resource_owner },
+    )
 }
 
-/// The `ResourcePolicy` parameter, compiled.
+/// The `ResourcePolicy` parameter, compiled. A document that is not a valid
+/// resource policy but is a valid role trust policy (no `Resource` element)
+/// is simulated as a trust policy, so it must allow the caller itself, as
+/// AssumeRole enforces.
 fn resource_policy(ctx: &Ctx<'_>, docs: &mut HashMap<String, (String, PolicyKind)>) -> Result<Option<NamedPolicy>, ApiError> {
     let Some(doc) = ctx.params.get("ResourcePolicy") else { return Ok(None) };
-    let policy = CompiledPolicy::parse(doc, PolicyKind::Resource).map_err(|e| ApiError::from(&e))?;
-    docs.insert("ResourcePolicy".to_owned(), (doc.to_owned(), PolicyKind::Resource));
+    let (policy, kind) = match CompiledPolicy::parse(doc, PolicyKind::Resource) {
+        Ok(p) => (p, PolicyKind::Resource),
+        Err(e) => match CompiledPolicy::parse(doc, PolicyKind::Trust) {
+            Ok(p) => (p, PolicyKind::Trust),
+            Err(_) => return Err(ApiError::from(&e)),
+        },
+    };
+    docs.insert("ResourcePolicy".to_owned(), (doc.to_owned(), kind));
     Ok(Some(NamedPolicy { id: Arc::from("ResourcePolicy"), policy: Arc::new(policy) }))
 }
 
