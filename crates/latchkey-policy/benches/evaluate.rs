@@ -109,6 +109,7 @@ fn bench(c: &mut Criterion) {
     let req = Request {
         principal: Principal {
             arn: "arn:aws:iam::111122223333:user/alice",
+            id: "",
             account: "111122223333",
             kind: PrincipalKind::User,
         },

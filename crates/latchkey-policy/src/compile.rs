@@ -76,6 +76,9 @@ pub(crate) struct Principals {
     everyone: bool,
     accounts: Vec<Box<str>>,
     arns: Vec<Box<str>>,
+    /// IAM users and roles named by ARN, bound to the unique ids they had
+    /// when the policy was saved (see [`CompiledPolicy::bind_principals`]).
+    ids: Vec<Box<str>>,
     services: Vec<Box<str>>,
     federated: Vec<Box<str>>,
 }
@@ -136,6 +139,26 @@ impl Principals {
         self.accounts.iter().any(|a| **a == *account)
     }
 
+    /// Whether the entity behind the caller is named: by its ARN, or, once
+    /// bound, by the unique id the named entity had.
+    fn has_entity(&self, arn: &str, id: &str) -> bool {
+        self.has_arn(arn) || (!id.is_empty() && self.ids.iter().any(|i| **i == *id))
+    }
+
+    fn bind(&mut self, bindings: &dyn Fn(&str) -> Option<&str>) {
+        let mut kept = Vec::with_capacity(self.arns.len());
+        for arn in std::mem::take(&mut self.arns) {
+            if !names_iam_entity(&arn) {
+                kept.push(arn);
+            } else if let Some(id) = bindings(&arn) {
+                self.ids.push(id.into());
+            }
+            // An entity ARN without a binding named nobody when the policy
+            // was saved, so it matches nobody now.
+        }
+        self.arns = kept;
+    }
+
     /// How (if at all) the entries name `p`; the strongest way wins.
     fn matches(&self, p: &Principal<'_>) -> Option<PrincipalMatch> {
         if self.everyone {
@@ -150,7 +173,7 @@ impl Principals {
                 .has_account(p.account)
                 .then_some(PrincipalMatch::Direct),
             PrincipalKind::User => {
-                if self.has_arn(p.arn) {
+                if self.has_entity(p.arn, p.id) {
                     Some(PrincipalMatch::Direct)
                 } else {
                     account()
@@ -159,7 +182,7 @@ impl Principals {
             PrincipalKind::AssumedRole { role_arn } => {
                 if self.has_arn(p.arn) {
                     Some(PrincipalMatch::Direct)
-                } else if self.has_arn(role_arn) {
+                } else if self.has_entity(role_arn, p.id) {
                     Some(PrincipalMatch::Parent)
                 } else {
                     account()
@@ -168,7 +191,7 @@ impl Principals {
             PrincipalKind::FederatedUser { user_arn } => {
                 if self.has_arn(p.arn) {
                     Some(PrincipalMatch::Direct)
-                } else if self.has_arn(user_arn) {
+                } else if self.has_entity(user_arn, p.id) {
                     Some(PrincipalMatch::Parent)
                 } else {
                     account()
@@ -197,9 +220,10 @@ impl Principals {
         }
         match p.kind {
             PrincipalKind::Root => self.has_account(p.account),
-            PrincipalKind::User => self.has_arn(p.arn) && self.has_account(p.account),
+            PrincipalKind::User => self.has_entity(p.arn, p.id) && self.has_account(p.account),
             PrincipalKind::AssumedRole { role_arn } => {
-                (self.has_arn(p.arn) || self.has_arn(role_arn)) && self.has_account(p.account)
+                (self.has_arn(p.arn) || self.has_entity(role_arn, p.id))
+                    && self.has_account(p.account)
             }
             PrincipalKind::FederatedUser { .. } => {
                 self.has_arn(p.arn) && self.has_account(p.account)
@@ -211,6 +235,24 @@ impl Principals {
             PrincipalKind::Anonymous => false,
         }
     }
+}
+
+/// Whether `arn` names an IAM user or role (`arn:aws:iam::ACCT:user/…`,
+/// `…:role/…`): the principals AWS binds to unique ids.
+pub fn names_iam_entity(arn: &str) -> bool {
+    let Some(rest) = arn.strip_prefix("arn:") else {
+        return false;
+    };
+    let Some((_, rest)) = rest.split_once(':') else {
+        return false;
+    };
+    let Some(rest) = rest.strip_prefix("iam::") else {
+        return false;
+    };
+    let Some((_, resource)) = rest.split_once(':') else {
+        return false;
+    };
+    resource.starts_with("user/") || resource.starts_with("role/")
 }
 
 /// `123456789012` or `arn:<partition>:iam::123456789012:root` → the account id.
@@ -386,6 +428,22 @@ impl CompiledPolicy {
     /// The `Sid` of statement `index`, if it has one.
     pub fn sid(&self, index: usize) -> Option<&str> {
         self.statements.get(index).and_then(|s| s.sid.as_deref())
+    }
+
+    /// Binds every `Principal` and `NotPrincipal` that names an IAM user or
+    /// role by ARN to the unique id `bindings` gives for that ARN: the id
+    /// the entity had when the policy was saved. AWS does the same ("AWS
+    /// JSON policy elements: Principal"): a user or role deleted and
+    /// recreated under the same name is another principal, which the policy
+    /// no longer names. An entity ARN `bindings` knows nothing of matches
+    /// nobody. Session ARNs, accounts, services and federated providers are
+    /// not entities and keep matching by name.
+    pub fn bind_principals(&mut self, bindings: &dyn Fn(&str) -> Option<&str>) {
+        for st in &mut self.statements {
+            if let Some(p) = &mut st.principals {
+                p.bind(bindings);
+            }
+        }
     }
 
     /// Wraps the policy for sharing.

@@ -53,6 +53,11 @@ pub enum PrincipalKind<'a> {
 pub struct Principal<'a> {
     /// The caller's ARN (user, root, session ARN...); empty for anonymous callers.
     pub arn: &'a str,
+    /// The unique id of the IAM entity behind the caller: the user's
+    /// (`AIDA…`), a role session's role's (`AROA…`), a federated session's
+    /// creating user's; empty for other callers. Resource policies whose
+    /// principals are bound to ids match it.
+    pub id: &'a str,
     /// The caller's account id; empty for service and anonymous callers.
     pub account: &'a str,
     /// The kind of caller.

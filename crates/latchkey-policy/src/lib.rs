@@ -14,7 +14,7 @@ mod parse;
 mod template;
 mod values;
 
-pub use compile::{CompiledPolicy, PrincipalMatch};
+pub use compile::{CompiledPolicy, PrincipalMatch, names_iam_entity};
 pub use context::Context;
 pub use error::{ErrorKind, Location, PolicyError};
 pub use eval::{
@@ -76,6 +76,7 @@ pub mod fuzzing {
             let request = Request {
                 principal: Principal {
                     arn: "arn:aws:iam::123456789012:user/alice",
+                    id: "",
                     account: "123456789012",
                     kind: PrincipalKind::User,
                 },

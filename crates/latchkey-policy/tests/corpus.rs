@@ -81,6 +81,7 @@ fn principal<'a>(v: &'a Value, role_arn: &'a mut String) -> Result<Principal<'a>
     if let Some(name) = arn.strip_prefix("service:") {
         return Ok(Principal {
             arn: "",
+            id: "",
             account: "",
             kind: PrincipalKind::Service(name),
         });
@@ -88,6 +89,7 @@ fn principal<'a>(v: &'a Value, role_arn: &'a mut String) -> Result<Principal<'a>
     if let Some(p) = arn.strip_prefix("web:") {
         return Ok(Principal {
             arn: "",
+            id: "",
             account: "",
             kind: PrincipalKind::WebIdentity { provider: p },
         });
@@ -95,6 +97,7 @@ fn principal<'a>(v: &'a Value, role_arn: &'a mut String) -> Result<Principal<'a>
     if let Some(p) = arn.strip_prefix("saml:") {
         return Ok(Principal {
             arn: "",
+            id: "",
             account: "",
             kind: PrincipalKind::Saml { provider: p },
         });
@@ -102,6 +105,7 @@ fn principal<'a>(v: &'a Value, role_arn: &'a mut String) -> Result<Principal<'a>
     if arn == "anonymous" {
         return Ok(Principal {
             arn: "",
+            id: "",
             account: "",
             kind: PrincipalKind::Anonymous,
         });
@@ -130,7 +134,7 @@ fn principal<'a>(v: &'a Value, role_arn: &'a mut String) -> Result<Principal<'a>
     } else {
         return Err(format!("cannot tell the kind of principal `{arn}`"));
     };
-    Ok(Principal { arn, account, kind })
+    Ok(Principal { arn, id: "", account, kind })
 }
 
 fn context(v: Option<&Value>) -> Context {

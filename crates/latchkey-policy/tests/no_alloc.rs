@@ -54,6 +54,7 @@ mod checks {
         let req = Request {
             principal: Principal {
                 arn: "arn:aws:iam::111122223333:user/alice",
+                id: "",
                 account: "111122223333",
                 kind: PrincipalKind::User,
             },

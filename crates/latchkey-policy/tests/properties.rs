@@ -189,6 +189,7 @@ fn verdict(s: &Scenario) -> Verdict {
     let req = Request {
         principal: Principal {
             arn: "arn:aws:sts::111122223333:assumed-role/app/s",
+            id: "",
             account: "111122223333",
             kind: PrincipalKind::AssumedRole {
                 role_arn: "arn:aws:iam::111122223333:role/app",
@@ -342,7 +343,7 @@ proptest! {
             let refs = [PolicyRef { id: "p", policy: &c }];
             let set = PolicySet { identity: &refs, resource: Some(refs[0]), ..PolicySet::default() };
             let req = Request {
-                principal: Principal { arn: "arn:aws:iam::123456789012:user/u", account: "123456789012", kind: PrincipalKind::User },
+                principal: Principal { arn: "arn:aws:iam::123456789012:user/u", id: "", account: "123456789012", kind: PrincipalKind::User },
                 action: "s3:GetObject",
                 resource: "arn:aws:s3:::b/k",
                 context: &ctx,

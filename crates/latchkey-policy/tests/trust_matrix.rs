@@ -186,7 +186,7 @@ impl Cell {
         };
         let context = Context::new().with("aws:PrincipalAccount", A);
         let request = Request {
-            principal: Principal { arn: caller_arn(self.caller), account: A, kind },
+            principal: Principal { arn: caller_arn(self.caller), id: "", account: A, kind },
             action: "sts:AssumeRole",
             resource: match self.place {
                 Place::Same => "arn:aws:iam::111111111111:role/target",
@@ -278,7 +278,7 @@ fn an_explicit_deny_anywhere_beats_a_direct_trust_grant() {
     let scp_levels: [&[PolicyRef<'_>]; 1] = [&deny_refs];
     let context = Context::new();
     let request = Request {
-        principal: Principal { arn: USER, account: A, kind: PrincipalKind::User },
+        principal: Principal { arn: USER, id: "", account: A, kind: PrincipalKind::User },
         action: "sts:AssumeRole",
         resource: "arn:aws:iam::111111111111:role/target",
         context: &context,
@@ -308,7 +308,7 @@ fn root_needs_the_trust_policy_too() {
     let trust = compile(&trust_document(Trust::NamesSomeoneElse, Caller::User), PolicyKind::Trust);
     let context = Context::new();
     let request = Request {
-        principal: Principal { arn: "arn:aws:iam::111111111111:root", account: A, kind: PrincipalKind::Root },
+        principal: Principal { arn: "arn:aws:iam::111111111111:root", id: "", account: A, kind: PrincipalKind::Root },
         action: "sts:AssumeRole",
         resource: "arn:aws:iam::111111111111:role/target",
         context: &context,

@@ -228,6 +228,18 @@ pub fn decode_message(ctx: &Ctx<'_>, encoded: &str) -> Result<serde_json::Value,
     v.get("message").cloned().ok_or_else(invalid)
 }
 
+/// The unique id of the IAM entity behind the caller, which resource
+/// policies bound to ids match: the user, a session's role, a federated
+/// session's creating user.
+fn entity_id(caller: &Caller) -> &str {
+    match &caller.principal {
+        Principal::Root => "",
+        Principal::User { id, .. } => id,
+        Principal::AssumedRole { role_id, .. } => role_id,
+        Principal::FederatedUser { user_id, .. } => user_id.as_deref().unwrap_or_default(),
+    }
+}
+
 /// The policy engine's answer for `caller` doing `req`, with an optional
 /// resource-based policy (a role's trust policy) owned by `resource`'s account.
 pub fn decide(
@@ -321,7 +333,7 @@ pub fn decide(
     };
     let set = PolicySet { identity: &identity, boundary, session, resource, resource_account, scps: &scps };
     let request = latchkey_policy::Request {
-        principal: PolicyPrincipal { arn: &arn, account: &account, kind },
+        principal: PolicyPrincipal { arn: &arn, id: entity_id(caller), account: &account, kind },
         action: req.action,
         resource: req.resource,
         context,

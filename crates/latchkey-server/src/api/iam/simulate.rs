@@ -141,6 +141,8 @@ struct Simulation<'a> {
     resource: Option<NamedPolicy>,
     /// The simulated caller: `CallerArn`, or the simulated entity.
     principal_arn: &'a str,
+    /// Its unique id, when it is an entity latchkey knows.
+    principal_id: &'a str,
     /// The caller's account, from its ARN (not the signer's).
     principal_account: &'a str,
     kind: PrincipalKind<'a>,
@@ -239,7 +241,12 @@ fn run(ctx: &Ctx<'_>, sim: &Simulation<'_>) -> Output {
                 ..PolicySet::default()
             };
             let request = latchkey_policy::Request {
-                principal: Principal { arn: sim.principal_arn, account: sim.principal_account, kind: sim.kind },
+                principal: Principal {
+                    arn: sim.principal_arn,
+                    id: sim.principal_id,
+                    account: sim.principal_account,
+                    kind: sim.kind,
+                },
                 action,
                 resource: res,
                 context: &context,
@@ -348,17 +355,31 @@ pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
         ));
     }
     let own_account = ctx.caller.account.to_string();
-    let (principal_arn, principal_account, principal_kind) = match &caller {
-        Some((arn, account)) => (*arn, account.as_str(), PrincipalKind::User),
+    // The simulated request's resource policy is a document, not a stored
+    // policy bound to ids, so the caller's id matters only for the entity itself.
+    let (principal_arn, principal_id, principal_account, principal_kind) = match &caller {
+        Some((arn, account)) => (*arn, "", account.as_str(), PrincipalKind::User),
         None => match kind {
-            OwnerKind::Role => (owner.arn.as_str(), own_account.as_str(), PrincipalKind::AssumedRole { role_arn: &owner.arn }),
-            _ => (owner.arn.as_str(), own_account.as_str(), PrincipalKind::User),
+            OwnerKind::Role => {
+                (owner.arn.as_str(), owner.id.as_str(), own_account.as_str(), PrincipalKind::AssumedRole { role_arn: &owner.arn })
+            }
+            _ => (owner.arn.as_str(), owner.id.as_str(), own_account.as_str(), PrincipalKind::User),
         },
     };
     let sources = Sources::new(docs);
     run(
         ctx,
-        &Simulation { sources, identity, boundary, resource, principal_arn, principal_account, kind: principal_kind, resource_owner },
+        &Simulation {
+            sources,
+            identity,
+            boundary,
+            resource,
+            principal_arn,
+            principal_id,
+            principal_account,
+            kind: principal_kind,
+            resource_owner,
+        },
     )
 }
 
@@ -385,7 +406,17 @@ pub(super) fn custom_policy(ctx: &Ctx<'_>) -> Output {
     let sources = Sources::new(docs);
     run(
         ctx,
-        &Simulation { sources, identity, boundary, resource, principal_arn, principal_account, kind: PrincipalKind::User, resource_owner },
+        &Simulation {
+            sources,
+            identity,
+            boundary,
+            resource,
+            principal_arn,
+            principal_id: "",
+            principal_account,
+            kind: PrincipalKind::User,
+            resource_owner,
+        },
     )
 }
 
