@@ -121,6 +121,12 @@ pub enum Error {
     /// `x-amz-content-sha256` is neither the body's SHA-256 nor
     /// `UNSIGNED-PAYLOAD`.
     ContentSha256Mismatch,
+    /// The request was signed over `UNSIGNED-PAYLOAD` where the body must
+    /// be signed: a header-signed request to a service other than S3, or a
+    /// presigned one that has a body. AWS STS and IAM hash the body
+    /// themselves, so such a signature is simply one that does not match,
+    /// and they answer `SignatureDoesNotMatch`.
+    UnsignedPayloadNotAllowed,
     /// A `%` escape in the query string is not two hex digits.
     MalformedQueryString(QueryEscapeProblem),
     /// The session token is not valid UTF-8 or not well-formed.
@@ -195,6 +201,7 @@ impl Error {
             | Self::SignatureExpired { .. }
             | Self::SignatureNotYetCurrent { .. }
             | Self::SignedHeaderMissing { .. }
+            | Self::UnsignedPayloadNotAllowed
             | Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             Self::InvalidExpires { .. } => "AuthorizationQueryParametersError",
             // STS ignores X-Amz-Expires (presigned STS URLs live 15 minutes);
@@ -355,9 +362,9 @@ impl Error {
             }
             // A missing signed header makes the canonical request unbuildable;
             // AWS reports that as an ordinary mismatch.
-            Self::SignedHeaderMissing { .. } | Self::SignatureDoesNotMatch => {
-                MSG_SIGNATURE_MISMATCH.to_owned()
-            }
+            Self::SignedHeaderMissing { .. }
+            | Self::UnsignedPayloadNotAllowed
+            | Self::SignatureDoesNotMatch => MSG_SIGNATURE_MISMATCH.to_owned(),
         }
     }
 }

@@ -32,10 +32,14 @@ pub struct VerifyOptions {
     /// Remove `.`/`..` segments and duplicate slashes from the path before
     /// encoding it (every AWS service except S3 does).
     pub normalize_path: bool,
-    /// Accept `UNSIGNED-PAYLOAD` as the payload hash. Such a signature does
-    /// not cover the body, so anyone holding the request can replay it with
-    /// another body until it expires; turn this off to require signed
-    /// bodies.
+    /// Accept `UNSIGNED-PAYLOAD` as the payload hash of any request. Such a
+    /// signature does not cover the body, so anyone holding the request can
+    /// replay it with another body until it expires. Only S3 accepts that
+    /// (an S3 front end would turn this on); STS, IAM and the other services
+    /// need the body's SHA-256 in a header-signed request. Whatever this
+    /// says, a presigned URL may be signed over `UNSIGNED-PAYLOAD` when the
+    /// request has no body, since then there is nothing left unsigned
+    /// (botocore and the AWS SDKs presign that way).
     pub allow_unsigned_payload: bool,
     /// Upper bound, in seconds, on how long after `X-Amz-Date` a presigned
     /// request is accepted, whatever its `X-Amz-Expires` says. AWS STS
@@ -49,7 +53,7 @@ impl Default for VerifyOptions {
         Self {
             max_clock_skew_secs: 900,
             normalize_path: true,
-            allow_unsigned_payload: true,
+            allow_unsigned_payload: false,
             max_presigned_age_secs: MAX_EXPIRES,
         }
     }
@@ -622,9 +626,10 @@ impl SignedRequest {
         }
         // A presigned URL does not say how its body was hashed; S3-style
         // presigners use UNSIGNED-PAYLOAD, so that is the one other hash a
-        // genuine signature can have been made over.
+        // genuine signature can have been made over (and is accepted only
+        // when it leaves nothing unsigned, or the service allows it).
         if self.placement == Placement::Query
-            && opts.allow_unsigned_payload
+            && self.unsigned_payload_allowed(req, opts)
             && matches!(payload, Payload::Computed(_))
             && self.signature_matches(key, &prefix, UNSIGNED_PAYLOAD.as_bytes(), &provided)
         {
@@ -663,8 +668,18 @@ impl SignedRequest {
         }
     }
 
+    /// Whether `UNSIGNED-PAYLOAD` may stand for this request's body: when
+    /// the service allows it ([`VerifyOptions::allow_unsigned_payload`]), or
+    /// for a presigned request with no body. A presigned request's body
+    /// would otherwise carry parameters its signature never covered (form
+    /// parameters are read after the query's).
+    fn unsigned_payload_allowed(&self, req: &HttpRequest<'_>, opts: &VerifyOptions) -> bool {
+        opts.allow_unsigned_payload || (self.placement == Placement::Query && req.body.is_empty())
+    }
+
     /// The payload hash: a declared `x-amz-content-sha256` (which must be
-    /// the body's hash or `UNSIGNED-PAYLOAD`), else the body's SHA-256.
+    /// the body's hash, or `UNSIGNED-PAYLOAD` where that is allowed), else
+    /// the body's SHA-256.
     fn payload<'r>(
         &self,
         req: &HttpRequest<'r>,
@@ -675,12 +690,11 @@ impl SignedRequest {
             return Ok(Payload::Computed(body_hash));
         };
         let value = trim_ascii(&declared);
-        let ok = if value == UNSIGNED_PAYLOAD.as_bytes() {
-            opts.allow_unsigned_payload
-        } else {
-            value.eq_ignore_ascii_case(&body_hash)
-        };
-        if !ok {
+        if value == UNSIGNED_PAYLOAD.as_bytes() {
+            if !self.unsigned_payload_allowed(req, opts) {
+                return Err(Error::UnsignedPayloadNotAllowed);
+            }
+        } else if !value.eq_ignore_ascii_case(&body_hash) {
             return Err(Error::ContentSha256Mismatch);
         }
         // The client hashed the header's text as it sent it.

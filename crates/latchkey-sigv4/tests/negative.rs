@@ -357,38 +357,89 @@ fn content_sha256_header() {
         ("XAmzContentSHA256Mismatch", 400)
     );
 
+    // AWS STS and IAM hash the body themselves: a header signature over
+    // UNSIGNED-PAYLOAD does not match, and a captured request cannot be
+    // replayed with another body (GetCallerIdentity turned GetSessionToken).
     p.payload = PayloadSigning::Unsigned;
     let unsigned_payload = Req::sts_post().signed(&p);
-    unsigned_payload.check().unwrap();
-    let mut req = unsigned_payload.clone();
-    req.body = b"anything".to_vec();
-    req.check().unwrap();
-    let strict = VerifyOptions {
-        allow_unsigned_payload: false,
+    let err = unsigned_payload.check().unwrap_err();
+    assert_eq!(err, Error::UnsignedPayloadNotAllowed);
+    assert_eq!(
+        (err.code(), err.http_status(), err.message().as_str()),
+        ("SignatureDoesNotMatch", 403, MISMATCH)
+    );
+    let mut replayed = unsigned_payload.clone();
+    replayed.body = b"Action=GetSessionToken&Version=2011-06-15".to_vec();
+    assert_eq!(
+        replayed.check().unwrap_err(),
+        Error::UnsignedPayloadNotAllowed
+    );
+    // Even with no body to swap, a header-signed request must sign the
+    // empty body's hash.
+    assert_eq!(
+        sts_get().signed(&p).check().unwrap_err(),
+        Error::UnsignedPayloadNotAllowed
+    );
+
+    // An S3 front end opts in, and then the body is not covered.
+    let s3 = VerifyOptions {
+        allow_unsigned_payload: true,
         ..VerifyOptions::default()
     };
-    assert_eq!(
-        unsigned_payload
-            .check_with(SECRET, NOW, &strict)
-            .unwrap_err(),
-        Error::ContentSha256Mismatch
-    );
+    unsigned_payload.check_with(SECRET, NOW, &s3).unwrap();
+    replayed.check_with(SECRET, NOW, &s3).unwrap();
+}
+
+/// A GetCallerIdentity GET with its parameters in the query and no body, as
+/// botocore presigns it (EKS tokens are such URLs).
+fn sts_get() -> Req {
+    let mut req = Req::sts_post();
+    req.method = "GET".into();
+    req.query = "Action=GetCallerIdentity&Version=2011-06-15".into();
+    req.headers.retain(|(n, _)| n != "Content-Type");
+    req.body.clear();
+    req
 }
 
 #[test]
 fn presigned_unsigned_payload() {
     let mut p = params();
     p.payload = PayloadSigning::Unsigned;
-    let req = Req::sts_post().presigned(&p, 900);
-    req.check().unwrap();
-    let strict = VerifyOptions {
-        allow_unsigned_payload: false,
-        ..VerifyOptions::default()
-    };
+    // No body: nothing is left unsigned, so presigners may use
+    // UNSIGNED-PAYLOAD, declared or not.
+    let get = sts_get().presigned(&p, 900);
+    get.check().unwrap();
+    let mut declared = get.clone();
+    declared.set_header("X-Amz-Content-Sha256", b"UNSIGNED-PAYLOAD");
+    declared.check().unwrap();
+    sts_get().presigned(&params(), 900).check().unwrap();
+
+    // A body would add form parameters the signature never covered.
+    let mut with_body = get.clone();
+    with_body.body = b"Action=GetSessionToken&Version=2011-06-15".to_vec();
     assert_eq!(
-        req.check_with(SECRET, NOW, &strict).unwrap_err(),
+        with_body.check().unwrap_err(),
         Error::SignatureDoesNotMatch
     );
+    let mut with_body = declared.clone();
+    with_body.body = b"Action=GetSessionToken".to_vec();
+    assert_eq!(
+        with_body.check().unwrap_err(),
+        Error::UnsignedPayloadNotAllowed
+    );
+    let post = Req::sts_post().presigned(&p, 900);
+    let err = post.check().unwrap_err();
+    assert_eq!(err, Error::SignatureDoesNotMatch);
+    assert_eq!(err.message(), MISMATCH);
+    // A presigned request whose body is signed by its hash is fine.
+    Req::sts_post().presigned(&params(), 900).check().unwrap();
+
+    // S3's presigned uploads have unsigned bodies; its front end opts in.
+    let s3 = VerifyOptions {
+        allow_unsigned_payload: true,
+        ..VerifyOptions::default()
+    };
+    post.check_with(SECRET, NOW, &s3).unwrap();
 }
 
 #[test]
