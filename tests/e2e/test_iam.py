@@ -441,3 +441,159 @@ def test_long_group_names_work_everywhere(server):
     with pytest.raises(ClientError) as e:
         raw.put_user_policy(UserName="u" * 65, PolicyName="p", PolicyDocument=ALLOW_LIST_USERS)
     assert code(e) == "ValidationError"
+
+
+# Policy grammar where IAM's recorded answers are the reference: LocalStack's
+# AWS-validated tests/aws/services/iam/test_iam_policies.py snapshot (recorded
+# from CreatePolicy), moto's test_iam_policies.py, and AWS users' reports.
+
+VERSION_MESSAGE = "Policy document must be version 2012-10-17 or greater."
+BUCKET = "arn:aws:s3:::example_bucket"
+
+
+def stmt(**kw):
+    s = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": BUCKET}
+    s.update(kw)
+    return {k: v for k, v in s.items() if v is not None}
+
+
+def refused(call, **kw):
+    with pytest.raises(ClientError) as e:
+        call(**kw)
+    assert code(e) == "MalformedPolicyDocument", e.value.response
+    return e.value.response["Error"]["Message"]
+
+
+def test_managed_policies_must_be_version_2012_10_17_before_anything_else(server):
+    iam = server.client("iam")
+    dup_sids = [dict(stmt(), Sid="sdf"), {"Sid": "sdf", "Effect": "Allow"}]
+    for doc in [
+        {"Statement": stmt()},
+        {"Version": "2008-10-17", "Statement": stmt()},
+        {"Statement": dup_sids},
+        {"Statement": stmt(Condition={"DateGreaterThan": {"a": "sdfdsf"}})},
+        {"Statement": stmt(Effect="denY")},
+        {"Version": "2008-10-17", "Statement": {"Effect": "Allow", "Action": "invalid"}},
+    ]:
+        assert refused(iam.create_policy, PolicyName="p", PolicyDocument=json.dumps(doc)) == VERSION_MESSAGE, doc
+    assert iam.list_policies(Scope="Local")["Policies"] == []
+
+    arn = iam.create_policy(PolicyName="p", PolicyDocument=ALLOW_LIST_USERS)["Policy"]["Arn"]
+    for doc in [{"Statement": stmt()}, {"Version": "2008-10-17", "Statement": stmt(Effect="allow")}]:
+        msg = refused(iam.create_policy_version, PolicyArn=arn, PolicyDocument=json.dumps(doc), SetAsDefault=True)
+        assert msg == VERSION_MESSAGE, doc
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == ["v1"]
+
+
+def test_inline_and_trust_policies_may_leave_version_out(server):
+    iam = server.client("iam")
+    acct = server.client("sts").get_caller_identity()["Account"]
+    iam.create_user(UserName="u")
+    iam.create_group(GroupName="g")
+    trust = {"Statement": {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"}, "Action": "sts:AssumeRole"}}
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.update_assume_role_policy(RoleName="r", PolicyDocument=json.dumps(dict(trust, Version="2008-10-17")))
+    for doc in [{"Statement": stmt()}, {"Version": "2008-10-17", "Statement": stmt()}]:
+        iam.put_user_policy(UserName="u", PolicyName="p", PolicyDocument=json.dumps(doc))
+        iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps(doc))
+        iam.put_group_policy(GroupName="g", PolicyName="p", PolicyDocument=json.dumps(doc))
+    # Without the version rule, the next error in IAM's order is the one told.
+    dup_sids = [dict(stmt(), Sid="sdf"), {"Sid": "sdf", "Effect": "Allow"}]
+    assert refused(iam.put_user_policy, UserName="u", PolicyName="q", PolicyDocument=json.dumps({"Statement": dup_sids})) \
+        == "Statement IDs (SID) in a single policy must be unique."
+    assert refused(iam.put_role_policy, RoleName="r", PolicyName="q",
+                   PolicyDocument=json.dumps({"Statement": stmt(Effect="denY")})) == "The policy failed legacy parsing"
+
+
+def test_policy_grammar_order_and_messages(server):
+    iam = server.client("iam")
+    acct = server.client("sts").get_caller_identity()["Account"]
+    iam.create_user(UserName="u")
+    trust = {"Version": "2012-10-17", "Statement": {
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"}, "Action": "sts:AssumeRole"}}
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(trust))
+
+    no_resource = json.dumps({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "invalid"}})
+    for call, kw in [(iam.create_policy, {"PolicyName": "p"}),
+                     (iam.put_user_policy, {"UserName": "u", "PolicyName": "p"}),
+                     (iam.put_role_policy, {"RoleName": "r", "PolicyName": "p"})]:
+        assert refused(call, PolicyDocument=no_resource, **kw) == "Policy statement must contain resources."
+
+    bad_path = json.dumps({"Version": "2012-10-17", "Statement": stmt(Resource="arn:aws:iam:::example_bucket")})
+    assert refused(iam.put_role_policy, RoleName="r", PolicyName="p", PolicyDocument=bad_path) == (
+        'IAM resource path must either be "*", root, or start with user/, federated-user/, role/, group/, '
+        "instance-profile/, mfa/, server-certificate/, policy/, sms-mfa/, saml-provider/, oidc-provider/, "
+        "report/, access-report/.")
+    root = json.dumps({"Version": "2012-10-17", "Statement": stmt(
+        Action="iam:GetAccountSummary", Resource=f"arn:aws:iam::{acct}:root")})
+    iam.create_policy(PolicyName="root", PolicyDocument=root)
+    iam.put_role_policy(RoleName="r", PolicyName="root", PolicyDocument=root)
+
+    for i, value in enumerate(["2019-07-01", "2019-07-01T00:00:00+02:00", "2016-12-13t2:00:00.593194+23", "01T",
+                               "2019-182", "2019-W27-1", "1561939200"]):
+        doc = json.dumps({"Version": "2012-10-17", "Statement": stmt(Condition={"DateGreaterThan": {"aws:CurrentTime": value}})})
+        iam.create_policy(PolicyName=f"date{i}", PolicyDocument=doc)
+        iam.put_user_policy(UserName="u", PolicyName=f"date{i}", PolicyDocument=doc)
+    for value in ["2016-12-13t2:00:00.1999999999+10:59", "2016-12-13t2:00:00.593194+1", "2019-07-01Z", "yesterday"]:
+        doc = json.dumps({"Version": "2012-10-17", "Statement": stmt(Condition={"DateLessThan": {"aws:CurrentTime": value}})})
+        assert refused(iam.create_policy, PolicyName="bad-date", PolicyDocument=doc) == "The policy failed legacy parsing"
+
+
+def test_trust_policies_that_are_not_json(server):
+    iam = server.client("iam")
+    acct = server.client("sts").get_caller_identity()["Account"]
+    broken = '{"Version": "2012-10-17", "Statement": [{"Action": "sts:AssumeRole", "Principal": "*", "Effect": "Allow",}]}'
+    assert refused(iam.create_role, RoleName="r", AssumeRolePolicyDocument=broken) == "This policy contains invalid Json"
+    trust = {"Version": "2012-10-17", "Statement": {
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"}, "Action": "sts:AssumeRole"}}
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(trust))
+    assert refused(iam.update_assume_role_policy, RoleName="r", PolicyDocument="{nope") == "This policy contains invalid Json"
+    with_resource = dict(trust, Statement=dict(trust["Statement"], Resource="*"))
+    assert refused(iam.update_assume_role_policy, RoleName="r", PolicyDocument=json.dumps(with_resource)) \
+        == "Has prohibited field Resource"
+    # Identity policies keep IAM's grammar message.
+    iam.create_user(UserName="u")
+    assert refused(iam.put_user_policy, UserName="u", PolicyName="p", PolicyDocument="{nope") == "Syntax errors in policy."
+
+
+def test_date_conditions_in_other_iso_forms_decide_requests(server):
+    iam = server.client("iam")
+    alice = make_user(iam, server, "alice")
+
+    def list_users_when(op, value):
+        iam.put_user_policy(UserName="alice", PolicyName="when", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*", "Condition": {op: {"aws:CurrentTime": value}}}]}))
+        try:
+            alice.list_users()
+            return True
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "AccessDenied"
+            return False
+
+    assert list_users_when("DateGreaterThan", "2019-07-01")
+    assert not list_users_when("DateLessThan", "2019-07-01")
+    assert list_users_when("DateGreaterThan", "2019-182")
+    assert list_users_when("DateGreaterThan", "2019-W27-1T10:00+02")
+    assert not list_users_when("DateGreaterThan", "9999-12-31T23:59:59.999+14:00")
+
+
+def test_organizations_refuses_scps_with_one_message(server):
+    """Organizations refuses every SCP it will not store with one message (as AWS
+    users report it: principals, conditions, versions), and every SCP must say
+    Version 2012-10-17 (Organizations User Guide, SCP syntax)."""
+    orgs = server.client("organizations")
+    statement = {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}
+    for content in [
+        "{nope",
+        json.dumps({"Statement": [statement]}),
+        json.dumps({"Version": "2008-10-17", "Statement": [statement]}),
+        json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "invalid"}]}),
+        json.dumps({"Version": "2012-10-17", "Statement": [dict(statement, Principal="*")]}),
+    ]:
+        with pytest.raises(ClientError) as e:
+            orgs.create_policy(Name="bad", Description="", Type="SERVICE_CONTROL_POLICY", Content=content)
+        assert code(e) == "MalformedPolicyDocumentException"
+        assert e.value.response["Error"]["Message"] == \
+            "The provided policy document does not meet the requirements of the specified policy type.", content
+    orgs.create_policy(Name="good", Description="", Type="SERVICE_CONTROL_POLICY",
+                       Content=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))

@@ -11,7 +11,7 @@ mod simulate;
 mod users;
 
 use latchkey_model::{Arn, OwnerKind, Tag, UniqueId, User, format_iso8601};
-use latchkey_policy::{Limit, PolicyKind};
+use latchkey_policy::{Limit, ParseOptions, PolicyKind};
 
 use crate::ApiError;
 use crate::api::{Ctx, Output};
@@ -318,12 +318,17 @@ fn url_encode(doc: &str) -> String {
 }
 
 /// Validates a document of `kind` and its size against `limit` (the size
-/// other documents already use counts for aggregate limits).
+/// other documents already use counts for aggregate limits). The limit names
+/// where the document is stored, which decides the `Version` rule: a managed
+/// policy version (CreatePolicy, CreatePolicyVersion) must say 2012-10-17 and
+/// is told so before any other error; inline and trust policies may leave
+/// `Version` out or give 2008-10-17, as the IAM User Guide's Version page allows.
 fn check_document(text: &str, kind: PolicyKind, limit: Limit<'_>, already: usize) -> Result<(), ApiError> {
     let mut v = Violations::default();
     v.length("PolicyDocument", text, 1, 131_072);
     v.finish()?;
-    latchkey_policy::parse(text, kind).map_err(|e| ApiError::from(&e))?;
+    let options = if limit == Limit::ManagedPolicy { ParseOptions::managed() } else { ParseOptions::default() };
+    latchkey_policy::parse_with(text, kind, options).map_err(|e| ApiError::from(&e))?;
     limit.check(already + latchkey_policy::policy_size(text)).map_err(|e| ApiError::from(&e))
 }
 

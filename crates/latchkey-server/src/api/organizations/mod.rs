@@ -2,7 +2,7 @@
 //! member accounts, and service control policies.
 
 use latchkey_model::{Account, AccountId, Attachment, IdPrefix, OwnerKind, Role, UniqueId};
-use latchkey_policy::{Limit, PolicyKind};
+use latchkey_policy::{Limit, ParseOptions, PolicyKind};
 use latchkey_store::{CreateAccountRequest, Op, Scp};
 use serde_json::{Value, json};
 
@@ -42,6 +42,9 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
         _ => return None,
     })
 }
+
+/// Organizations' answer to an SCP it will not store.
+const SCP_MALFORMED: &str = "The provided policy document does not meet the requirements of the specified policy type.";
 
 fn error(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(http::StatusCode::BAD_REQUEST, code, message)
@@ -269,8 +272,15 @@ async fn create_policy(ctx: &Ctx<'_>) -> Output {
     }
     authz::authorize(ctx, Request { action: "organizations:CreatePolicy", resource: "*" })?;
     management_only(ctx)?;
-    latchkey_policy::parse(content, PolicyKind::ServiceControl)
-        .and_then(|_| Limit::ServiceControlPolicy.check(latchkey_policy::policy_size(content)))
+    // Every SCP must say "Version": "2012-10-17" (Organizations User Guide, SCP
+    // syntax). Organizations words every grammar refusal the same way, without
+    // IAM's detail (as AWS users report it for principals, conditions, versions).
+    latchkey_policy::parse_with(content, PolicyKind::ServiceControl, ParseOptions::managed()).map_err(|e| {
+        tracing::debug!(error = %e, "SCP refused");
+        error("MalformedPolicyDocumentException", SCP_MALFORMED)
+    })?;
+    Limit::ServiceControlPolicy
+        .check(latchkey_policy::policy_size(content))
         .map_err(|e| error("MalformedPolicyDocumentException", e.aws_message().to_owned()))?;
     let mut suffix = [0u8; 6];
     latchkey_model::random_bytes(&mut suffix);
