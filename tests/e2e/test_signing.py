@@ -1,12 +1,19 @@
-"""What a signature must cover (issue 14): bodies signed by their hash
-outside S3. Raw HTTP signed with botocore."""
+"""What a signature must cover and where it may be scoped (issue 14):
+bodies signed by their hash outside S3, and credential scopes naming a real
+region. Raw HTTP signed with botocore, and boto3 clients."""
 
 import urllib.error
 import urllib.request
 
+import boto3
 import botocore.auth
 import botocore.awsrequest
+import botocore.config
 import botocore.credentials
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import Server, clean_env, run
 
 GCI = b"Action=GetCallerIdentity&Version=2011-06-15"
 GST = b"Action=GetSessionToken&Version=2011-06-15"
@@ -90,3 +97,69 @@ def test_presigned_urls_work_without_a_body_and_refuse_one(server):
     status, text = send("POST", url, GST, {"Content-Type": FORM})
     assert "<Credentials>" not in text
     assert (status, code_of(text), message_of(text)) == (403, "SignatureDoesNotMatch", MISMATCH)
+
+
+# --- regions -----------------------------------------------------------------
+
+def client_in(server, region, service="sts", key=None, secret=None):
+    if key is None:
+        key, secret = server.creds()
+    return boto3.client(service, endpoint_url=server.endpoint, region_name=region, aws_access_key_id=key,
+                        aws_secret_access_key=secret, config=botocore.config.Config(retries={"max_attempts": 1}))
+
+
+def test_regions_outside_aws_are_refused(server):
+    with pytest.raises(ClientError) as e:
+        client_in(server, "xx-fake-9").get_caller_identity()
+    err = e.value.response["Error"]
+    assert (err["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("SignatureDoesNotMatch", 403)
+    assert err["Message"] == "Credential should be scoped to a valid region. "
+    # Reported before the key is looked at: an unknown key gets the same answer.
+    with pytest.raises(ClientError) as e:
+        client_in(server, "xx-fake-9", key="AKIAIOSFODNN7EXAMPLE", secret="x" * 40).get_caller_identity()
+    assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    # IAM and the JSON services too.
+    with pytest.raises(ClientError) as e:
+        client_in(server, "xx-fake-9", "iam").list_users()
+    assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    with pytest.raises(ClientError) as e:
+        client_in(server, "xx-fake-9", "organizations").describe_organization()
+    assert e.value.response["Error"]["Code"] in ("SignatureDoesNotMatch", "InvalidSignatureException")
+
+    for region in ("us-east-1", "eu-central-1", "cn-north-1", "us-gov-west-1", "aws-global"):
+        assert client_in(server, region).get_caller_identity()["Arn"].endswith(":root"), region
+    client_in(server, "eu-central-1", "iam").list_users()
+
+
+def test_extra_regions_from_the_flag_the_environment_and_the_file(tmp_path):
+    s = Server(tmp_path / "flag", args=["--extra-regions", "local-1, dc-2"])
+    try:
+        client_in(s, "local-1").get_caller_identity()
+        client_in(s, "dc-2").get_caller_identity()
+        client_in(s, "eu-central-1").get_caller_identity()
+        with pytest.raises(ClientError) as e:
+            client_in(s, "xx-fake-9").get_caller_identity()
+        assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    finally:
+        s.stop()
+
+    s = Server(tmp_path / "env", env=clean_env(LATCHKEY_EXTRA_REGIONS="on-prem-7"))
+    try:
+        client_in(s, "on-prem-7").get_caller_identity()
+        with pytest.raises(ClientError):
+            client_in(s, "local-1").get_caller_identity()
+    finally:
+        s.stop()
+
+    cfg = tmp_path / "latchkey.toml"
+    cfg.write_text('extra_regions = ["lab-1"]\n')
+    s = Server(tmp_path / "file", args=["--config", str(cfg)])
+    try:
+        client_in(s, "lab-1").get_caller_identity()
+    finally:
+        s.stop()
+
+    # A name that cannot be a region is refused at start, not ignored.
+    out = run("serve", "--data-dir", str(tmp_path / "bad"), "--listen", "127.0.0.1:0",
+              "--extra-regions", "ok-1,not/a/region", check=False, timeout=10)
+    assert out.returncode != 0 and "not/a/region" in out.stderr

@@ -20,7 +20,7 @@ use crate::profile::{self, Base, Hop, Plan, Profiles as _};
 use crate::request::{self, AssumeRequest};
 
 /// The region STS is called in when nothing configures one (STS's global
-/// endpoint lives there; latchkey accepts any).
+/// endpoint lives there; latchkey accepts every AWS region).
 const FALLBACK_REGION: &str = "us-east-1";
 
 /// Default lifetime of an MFA-backed session token (GetSessionToken's own default).

@@ -91,18 +91,19 @@ fn sessions(c: &mut Criterion) {
     headers.extend(added.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
     let req = HttpRequest { method: "POST", path: "/", query: "", headers: &headers, body: BODY };
     let cache = SigningKeyCache::new(4096);
+    let regions = latchkey_server::authn::regions::Regions::default();
 
     c.bench_function("verify a request made with temporary credentials (token + SigV4)", |b| {
         b.iter(|| {
             let signed = latchkey_sigv4::parse(black_box(&req)).unwrap().unwrap();
-            black_box(authenticate(&snap, &cache, &req, &signed, now).unwrap());
+            black_box(authenticate(&snap, &cache, &regions, &req, &signed, now).unwrap());
         });
     });
 
     // Minting: the caller (a verified session here), the trust decision with
     // its context, then a new key, secret and sealed token.
     let signed = latchkey_sigv4::parse(&req).unwrap().unwrap();
-    let caller = authenticate(&snap, &cache, &req, &signed, now).unwrap().caller;
+    let caller = authenticate(&snap, &cache, &regions, &req, &signed, now).unwrap().caller;
     let role = acct_state.role("bench").unwrap();
     let role_arn = role.role.arn();
     c.bench_function("mint AssumeRole credentials (trust decision + seal)", |b| {

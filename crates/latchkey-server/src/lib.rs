@@ -50,6 +50,9 @@ pub struct ServiceConfig {
     /// Calls whose records may wait for the audit writer before callers are
     /// made to wait (back-pressure).
     pub audit_queue: usize,
+    /// Regions a credential scope may name besides AWS's own
+    /// ([`authn::regions::AWS_REGIONS`]).
+    pub extra_regions: Vec<String>,
 }
 
 impl Default for ServiceConfig {
@@ -61,6 +64,7 @@ impl Default for ServiceConfig {
             token_key_rotation: Duration::from_secs(86_400),
             encode_authorization_messages: true,
             audit_queue: 4096,
+            extra_regions: Vec::new(),
         }
     }
 }
@@ -90,6 +94,8 @@ pub struct App {
     pub state: State,
     /// Derived SigV4 signing keys, so a request costs one HMAC chain per key per day.
     pub signing_keys: SigningKeyCache,
+    /// The regions a credential scope may name.
+    pub regions: authn::regions::Regions,
     /// Where time comes from.
     pub clock: Arc<dyn Clock>,
     /// Tunables.
@@ -125,6 +131,7 @@ impl App {
         Arc::new(Self {
             state,
             signing_keys: SigningKeyCache::new(4096),
+            regions: authn::regions::Regions::with_extra(config.extra_regions.iter().cloned()),
             clock,
             config,
             role_use: Mutex::new(HashMap::new()),

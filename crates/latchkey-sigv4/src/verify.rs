@@ -585,6 +585,21 @@ impl SignedRequest {
         }
     }
 
+    /// Checks that the credential scope names a region `is_valid` accepts,
+    /// for a server that answers in many regions. A refused region is
+    /// reported together with the terminator and date problems
+    /// [`verify`](Self::verify) would find, in one [`Error::ScopeMismatch`],
+    /// as AWS words them.
+    pub fn check_region(&self, is_valid: impl FnOnce(&str) -> bool) -> Result<(), Error> {
+        if is_valid(self.scope.region()) {
+            return Ok(());
+        }
+        Err(Error::ScopeMismatch(ScopeMismatch {
+            region: Some(self.scope.region().to_owned()),
+            ..self.scope_mismatch()
+        }))
+    }
+
     /// Checks the time window, then the signature, with default
     /// [`VerifyOptions`].
     ///
@@ -941,6 +956,33 @@ mod tests {
             s.check_scope("eu-west-1", "service").unwrap_err().message(),
             "Credential should be scoped to a valid region. "
         );
+    }
+
+    #[test]
+    fn regions_are_checked_with_the_other_scope_problems() {
+        let s = parse_auth(
+            "AWS4-HMAC-SHA256 Credential=AKID/20150830/xx-fake-9/sts/aws4_request, Signature=00, SignedHeaders=host",
+        )
+        .unwrap()
+        .unwrap();
+        let e = s.check_region(|r| r == "us-east-1").unwrap_err();
+        assert_eq!((e.code(), e.http_status()), ("SignatureDoesNotMatch", 403));
+        assert_eq!(
+            e.message(),
+            "Credential should be scoped to a valid region. "
+        );
+        assert!(s.check_region(|r| r == "xx-fake-9").is_ok());
+        let s = parse_auth(
+            "AWS4-HMAC-SHA256 Credential=AKID/20150831/xx-fake-9/sts/aws5_request, Signature=00, SignedHeaders=host",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            s.check_region(|_| false).unwrap_err().message(),
+            "Credential should be scoped to a valid region. Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '20150831' != '20150830', from '20150830T123600Z'."
+        );
+        // A valid region leaves the other problems to `verify`.
+        assert!(s.check_region(|_| true).is_ok());
     }
 
     #[test]

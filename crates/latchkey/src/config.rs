@@ -100,6 +100,11 @@ pub struct ServeArgs {
     /// Days audit records are kept, like CloudTrail's event history [default: 90]
     #[arg(long, env = "LATCHKEY_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub audit_retention_days: Option<u64>,
+
+    /// Regions a signature's credential scope may name besides AWS's own,
+    /// comma-separated (e.g. `local-1,dc-2`) [default: none]
+    #[arg(long, env = "LATCHKEY_EXTRA_REGIONS", value_name = "REGION,...", value_delimiter = ',')]
+    pub extra_regions: Option<Vec<String>>,
 }
 
 /// `latchkey audit …`
@@ -189,6 +194,46 @@ pub struct FileConfig {
     token_key_rotation: Option<u64>,
     encode_authorization_messages: Option<bool>,
     audit_retention_days: Option<u64>,
+    extra_regions: Option<RegionList>,
+}
+
+/// `extra_regions` in the file: a list, or one comma-separated string as
+/// the flag and the environment variable take it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RegionList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl RegionList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::List(v) => v,
+            Self::Text(t) => t.split(',').map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// The extra regions, trimmed, empty items dropped; an item that cannot be
+/// a region name is an error rather than a silently useless setting.
+fn resolve_extra_regions(flag: Option<&Vec<String>>, file: Option<RegionList>) -> anyhow::Result<Vec<String>> {
+    let items = match flag {
+        Some(v) => v.clone(),
+        None => file.map(RegionList::into_vec).unwrap_or_default(),
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let name = item.trim();
+        if name.is_empty() {
+            continue;
+        }
+        if !latchkey_server::authn::regions::is_valid_name(name) {
+            anyhow::bail!("invalid extra region `{name}` (expected letters, digits, `-` or `_`, at most 64 characters)");
+        }
+        out.push(name.to_owned());
+    }
+    Ok(out)
 }
 
 impl FileConfig {
@@ -215,6 +260,7 @@ pub struct Settings {
     pub token_key_rotation: Duration,
     pub encode_authorization_messages: bool,
     pub audit_retention: Duration,
+    pub extra_regions: Vec<String>,
 }
 
 impl Settings {
@@ -272,6 +318,7 @@ impl Settings {
             audit_retention: Duration::from_secs(
                 a.audit_retention_days.or(file.audit_retention_days).unwrap_or(90).max(1).saturating_mul(86_400),
             ),
+            extra_regions: resolve_extra_regions(a.extra_regions.as_ref(), file.extra_regions)?,
         })
     }
 
@@ -293,6 +340,7 @@ impl Settings {
             token_key_rotation: Duration::ZERO,
             encode_authorization_messages: true,
             audit_retention: Duration::ZERO,
+            extra_regions: Vec::new(),
         })
     }
 
@@ -314,6 +362,7 @@ impl Settings {
             token_key_rotation: Duration::ZERO,
             encode_authorization_messages: true,
             audit_retention: Duration::ZERO,
+            extra_regions: Vec::new(),
         })
     }
 }

@@ -108,6 +108,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         shutdown_grace: s.shutdown_grace,
         token_key_rotation: s.token_key_rotation,
         encode_authorization_messages: s.encode_authorization_messages,
+        extra_regions: s.extra_regions.clone(),
         ..ServiceConfig::default()
     };
     let app = App::new(state, clock, config, trail.clone());

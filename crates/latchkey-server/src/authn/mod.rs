@@ -2,6 +2,7 @@
 //! snapshot, turned into a [`Caller`]. No database read.
 
 pub mod mfa;
+pub mod regions;
 
 use latchkey_model::{AccessKeyId, AccessKeyOwner, AccountId, Arn, KeyKind, KeyStatus};
 use http::StatusCode;
@@ -10,6 +11,7 @@ use latchkey_token::{SessionClaims, SessionKind};
 
 use crate::ApiError;
 use crate::state::Snapshot;
+use regions::Regions;
 
 /// Who is calling, established by a verified signature.
 #[derive(Debug)]
@@ -120,14 +122,18 @@ pub fn expired_token() -> ApiError {
 
 /// Verifies `signed` for `req` with the key it names: a long-term key from
 /// the snapshot, or a temporary key whose secret travels sealed in its
-/// session token.
+/// session token. A credential scope naming a region outside `regions` is
+/// refused first, as AWS reports scope problems before it looks at the key
+/// or the signature.
 pub fn authenticate(
     snap: &Snapshot,
     cache: &SigningKeyCache,
+    regions: &Regions,
     req: &HttpRequest<'_>,
     signed: &SignedRequest,
     now: i64,
 ) -> Result<Authenticated, ApiError> {
+    signed.check_region(|r| regions.contains(r))?;
     let key_id = signed.access_key_id();
     let (account, principal, session, proof) = match AccessKeyId::kind_of(key_id) {
         Some(KeyKind::LongTerm) => long_term(snap, cache, req, signed, now)?,

@@ -194,7 +194,7 @@ async fn call(
         outcome.service = service;
     }
     signed.scope().region().clone_into(&mut outcome.region);
-    let mut verdict = authn::authenticate(&snap, &app.signing_keys, &http_req, &signed, now);
+    let mut verdict = authn::authenticate(&snap, &app.signing_keys, &app.regions, &http_req, &signed, now);
     if verdict.as_ref().is_err_and(|e| e.code() == "InvalidClientTokenId")
         && let Some(token) = signed.session_token()
         && snap.token_ring.as_ref().is_some_and(|r| r.names_newer_key(token))
@@ -206,7 +206,7 @@ async fn call(
         // judge again. Rate-limited, so forged key ids cannot make every
         // request read the database.
         snap = app.state.snapshot();
-        verdict = authn::authenticate(&snap, &app.signing_keys, &http_req, &signed, now);
+        verdict = authn::authenticate(&snap, &app.signing_keys, &app.regions, &http_req, &signed, now);
     }
     let authed = match verdict {
         Ok(authed) => authed,
