@@ -206,6 +206,14 @@ def test_lookup_events_needs_permission_and_sees_only_the_callers_account(server
     assert theirs_rec["recipientAccountId"] == member and ours_rec["recipientAccountId"] == mgmt
     assert theirs_rec["sharedEventID"] == ours_rec["sharedEventID"]
     assert theirs_rec["eventID"] != ours_rec["eventID"]
+    # The caller's account sees who called; the role owner's sees only which
+    # account and principal id (the IAM User Guide's cross-account example).
+    user_id = server.client("iam").get_user(UserName="nobody")["User"]["UserId"]
+    assert ours_rec["userIdentity"]["type"] == "IAMUser"
+    assert ours_rec["userIdentity"]["userName"] == "nobody" and ours_rec["userIdentity"]["accessKeyId"] == key
+    assert theirs_rec["userIdentity"] == {"type": "AWSAccount", "principalId": user_id, "accountId": mgmt}
+    for leak in ("nobody", key):
+        assert leak not in json.dumps(theirs[0], default=str), f"{leak} in the role owner's record"
     # The member's trail holds none of the management account's other events.
     assert as_member.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateUser"}])["Events"] == []
 

@@ -404,22 +404,42 @@ pub fn records(call: &Call<'_>, error: Option<&ApiError>) -> Vec<Record> {
         event_category: "Management",
     };
     let mut out = Vec::with_capacity(2);
-    let row = |event: &Event| {
-        Record::new(event, call.time, Some(call.who.username.clone()), lookup_resources.clone(), extra_names.clone())
+    let row = |event: &Event, username: Option<String>| {
+        Record::new(event, call.time, username, lookup_resources.clone(), extra_names.clone())
     };
-    match row(&event) {
+    match row(&event, Some(call.who.username.clone())) {
         Ok(r) => out.push(r),
         Err(e) => tracing::error!(error = %e, "could not serialise an audit record"),
     }
     if let Some(other) = other {
         event.event_id = uuid::Uuid::new_v4().to_string();
         event.recipient_account_id = other.to_string();
-        match row(&event) {
+        // The other account sees only which account, and which principal
+        // id in it, called: not the caller's ARN, name or access key.
+        event.user_identity = other_account_identity(&call.who.identity);
+        match row(&event, None) {
             Ok(r) => out.push(r),
             Err(e) => tracing::error!(error = %e, "could not serialise an audit record"),
         }
     }
     out
+}
+
+/// `userIdentity` in the record of the account a call reached into (the role
+/// owner's copy of a cross-account AssumeRole): type `AWSAccount`, the
+/// caller's principal id and account, nothing else, as in the IAM User
+/// Guide's "Logging IAM and AWS STS API calls with AWS CloudTrail"
+/// (cross-account AssumeRole example).
+fn other_account_identity(caller: &UserIdentity) -> UserIdentity {
+    UserIdentity {
+        kind: "AWSAccount",
+        principal_id: caller.principal_id.clone(),
+        arn: None,
+        account_id: caller.account_id.clone(),
+        access_key_id: None,
+        user_name: None,
+        session_context: None,
+    }
 }
 
 /// `eventSource`.
@@ -481,6 +501,55 @@ mod tests {
         assert_eq!(v["email"], "a@b.c");
         assert_eq!(v["password"], HIDDEN);
         assert_eq!(v["nested"][0]["tokenCode"], HIDDEN);
+    }
+
+    #[test]
+    fn the_role_owners_copy_names_only_the_calling_account() {
+        let caller: AccountId = "111122223333".parse().unwrap();
+        let owner: AccountId = "444455556666".parse().unwrap();
+        let principal = Principal::User {
+            id: "AIDAEXAMPLEUSER00001".into(),
+            name: "johndoe".into(),
+            arn: "arn:aws:iam::111122223333:user/johndoe".into(),
+        };
+        let who = Who::new(&caller, &principal, None, "AKIAEXAMPLEKEY000001");
+        let p = params(&[("RoleArn", "arn:aws:iam::444455556666:role/r"), ("RoleSessionName", "s")]);
+        let mut notes = Notes { other_account: Some(owner), ..Notes::default() };
+        notes.credentials("AssumeRole", "ASIAEXAMPLEKEY000001", 0);
+        let json = Value::Null;
+        let call = Call {
+            service: Service::Sts,
+            action: "AssumeRole",
+            who: &who,
+            time: 0,
+            region: "us-east-1",
+            source_ip: "127.0.0.1".into(),
+            user_agent: "test",
+            request_id: "r",
+            params: &p,
+            json: &json,
+            notes: &notes,
+        };
+        let out = records(&call, None);
+        let [ours, theirs] = out.as_slice() else { panic!("two records expected, got {}", out.len()) };
+        let ours_event: Value = serde_json::from_str(&ours.body).unwrap();
+        let theirs_event: Value = serde_json::from_str(&theirs.body).unwrap();
+        // The caller's account keeps the full identity.
+        assert_eq!(ours.account_id, "111122223333");
+        assert_eq!(ours_event["userIdentity"]["userName"], "johndoe");
+        assert_eq!(ours_event["userIdentity"]["accessKeyId"], "AKIAEXAMPLEKEY000001");
+        assert_eq!(ours.username.as_deref(), Some("johndoe"));
+        // The role owner's: exactly the three fields AWS writes.
+        assert_eq!(theirs.account_id, "444455556666");
+        assert_eq!(
+            theirs_event["userIdentity"],
+            serde_json::json!({"type": "AWSAccount", "principalId": "AIDAEXAMPLEUSER00001", "accountId": "111122223333"})
+        );
+        assert_eq!(theirs_event["sharedEventID"], ours_event["sharedEventID"]);
+        assert_eq!((theirs.username.as_deref(), theirs.access_key_id.as_deref()), (None, None));
+        for leak in ["johndoe", "AKIAEXAMPLEKEY000001"] {
+            assert!(!theirs.body.contains(leak), "{leak} in {}", theirs.body);
+        }
     }
 
     #[test]
