@@ -75,6 +75,8 @@ class World:
         return env
 
     def sh(self, script, shell="bash", env=None, check=True):
+        if shutil.which(shell) is None:
+            pytest.fail(f"{shell} is not installed (scripts/test installs it)")
         # A new session: no controlling terminal, so nothing can prompt.
         out = subprocess.run([shell, "-c", script], capture_output=True, text=True, env=env or self.env(),
                              start_new_session=True, timeout=120)
@@ -155,14 +157,11 @@ def test_printed_lines_start_with_a_space_and_are_quoted(world):
     # The policy text survives an eval in bash and in fish (it is in LATCHKEY_TARGET).
     script = f'eval "$(latchkey assume {w.one} --policy-file {w.tmp}/policy.json)"; printf %s "$LATCHKEY_TARGET"'
     assert json.loads(w.sh(script).stdout)["policy"] == policy
-    if shutil.which("fish"):
-        script = f'latchkey assume {w.one} --policy-file {w.tmp}/policy.json --format fish | source; printf %s "$LATCHKEY_TARGET"'
-        assert json.loads(w.sh(script, shell="fish").stdout)["policy"] == policy
+    script = f'latchkey assume {w.one} --policy-file {w.tmp}/policy.json --format fish | source; printf %s "$LATCHKEY_TARGET"'
+    assert json.loads(w.sh(script, shell="fish").stdout)["policy"] == policy
 
 
 def test_eval_in_fish(world):
-    if not shutil.which("fish"):
-        pytest.skip("fish is not installed (.ci/run installs it)")
     w = world
     out = w.sh(f"""
         {WHO}
@@ -194,33 +193,31 @@ def test_shell_init_exports_without_eval(world):
         {WHO}
     """)
     assert [l for l in out.stdout.splitlines() if l.startswith("arn:")] == [w.session_arn("one", "wrapped"), w.alice_arn]
-    if shutil.which("fish"):
-        out = w.sh(f"""
-            latchkey shell-init fish --refresh | source
-            latchkey assume {w.one} --session-name fishwrap
-            {WHO}
-            latchkey unassume
-            {WHO}
-        """, shell="fish")
-        arns = [l for l in out.stdout.splitlines() if l.startswith("arn:")]
-        assert arns == [w.session_arn("one", "fishwrap"), w.alice_arn]
-    if shutil.which("zsh"):
-        out = w.sh(f"""
-            set -e
-            eval "$(latchkey shell-init zsh --refresh)"
-            latchkey assume {w.one} --session-name zshwrap
-            {WHO}
-            eval "$(command latchkey assume {w.two} --session-name zsheval)"
-            {WHO}
-            latchkey unassume
-            latchkey unassume
-            {WHO}
-            print -l $precmd_functions
-        """, shell="zsh")
-        lines = out.stdout.splitlines()
-        assert [l for l in lines if l.startswith("arn:")] == [
-            w.session_arn("one", "zshwrap"), w.session_arn("two", "zsheval"), w.alice_arn]
-        assert "__latchkey_refresh" in lines
+    out = w.sh(f"""
+        latchkey shell-init fish --refresh | source
+        latchkey assume {w.one} --session-name fishwrap
+        {WHO}
+        latchkey unassume
+        {WHO}
+    """, shell="fish")
+    arns = [l for l in out.stdout.splitlines() if l.startswith("arn:")]
+    assert arns == [w.session_arn("one", "fishwrap"), w.alice_arn]
+    out = w.sh(f"""
+        set -e
+        eval "$(latchkey shell-init zsh --refresh)"
+        latchkey assume {w.one} --session-name zshwrap
+        {WHO}
+        eval "$(command latchkey assume {w.two} --session-name zsheval)"
+        {WHO}
+        latchkey unassume
+        latchkey unassume
+        {WHO}
+        print -l $precmd_functions
+    """, shell="zsh")
+    lines = out.stdout.splitlines()
+    assert [l for l in lines if l.startswith("arn:")] == [
+        w.session_arn("one", "zshwrap"), w.session_arn("two", "zsheval"), w.alice_arn]
+    assert "__latchkey_refresh" in lines
     assert "complete" in w.latchkey("completions", "bash").stdout
     assert "assume" in w.latchkey("completions", "fish").stdout
 
