@@ -96,6 +96,49 @@ def test_scp_limits_member_accounts_not_the_management_account(org):
     assert names == {"FullAWSAccess", "no-users"}
 
 
+def test_the_management_account_has_full_aws_access_and_scps_that_detach(org):
+    """AWS attaches FullAWSAccess to every account, the management account
+    included, so an SCP attached there can be detached again; SCPs still
+    never restrict the management account."""
+    server, orgs, mgmt, member, iam, admin, status = org
+    with pytest.raises(ClientError) as e:
+        orgs.attach_policy(PolicyId="p-FullAWSAccess", TargetId=mgmt)
+    assert code(e) == "DuplicatePolicyAttachmentException"
+
+    deny = orgs.create_policy(
+        Name="deny-users", Description="", Type="SERVICE_CONTROL_POLICY",
+        Content=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*"}]}))["Policy"]["PolicySummary"]
+    orgs.attach_policy(PolicyId=deny["Id"], TargetId=mgmt)
+    names = {p["Name"] for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]}
+    assert names == {"FullAWSAccess", "deny-users"}
+    with pytest.raises(ClientError) as e:
+        orgs.attach_policy(PolicyId=deny["Id"], TargetId=mgmt)
+    assert code(e) == "DuplicatePolicyAttachmentException"
+    orgs.detach_policy(PolicyId=deny["Id"], TargetId=mgmt)
+    with pytest.raises(ClientError) as e:
+        orgs.detach_policy(PolicyId=deny["Id"], TargetId=mgmt)
+    assert code(e) == "PolicyNotAttachedException"
+
+    # FullAWSAccess is now the management account's last SCP.
+    with pytest.raises(ClientError) as e:
+        orgs.detach_policy(PolicyId="p-FullAWSAccess", TargetId=mgmt)
+    assert code(e) == "ConstraintViolationException"
+    assert "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED" in e.value.response["Error"]["Message"]
+
+    # With only a Deny SCP left on it, the management account is unrestricted.
+    orgs.attach_policy(PolicyId=deny["Id"], TargetId=mgmt)
+    orgs.detach_policy(PolicyId="p-FullAWSAccess", TargetId=mgmt)
+    iam.create_user(UserName="still-allowed")
+    iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=allow("iam:*"))
+    admin("iam").create_user(UserName="by-an-admin")
+    with pytest.raises(ClientError) as e:
+        orgs.detach_policy(PolicyId=deny["Id"], TargetId=mgmt)
+    assert code(e) == "ConstraintViolationException"
+    orgs.attach_policy(PolicyId="p-FullAWSAccess", TargetId=mgmt)
+    orgs.detach_policy(PolicyId=deny["Id"], TargetId=mgmt)
+
+
 def test_an_allow_list_scp_without_full_access(org):
     server, orgs, mgmt, member, iam, admin, status = org
     iam.put_user_policy(UserName="admin", PolicyName="assume", PolicyDocument=allow("sts:AssumeRole"))

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use latchkey_model::{AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, KeyKind, KeyStatus, SecretAccessKey};
-use latchkey_store::{Bootstrap, MasterKey, MasterKeyError, PostgresStore, SqliteStore, Store, StoreError, write_secret_file};
+use latchkey_store::{Bootstrap, MasterKey, MasterKeyError, Op, PostgresStore, SqliteStore, Store, StoreError, write_secret_file};
 
 /// File name of the root-credentials file inside a data directory.
 pub const ROOT_CREDENTIALS: &str = "root-credentials";
@@ -253,6 +253,9 @@ async fn initialize(dir: &Path, store: &dyn Store, account: Option<AccountId>, n
             created: now,
         },
         root_secret: secret.clone(),
+        // AWS attaches FullAWSAccess to every account, the management
+        // account included, though SCPs never restrict it.
+        ops: vec![Op::AttachScp { policy: crate::state::FULL_AWS_ACCESS.to_owned(), target: account.to_string() }],
     };
     if let Err(e) = store.initialize(&bootstrap).await {
         let _ = std::fs::remove_file(&staging);

@@ -13,6 +13,9 @@ pub struct Bootstrap {
     pub root_key: AccessKey,
     /// Its secret.
     pub root_secret: SecretAccessKey,
+    /// Further changes made in the same transaction, after the account and
+    /// the key (the server attaches FullAWSAccess to the management account).
+    pub ops: Vec<Op>,
 }
 
 /// One change inside a transaction.

@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_mfa_devices.sql")),
     (6, include_str!("../migrations/postgres/0006_access_key_last_used.sql")),
     (7, include_str!("../migrations/postgres/0007_identity_providers.sql")),
+    (8, include_str!("../migrations/postgres/0008_management_full_aws_access.sql")),
 ];
 
 /// The channel every committed batch is announced on, with its version.
@@ -634,6 +635,9 @@ impl PostgresStore {
             .await?;
         self.apply_op(&mut tx, &Op::InsertAccount(b.account.clone())).await?;
         self.apply_op(&mut tx, &Op::InsertAccessKey(b.root_key.clone(), b.root_secret.clone())).await?;
+        for op in &b.ops {
+            self.apply_op(&mut tx, op).await?;
+        }
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())

@@ -30,6 +30,8 @@ use sqlx::Connection;
 #[async_trait::async_trait]
 trait Backend: Send + Sync {
     async fn open(&self, key: &str) -> Result<Arc<dyn Store>, StoreError>;
+    /// Runs `sql` on the store's database behind its back (to make an old store).
+    async fn exec(&self, sql: &str);
 }
 
 struct Sqlite {
@@ -41,6 +43,13 @@ impl Backend for Sqlite {
     async fn open(&self, key: &str) -> Result<Arc<dyn Store>, StoreError> {
         let key = MasterKey::from_base64(key).unwrap();
         Ok(Arc::new(SqliteStore::open(&self.dir.path().join(SqliteStore::FILE_NAME), key).await?))
+    }
+
+    async fn exec(&self, sql: &str) {
+        let path = self.dir.path().join(SqliteStore::FILE_NAME);
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
     }
 }
 
@@ -89,6 +98,12 @@ impl Backend for Postgres {
         let key = MasterKey::from_base64(key).unwrap();
         Ok(Arc::new(PostgresStore::open(&self.url, key).await?))
     }
+
+    async fn exec(&self, sql: &str) {
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
 }
 
 /// Runs `case` against each backend.
@@ -132,6 +147,7 @@ suite!(
     a_failed_batch_changes_nothing,
     wrong_master_key_is_refused_at_open,
     import_copies_everything_and_refuses_a_non_empty_store,
+    bootstrap_ops_and_the_full_aws_access_migration,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -152,6 +168,7 @@ fn bootstrap(account: AccountId) -> Bootstrap {
             created: 1_700_000_000,
         },
         root_secret: SecretAccessKey::generate(),
+        ops: Vec::new(),
     }
 }
 
@@ -312,6 +329,36 @@ async fn initialize_once(b: &dyn Backend) {
     assert_eq!(loaded.access_keys[0].secret.expose(), boot.root_secret.expose());
     assert_eq!(loaded.version, store.version().await.unwrap());
     assert!(loaded.version >= 1);
+    store.close().await;
+}
+
+/// `initialize` applies the bootstrap's further ops; migration 8 gives an
+/// older store's management account (and only it) its FullAWSAccess
+/// attachment, once.
+async fn bootstrap_ops_and_the_full_aws_access_migration(b: &dyn Backend) {
+    let key = key_text();
+    let store = b.open(&key).await.unwrap();
+    let mut boot = bootstrap(AccountId::random());
+    let management = boot.account.id.to_string();
+    boot.ops.push(Op::AttachScp { policy: "p-FullAWSAccess".into(), target: management.clone() });
+    store.initialize(&boot).await.unwrap();
+    let full = ("p-FullAWSAccess".to_owned(), management.clone());
+    assert_eq!(store.load().await.unwrap().scp_attachments, vec![full.clone()]);
+
+    // A store initialised before the migration: no attachment for the
+    // management account, a member account without one either.
+    let member = Account { id: AccountId::random(), name: "member".into(), email: "m@example.com".into(), management: false, created: 1 };
+    store.apply(&[Op::InsertAccount(member)]).await.unwrap();
+    store.close().await;
+    b.exec("DELETE FROM scp_attachments; DELETE FROM schema_migrations WHERE version = 8").await;
+    let store = b.open(&key).await.unwrap();
+    assert_eq!(store.load().await.unwrap().scp_attachments, vec![full.clone()]);
+    store.close().await;
+
+    // Already attached: the migration adds nothing.
+    b.exec("DELETE FROM schema_migrations WHERE version = 8").await;
+    let store = b.open(&key).await.unwrap();
+    assert_eq!(store.load().await.unwrap().scp_attachments, vec![full]);
     store.close().await;
 }
 
