@@ -315,6 +315,7 @@ def test_access_denied_says_which_side_is_missing(world):
     w = world
     acct = w.acct
     w.iam.create_role(RoleName="acct", AssumeRolePolicyDocument=trust(f"arn:aws:iam::{acct}:root"))
+    w.iam.create_user(UserName="bob")
     w.iam.create_role(RoleName="other", AssumeRolePolicyDocument=trust(f"arn:aws:iam::{acct}:user/bob"))
     w.iam.create_role(RoleName="ext", AssumeRolePolicyDocument=trust(
         w.alice_arn, {"StringEquals": {"sts:ExternalId": "Unique-123"}}))
@@ -323,14 +324,16 @@ def test_access_denied_says_which_side_is_missing(world):
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "sts:DecodeAuthorizationMessage", "Resource": "*"}]}))
 
-    # Within an account, a trust policy that names the account (or not the
-    # caller) leaves the decision to the caller's own policy: both sides are named.
-    for role in ("acct", "other"):
-        out = w.latchkey("assume", f"arn:aws:iam::{acct}:role/{role}", check=False)
-        assert out.returncode != 0
-        assert "neither side allows it" in out.stderr, out.stderr
-        assert f"{w.alice_arn}'s own identity policy does not allow sts:AssumeRole" in out.stderr
-        assert "add arn:aws:iam::" in out.stderr and "to the trust policy's Principal" in out.stderr
+    # A trust policy that names the account leaves the rest to the caller's
+    # own policy: the caller side is missing.
+    out = w.latchkey("assume", f"arn:aws:iam::{acct}:role/acct", check=False)
+    assert out.returncode != 0
+    assert f"{w.alice_arn}'s own identity policy does not allow sts:AssumeRole" in out.stderr, out.stderr
+    assert "the caller side is missing" in out.stderr
+    # One that names someone else refuses on its own, whatever alice's policy says.
+    out = w.latchkey("assume", f"arn:aws:iam::{acct}:role/other", check=False)
+    assert out.returncode != 0
+    assert f"the role's trust policy does not allow {w.alice_arn} (the trust side is missing)" in out.stderr, out.stderr
     # Allowing it on the caller's side is enough when the trust policy names the account.
     w.iam.put_user_policy(UserName="alice", PolicyName="assume", PolicyDocument=json.dumps({
         "Version": "2012-10-17",

@@ -109,19 +109,10 @@ fn explain_decoded(f: &Failure<'_>, who: &str, d: &serde_json::Value, why: &mut 
         ("identity-based policy", true) => {
             why(format!("a Deny in {who}'s own identity policy refuses sts:AssumeRole{deny_at}"))
         }
-        ("identity-based policy", false) if same_account(f) => {
-            // Within one account the trust policy grants on its own only when
-            // it names the caller; naming the account leaves it to the caller's
-            // identity policy. Neither did.
-            why(format!(
-                "neither side allows it: the role's trust policy does not name {who} itself, and {who}'s own identity policy does not allow sts:AssumeRole on `{}`",
-                f.role_arn
-            ));
-            why(format!(
-                "fix either side: add {who} to the trust policy's Principal, or, when the trust policy trusts the account (arn:aws:iam::ACCOUNT:root), allow sts:AssumeRole on the role in {who}'s identity policy"
-            ));
-            condition_hints(&condition, why);
-        }
+        // A trust policy must allow the caller itself, so an identity-side
+        // refusal means the trust allowed through the caller's account (the
+        // only grant that needs the caller's own policy too), in this account
+        // or another.
         ("identity-based policy", false) => why(format!(
             "the role's trust policy allows {who}'s account, but {who}'s own identity policy does not allow sts:AssumeRole on `{}`: add that Allow (the caller side is missing)",
             f.role_arn
@@ -149,18 +140,6 @@ fn condition_hints(condition: &dyn Fn(&str) -> Option<String>, why: &mut dyn FnM
     match condition("sts:ExternalId") {
         None => why("if the trust policy requires an ExternalId (sts:ExternalId), pass --external-id".into()),
         Some(_) => why("check that --external-id matches the trust policy's sts:ExternalId".into()),
-    }
-}
-
-/// The account of an ARN (its fifth field).
-fn account_of(arn: &str) -> Option<&str> {
-    arn.split(':').nth(4).filter(|a| !a.is_empty())
-}
-
-fn same_account(f: &Failure<'_>) -> bool {
-    match (f.caller_arn.and_then(account_of), account_of(f.role_arn)) {
-        (Some(a), Some(b)) => a == b,
-        _ => true,
     }
 }
 
@@ -227,16 +206,16 @@ mod tests {
 
     #[test]
     fn the_caller_side() {
-        // Within the account: either side could grant.
-        let text = explain(&failure(DENIED), Some(&decoded("identity-based policy", false, &[])));
-        assert!(text.contains("neither side allows it"), "{text}");
-        assert!(text.contains("own identity policy does not allow sts:AssumeRole"), "{text}");
-        // Across accounts the trust side already allowed.
-        let mut f = failure(DENIED);
-        f.caller_arn = Some("arn:aws:iam::2:user/alice");
-        let text = explain(&f, Some(&decoded("identity-based policy", false, &[])));
-        assert!(text.contains("the caller side is missing"), "{text}");
-        assert!(!text.contains("requires MFA"));
+        // The trust policy allowed the account, within it or across accounts:
+        // the caller's own policy is what is missing.
+        for caller in ["arn:aws:iam::1:user/alice", "arn:aws:iam::2:user/alice"] {
+            let mut f = failure(DENIED);
+            f.caller_arn = Some(caller);
+            let text = explain(&f, Some(&decoded("identity-based policy", false, &[])));
+            assert!(text.contains("the caller side is missing"), "{text}");
+            assert!(text.contains("own identity policy does not allow sts:AssumeRole"), "{text}");
+            assert!(!text.contains("requires MFA"));
+        }
     }
 
     #[test]
