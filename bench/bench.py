@@ -173,16 +173,20 @@ def cmd_load_roles(a):
         return
     account = st["account"]
     trust = trust_policy(st["user_arn"])
+    # The trust policy's user bound to its unique id, as CreateRole binds it.
+    user_name = st["user_arn"].rsplit("/", 1)[1].lower()
+    user_id = db.execute("SELECT id FROM users WHERE account_id = ? AND name_lower = ?", (account, user_name)).fetchone()[0]
+    principals = f"{st['user_arn']} {user_id}\n"
     now = int(time.time())
     t0 = time.monotonic()
     rows = []
     for i in range(want):
         name = f"Bulk-Role-{i:07d}"
-        rows.append((role_id(), account, name, name.lower(), "/", trust, None, 3600, None, now))
+        rows.append((role_id(), account, name, name.lower(), "/", trust, None, 3600, None, now, principals))
     with db:
         db.executemany(
             "INSERT INTO roles (id, account_id, name, name_lower, path, trust_policy, description,"
-            " max_session_duration, permissions_boundary, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " max_session_duration, permissions_boundary, created, trust_principals) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         db.executemany(

@@ -169,6 +169,10 @@ pub struct Role {
     pub path: String,
     /// The trust policy document as given.
     pub trust_policy: String,
+    /// The users and roles the trust policy names, bound to their unique ids
+    /// when it was saved; `None` for a policy saved before latchkey bound
+    /// principals (bound at the next start, see `State::bind_legacy_trusts`).
+    pub trust_principals: Option<Vec<PrincipalBinding>>,
     /// Free text, up to 1000 characters.
     pub description: Option<String>,
     /// 3600–43200 seconds.
@@ -181,6 +185,17 @@ pub struct Role {
     pub permissions_boundary: Option<String>,
     /// Last AssumeRole: when and in which region.
     pub last_used: Option<(Timestamp, String)>,
+}
+
+/// A user or role that a stored resource policy names by ARN, bound to the
+/// unique id the entity had when the policy was saved (AWS's model: the
+/// policy keeps naming that entity, not whoever later holds the name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalBinding {
+    /// The ARN as the policy writes it.
+    pub arn: String,
+    /// The entity's unique id at the time.
+    pub id: UniqueId,
 }
 
 impl Role {

@@ -26,7 +26,7 @@ pub mod totp;
 pub use arn::Arn;
 pub use entity::{
     AccessKey, AccessKeyOwner, Account, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus, ManagedPolicy,
-    MfaDevice, OwnerKind, PolicyVersion, ProviderKind,
+    MfaDevice, OwnerKind, PolicyVersion, PrincipalBinding, ProviderKind,
     Role, Tag, User,
 };
 pub use ids::{AccessKeyId, AccountId, IdPrefix, InvalidAccountId, KeyKind, UniqueId};

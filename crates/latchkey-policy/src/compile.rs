@@ -145,7 +145,7 @@ impl Principals {
         self.has_arn(arn) || (!id.is_empty() && self.ids.iter().any(|i| **i == *id))
     }
 
-    fn bind(&mut self, bindings: &dyn Fn(&str) -> Option<&str>) {
+    fn bind<'b>(&mut self, bindings: &dyn Fn(&str) -> Option<&'b str>) {
         let mut kept = Vec::with_capacity(self.arns.len());
         for arn in std::mem::take(&mut self.arns) {
             if !names_iam_entity(&arn) {
@@ -438,7 +438,7 @@ impl CompiledPolicy {
     /// no longer names. An entity ARN `bindings` knows nothing of matches
     /// nobody. Session ARNs, accounts, services and federated providers are
     /// not entities and keep matching by name.
-    pub fn bind_principals(&mut self, bindings: &dyn Fn(&str) -> Option<&str>) {
+    pub fn bind_principals<'b>(&mut self, bindings: &dyn Fn(&str) -> Option<&'b str>) {
         for st in &mut self.statements {
             if let Some(p) = &mut st.principals {
                 p.bind(bindings);

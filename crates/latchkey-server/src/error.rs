@@ -143,6 +143,12 @@ impl From<&latchkey_policy::PolicyError> for ApiError {
     }
 }
 
+impl From<crate::state::principals::InvalidPrincipal> for ApiError {
+    fn from(e: crate::state::principals::InvalidPrincipal) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", e.message())
+    }
+}
+
 impl From<latchkey_store::StoreError> for ApiError {
     fn from(e: latchkey_store::StoreError) -> Self {
         use latchkey_store::StoreError as E;

@@ -1,5 +1,6 @@
 use latchkey_model::{
     AccessKey, AccessKeyId, Account, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus, ManagedPolicy, MfaDevice,
+    PrincipalBinding,
     OwnerKind, PolicyVersion,
     Role, SecretAccessKey, Tag, UniqueId, User,
 };
@@ -88,8 +89,15 @@ pub enum Op {
         /// New maximum session duration.
         max_session_duration: i64,
     },
-    /// Replaces a role's trust policy.
-    SetTrustPolicy(UniqueId, String),
+    /// Replaces a role's trust policy and the bindings of the principals it names.
+    SetTrustPolicy {
+        /// The role.
+        id: UniqueId,
+        /// The document as given.
+        document: String,
+        /// Its users and roles, bound to their unique ids.
+        principals: Vec<PrincipalBinding>,
+    },
     /// Records an AssumeRole of the role.
     TouchRole {
         /// The role.
@@ -306,4 +314,21 @@ pub(crate) fn import_ops(loaded: &Loaded) -> Vec<Op> {
         ops.push(Op::AttachScp { policy: policy.clone(), target: target.clone() });
     }
     ops
+}
+
+/// The `roles.trust_principals` column: one `ARN ID` pair a line (neither
+/// holds white space). `None` stays NULL: a policy saved before bindings.
+pub(crate) fn encode_principals(principals: Option<&[PrincipalBinding]>) -> Option<String> {
+    principals.map(|list| list.iter().map(|b| format!("{} {}\n", b.arn, b.id.as_str())).collect())
+}
+
+/// The inverse of [`encode_principals`]; a malformed line is skipped, so the
+/// ARN it held matches nobody.
+pub(crate) fn decode_principals(text: Option<String>) -> Option<Vec<PrincipalBinding>> {
+    text.map(|t| {
+        t.lines()
+            .filter_map(|line| line.split_once(' '))
+            .map(|(arn, id)| PrincipalBinding { arn: arn.to_owned(), id: UniqueId::from_stored(id.to_owned()) })
+            .collect()
+    })
 }

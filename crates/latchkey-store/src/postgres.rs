@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/postgres/0006_access_key_last_used.sql")),
     (7, include_str!("../migrations/postgres/0007_identity_providers.sql")),
     (8, include_str!("../migrations/postgres/0008_management_full_aws_access.sql")),
+    (9, include_str!("../migrations/postgres/0009_trust_principals.sql")),
 ];
 
 /// The channel every committed batch is announced on, with its version.
@@ -318,8 +319,8 @@ impl PostgresStore {
             Op::InsertRole(r) => {
                 sqlx::query(
                     "INSERT INTO roles (id, account_id, name, name_lower, path, trust_policy, description,
-                                        max_session_duration, permissions_boundary, created)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                        max_session_duration, permissions_boundary, created, trust_principals)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(r.id.as_str())
                 .bind(r.account.to_string())
@@ -331,6 +332,7 @@ impl PostgresStore {
                 .bind(r.max_session_duration)
                 .bind(&r.permissions_boundary)
                 .bind(r.created)
+                .bind(crate::ops::encode_principals(r.trust_principals.as_deref()))
                 .execute(&mut **tx)
                 .await?;
                 set_tags(tx, &r.id, &r.tags).await?;
@@ -344,9 +346,13 @@ impl PostgresStore {
                     .await?;
                 expect_one(done, "role", id)?;
             }
-            Op::SetTrustPolicy(id, doc) => {
-                let done =
-                    sqlx::query("UPDATE roles SET trust_policy = $1 WHERE id = $2").bind(doc).bind(id.as_str()).execute(&mut **tx).await?;
+            Op::SetTrustPolicy { id, document, principals } => {
+                let done = sqlx::query("UPDATE roles SET trust_policy = $1, trust_principals = $2 WHERE id = $3")
+                    .bind(document)
+                    .bind(crate::ops::encode_principals(Some(principals)))
+                    .bind(id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
                 expect_one(done, "role", id)?;
             }
             Op::TouchRole { id, at, region } => {
@@ -705,7 +711,7 @@ impl PostgresStore {
         let mut roles = Vec::new();
         for row in sqlx::query(
             "SELECT id, account_id, name, path, trust_policy, description, max_session_duration, permissions_boundary,
-                    created, last_used, last_used_region FROM roles",
+                    created, last_used, last_used_region, trust_principals FROM roles",
         )
         .fetch_all(&mut *tx)
         .await?
@@ -720,6 +726,7 @@ impl PostgresStore {
                 name: row.try_get("name")?,
                 path: row.try_get("path")?,
                 trust_policy: row.try_get("trust_policy")?,
+                trust_principals: crate::ops::decode_principals(row.try_get("trust_principals")?),
                 description: row.try_get("description")?,
                 max_session_duration: row.try_get("max_session_duration")?,
                 permissions_boundary: row.try_get("permissions_boundary")?,

@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_access_key_last_used.sql")),
     (7, include_str!("../migrations/sqlite/0007_identity_providers.sql")),
     (8, include_str!("../migrations/sqlite/0008_management_full_aws_access.sql")),
+    (9, include_str!("../migrations/sqlite/0009_trust_principals.sql")),
 ];
 
 /// Plaintext sealed at initialisation so that opening the store with another
@@ -198,8 +199,8 @@ impl SqliteStore {
             Op::InsertRole(r) => {
                 sqlx::query(
                     "INSERT INTO roles (id, account_id, name, name_lower, path, trust_policy, description,
-                                        max_session_duration, permissions_boundary, created)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                        max_session_duration, permissions_boundary, created, trust_principals)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(r.id.as_str())
                 .bind(r.account.to_string())
@@ -211,6 +212,7 @@ impl SqliteStore {
                 .bind(r.max_session_duration)
                 .bind(&r.permissions_boundary)
                 .bind(r.created)
+                .bind(crate::ops::encode_principals(r.trust_principals.as_deref()))
                 .execute(&mut **tx)
                 .await?;
                 set_tags(tx, &r.id, &r.tags).await?;
@@ -224,9 +226,13 @@ impl SqliteStore {
                     .await?;
                 expect_one(done, "role", id)?;
             }
-            Op::SetTrustPolicy(id, doc) => {
-                let done =
-                    sqlx::query("UPDATE roles SET trust_policy = ? WHERE id = ?").bind(doc).bind(id.as_str()).execute(&mut **tx).await?;
+            Op::SetTrustPolicy { id, document, principals } => {
+                let done = sqlx::query("UPDATE roles SET trust_policy = ?, trust_principals = ? WHERE id = ?")
+                    .bind(document)
+                    .bind(crate::ops::encode_principals(Some(principals)))
+                    .bind(id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
                 expect_one(done, "role", id)?;
             }
             Op::TouchRole { id, at, region } => {
@@ -599,7 +605,7 @@ impl Store for SqliteStore {
         {
             let mut rows = sqlx::query(
                 "SELECT id, account_id, name, path, trust_policy, description, max_session_duration, permissions_boundary,
-                        created, last_used, last_used_region FROM roles",
+                        created, last_used, last_used_region, trust_principals FROM roles",
             ).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
                 let id: String = row.try_get("id")?;
@@ -612,6 +618,7 @@ impl Store for SqliteStore {
                     name: row.try_get("name")?,
                     path: row.try_get("path")?,
                     trust_policy: row.try_get("trust_policy")?,
+                    trust_principals: crate::ops::decode_principals(row.try_get("trust_principals")?),
                     description: row.try_get("description")?,
                     max_session_duration: row.try_get("max_session_duration")?,
                     permissions_boundary: row.try_get("permissions_boundary")?,

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use latchkey_model::{
     AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, IdPrefix, IdentityProvider, InlinePolicy,
-    KeyKind, KeyStatus, ManagedPolicy, MfaDevice, OwnerKind, PolicyVersion, ProviderKind, Role, SecretAccessKey, Tag, UniqueId,
+    KeyKind, KeyStatus, ManagedPolicy, MfaDevice, OwnerKind, PolicyVersion, PrincipalBinding, ProviderKind, Role, SecretAccessKey,
+    Tag, UniqueId,
     User,
 };
 use latchkey_store::{
@@ -208,6 +209,10 @@ fn everything(account: AccountId) -> (Vec<Op>, User, Role) {
         name: "deployer".into(),
         path: "/".into(),
         trust_policy: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        trust_principals: Some(vec![PrincipalBinding {
+            arn: format!("arn:aws:iam::{account}:user/alice"),
+            id: alice.id.clone(),
+        }]),
         description: Some("deploys".into()),
         max_session_duration: 7200,
         created: 1_700_000_300,
@@ -332,6 +337,11 @@ async fn initialize_once(b: &dyn Backend) {
     store.close().await;
 }
 
+/// Takes a store back to before migration 8: the migrations after it undone
+/// too, since a store runs those above its highest applied version.
+const BEFORE_MIGRATION_8: &str =
+    "ALTER TABLE roles DROP COLUMN trust_principals; DELETE FROM schema_migrations WHERE version >= 8";
+
 /// `initialize` applies the bootstrap's further ops; migration 8 gives an
 /// older store's management account (and only it) its FullAWSAccess
 /// attachment, once.
@@ -350,13 +360,13 @@ async fn bootstrap_ops_and_the_full_aws_access_migration(b: &dyn Backend) {
     let member = Account { id: AccountId::random(), name: "member".into(), email: "m@example.com".into(), management: false, created: 1 };
     store.apply(&[Op::InsertAccount(member)]).await.unwrap();
     store.close().await;
-    b.exec("DELETE FROM scp_attachments; DELETE FROM schema_migrations WHERE version = 8").await;
+    b.exec(&format!("DELETE FROM scp_attachments; {BEFORE_MIGRATION_8}")).await;
     let store = b.open(&key).await.unwrap();
     assert_eq!(store.load().await.unwrap().scp_attachments, vec![full.clone()]);
     store.close().await;
 
     // Already attached: the migration adds nothing.
-    b.exec("DELETE FROM schema_migrations WHERE version = 8").await;
+    b.exec(BEFORE_MIGRATION_8).await;
     let store = b.open(&key).await.unwrap();
     assert_eq!(store.load().await.unwrap().scp_attachments, vec![full]);
     store.close().await;
@@ -388,6 +398,16 @@ async fn everything_round_trips(b: &dyn Backend) {
     assert_eq!(r.last_used, Some((1_700_000_350, "eu-west-1".into())));
     assert_eq!((r.description.as_deref(), r.max_session_duration), (None, 3600));
     assert_eq!(r.tags, role.tags);
+    assert_eq!(r.trust_principals, role.trust_principals, "principal bindings round-trip");
+    let rebound = vec![PrincipalBinding { arn: "arn:aws:iam::111111111111:role/x".into(), id: role.id.clone() }];
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:role/x"},"Action":"sts:AssumeRole"}]}"#;
+    store
+        .apply(&[Op::SetTrustPolicy { id: role.id.clone(), document: doc.into(), principals: rebound.clone() }])
+        .await
+        .unwrap();
+    let l = store.load().await.unwrap();
+    let r = l.roles.iter().find(|r| r.id == role.id).unwrap();
+    assert_eq!((r.trust_policy.as_str(), r.trust_principals.as_ref()), (doc, Some(&rebound)));
     let p = &l.policies[0];
     assert_eq!((p.default_version.as_str(), p.next_version, p.versions.len()), ("v2", 3, 2));
     assert_eq!(l.attachments.len(), 2);

@@ -95,6 +95,13 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     }
     let store = opened.store;
     let state = State::load(store.clone()).await.context("loading state")?;
+    let bound = state
+        .bind_legacy_trusts()
+        .await
+        .map_err(|e| anyhow::anyhow!("binding the principals of stored trust policies: {}", e.message()))?;
+    if bound > 0 {
+        tracing::info!(roles = bound, "bound the users and roles of trust policies saved by an older latchkey to their unique ids");
+    }
     let trail: Arc<dyn latchkey_audit::TrailStore> = if std::env::var("LATCHKEY_UNSAFE_AUDIT_DISCARD").is_ok_and(|v| v == "1") {
         // Benchmarks only: measures what durable audit costs.
         tracing::warn!("LATCHKEY_UNSAFE_AUDIT_DISCARD=1: audit records are thrown away (benchmarks only)");

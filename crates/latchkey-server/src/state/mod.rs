@@ -14,6 +14,7 @@
 //! still settled by the store's unique keys.
 
 pub mod policies;
+pub mod principals;
 mod snapshot;
 
 pub use snapshot::{
@@ -104,6 +105,34 @@ impl State {
             Err(e) if e.code() == "EntityAlreadyExists" => self.reload().await,
             other => other,
         }
+    }
+
+    /// Binds the principals of trust policies saved before latchkey bound
+    /// them (`Role::trust_principals` is `None`) to the users and roles that
+    /// hold their names now, so that from then on a namesake created after
+    /// a deletion is not trusted. Runs once at start; returns how many roles
+    /// it bound.
+    pub async fn bind_legacy_trusts(&self) -> Result<usize, ApiError> {
+        if !self.snapshot().accounts.values().flat_map(|a| a.roles.values()).any(|r| r.role.trust_principals.is_none()) {
+            return Ok(0);
+        }
+        self.write(|snap| {
+            let ops: Vec<Op> = snap
+                .accounts
+                .values()
+                .flat_map(|a| a.roles.values())
+                .filter(|r| r.role.trust_principals.is_none())
+                .map(|r| {
+                    let principals = latchkey_policy::parse(&r.role.trust_policy, latchkey_policy::PolicyKind::Trust)
+                        .map(|p| principals::bind_stored(snap, &p))
+                        .unwrap_or_default();
+                    Op::SetTrustPolicy { id: r.role.id.clone(), document: r.role.trust_policy.clone(), principals }
+                })
+                .collect();
+            let n = ops.len();
+            Ok((ops, n))
+        })
+        .await
     }
 
     /// Applies bookkeeping ops (last-used times) that change nothing the

@@ -159,7 +159,17 @@ impl RoleEntry {
 
     /// The compiled trust policy.
     pub fn trust(&self) -> &CompiledPolicy {
-        self.trust.get_or_init(|| compile_stored(&self.role.trust_policy, PolicyKind::Trust))
+        self.trust.get_or_init(|| {
+            let compiled = compile_stored(&self.role.trust_policy, PolicyKind::Trust);
+            match &self.role.trust_principals {
+                Some(bindings) => {
+                    let mut bound = (*compiled).clone();
+                    bound.bind_principals(&super::principals::binder(bindings));
+                    Arc::new(bound)
+                }
+                None => compiled,
+            }
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! IAM roles.
 
-use latchkey_model::{IdPrefix, OwnerKind, Role, UniqueId, format_iso8601};
+use latchkey_model::{IdPrefix, OwnerKind, PrincipalBinding, Role, UniqueId, format_iso8601};
 use latchkey_policy::{Limit, PolicyKind};
 use latchkey_store::Op;
 
@@ -15,19 +15,24 @@ use crate::api::{Ctx, Output};
 use crate::authz::{self, Request};
 use crate::protocol::query::Violations;
 use crate::protocol::xml::Xml;
+use crate::state::{Snapshot, principals};
 
 /// A role's session-duration bounds, in seconds.
 const MIN_SESSION: i64 = 3600;
 const MAX_SESSION: i64 = 43200;
 
-fn write_role(x: &mut Xml, tag: &str, r: &Role, full: bool) {
+fn write_role(x: &mut Xml, snap: &Snapshot, tag: &str, r: &Role, full: bool) {
+    let trust = match &r.trust_principals {
+        Some(bindings) => principals::display(snap, &r.trust_policy, bindings),
+        None => std::borrow::Cow::Borrowed(r.trust_policy.as_str()),
+    };
     x.open(tag)
         .elem("Path", &r.path)
         .elem("RoleName", &r.name)
         .elem("RoleId", r.id.as_str())
         .elem("Arn", &r.arn())
         .elem("CreateDate", &format_iso8601(r.created))
-        .elem("AssumeRolePolicyDocument", &url_encode(&r.trust_policy))
+        .elem("AssumeRolePolicyDocument", &url_encode(&trust))
         .opt("Description", r.description.as_deref())
         .elem("MaxSessionDuration", &r.max_session_duration.to_string());
     if full {
@@ -50,6 +55,15 @@ fn role_name_param<'p>(ctx: &'p Ctx<'_>) -> Result<&'p str, ApiError> {
     check_user_name(&mut v, "RoleName", name);
     v.finish()?;
     Ok(name)
+}
+
+/// A trust policy's users and roles bound to the entities that hold their
+/// names in `snap`; one that names nobody is refused as AWS refuses it.
+fn bind_trust(snap: &Snapshot, document: &str) -> Result<Vec<PrincipalBinding>, ApiError> {
+    // The document was validated before the write; a parse failure here
+    // cannot happen, and binds nothing.
+    let Ok(policy) = latchkey_policy::parse(document, PolicyKind::Trust) else { return Ok(Vec::new()) };
+    Ok(principals::bind(snap, &policy)?)
 }
 
 fn duration_param(ctx: &Ctx<'_>) -> Result<Option<i64>, ApiError> {
@@ -83,6 +97,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
         name: name.to_owned(),
         path: path.to_owned(),
         trust_policy: trust.to_owned(),
+        trust_principals: None,
         description: description.map(str::to_owned),
         max_session_duration: max_session,
         created: ctx.now,
@@ -99,11 +114,12 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
             if acct.role(name).is_some() {
                 return Err(ApiError::entity_already_exists(format!("Role with name {name} already exists.")));
             }
+            let role = Role { trust_principals: Some(bind_trust(snap, trust)?), ..role.clone() };
             Ok((vec![Op::InsertRole(role.clone())], role))
         })
         .await?;
     let mut x = Xml::new();
-    write_role(&mut x, "Role", &role, false);
+    write_role(&mut x, &ctx.app.state.snapshot(), "Role", &role, false);
     Ok(Some(x.into_string()))
 }
 
@@ -115,7 +131,7 @@ pub(super) fn get(ctx: &Ctx<'_>) -> Output {
         role.last_used = Some(used);
     }
     let mut x = Xml::new();
-    write_role(&mut x, "Role", &role, true);
+    write_role(&mut x, &ctx.snap, "Role", &role, true);
     Ok(Some(x.into_string()))
 }
 
@@ -126,7 +142,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     authz::authorize(ctx, Request { action: "iam:ListRoles", resource: &resource })?;
     let roles: Vec<&Role> = account(ctx)?.roles.values().map(|r| &r.role).filter(|r| r.path.starts_with(prefix)).collect();
     let mut x = Xml::new();
-    page.write(&mut x, "Roles", &roles, |x, r| write_role(x, "member", r, false));
+    page.write(&mut x, "Roles", &roles, |x, r| write_role(x, &ctx.snap, "member", r, false));
     Ok(Some(x.into_string()))
 }
 
@@ -167,7 +183,8 @@ pub(super) async fn update_trust(ctx: &Ctx<'_>) -> Output {
         .state
         .write(|snap| {
             let r = account_in(ctx, snap)?.role(&name).ok_or_else(|| no_such_owner(OwnerKind::Role, &name))?;
-            Ok((vec![Op::SetTrustPolicy(r.role.id.clone(), doc.to_owned())], ()))
+            let op = Op::SetTrustPolicy { id: r.role.id.clone(), document: doc.to_owned(), principals: bind_trust(snap, doc)? };
+            Ok((vec![op], ()))
         })
         .await?;
     Ok(None)

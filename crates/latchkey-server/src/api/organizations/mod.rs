@@ -148,6 +148,8 @@ async fn create_account(ctx: &Ctx<'_>) -> Output {
                 name: role_name.to_owned(),
                 path: "/".to_owned(),
                 trust_policy: trust,
+                // It names an account, no user or role.
+                trust_principals: Some(Vec::new()),
                 description: None,
                 max_session_duration: 3600,
                 created: ctx.now,
