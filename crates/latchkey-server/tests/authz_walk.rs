@@ -22,6 +22,8 @@ use latchkey_store::Op;
 
 struct Harness {
     app: Arc<App>,
+    /// The root user's key and secret.
+    root: (String, String),
     account: String,
     key: String,
     secret: String,
@@ -32,7 +34,9 @@ async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let now = SystemClock.now();
     let opened = setup::open(dir.path(), now).await.unwrap();
-    let account = opened.initialized.as_ref().unwrap().account;
+    let initialized = opened.initialized.as_ref().unwrap();
+    let account = initialized.account;
+    let root = (initialized.access_key_id.to_string(), initialized.secret.expose().to_owned());
     let user = User {
         id: UniqueId::generate(IdPrefix::User, &account),
         account,
@@ -54,10 +58,14 @@ async fn harness() -> Harness {
     let state = State::load(opened.store).await.unwrap();
     state.rotate_token_keys(now, 86_400).await.unwrap();
     let app = App::new(state, Arc::new(SystemClock), ServiceConfig::default(), Arc::new(latchkey_audit::DiscardTrail));
-    Harness { app, account: account.to_string(), key: key.id.to_string(), secret: secret.expose().to_owned(), _dir: dir }
+    Harness { app, root, account: account.to_string(), key: key.id.to_string(), secret: secret.expose().to_owned(), _dir: dir }
 }
 
 async fn call(h: &Harness, service: Service, target: Option<String>, body: String) -> (u16, String) {
+    call_as(h, (&h.key, &h.secret), service, target, body).await
+}
+
+async fn call_as(h: &Harness, (key, secret): (&str, &str), service: Service, target: Option<String>, body: String) -> (u16, String) {
     let mut headers_in: Vec<(&str, &[u8])> = vec![("host", b"localhost")];
     match &target {
         Some(t) => {
@@ -66,7 +74,7 @@ async fn call(h: &Harness, service: Service, target: Option<String>, body: Strin
         }
         None => headers_in.push(("content-type", b"application/x-www-form-urlencoded; charset=utf-8")),
     }
-    let params = SigningParams::new(&h.key, &h.secret, "us-east-1", service.signing_name(), SystemClock.now());
+    let params = SigningParams::new(key, secret, "us-east-1", service.signing_name(), SystemClock.now());
     common::signed_post(&h.app, &params, &headers_in, body).await
 }
 
@@ -157,4 +165,16 @@ async fn every_routed_action_is_authorised() {
         checked += 1;
     }
     assert!(checked > 70, "only {checked} actions walked");
+}
+
+/// GetUser without UserName, by root: AWS describes the root user (by its
+/// account id and root ARN), and the call is decided like any other.
+#[tokio::test]
+async fn root_describes_itself() {
+    let h = harness().await;
+    let body = format!("Action=GetUser&Version={}", Service::Iam.query_version());
+    let (status, text) = call_as(&h, (&h.root.0, &h.root.1), Service::Iam, None, body).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(&format!("<UserId>{}</UserId>", h.account)), "{text}");
+    assert!(text.contains(&format!("<Arn>arn:aws:iam::{}:root</Arn>", h.account)), "{text}");
 }

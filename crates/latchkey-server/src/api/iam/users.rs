@@ -106,6 +106,9 @@ pub(super) fn get(ctx: &Ctx<'_>) -> Output {
         }
         (None, Principal::AssumedRole { .. } | Principal::FederatedUser { .. }) => return Err(super::needs_user_name()),
         (None, Principal::Root) => {
+            // The root user describing itself: allowed in its own account
+            // (SCPs aside), as any action on it is.
+            authz::authorize(ctx, Request { action: "iam:GetUser", resource: &ctx.caller.arn() })?;
             // AWS describes the root user by its account id and root ARN.
             x.open("User")
                 .elem("UserId", &ctx.caller.account.to_string())
