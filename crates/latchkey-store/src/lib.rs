@@ -13,10 +13,12 @@
 //! cannot be moved to another row.
 #![deny(missing_docs)]
 
+mod dialect;
 mod error;
 mod master_key;
 mod ops;
 mod postgres;
+mod shared;
 mod sqlite;
 pub use master_key::write_secret_file;
 

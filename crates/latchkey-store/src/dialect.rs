@@ -1,0 +1,236 @@
+//! The seam between the one implementation of the store ([`crate::shared`])
+//! and the two databases.
+//!
+//! The shared code writes every statement once, with `$n` placeholders
+//! (PostgreSQL's, which sqlx's SQLite driver also binds by number), binds
+//! values through [`Arg`] and reads them through [`Columns`]. The column
+//! types that differ (`INTEGER`/`BIGINT`, `BLOB`/`BYTEA`, `INTEGER`/`BOOLEAN`)
+//! are bound and read as the same Rust types (`i64`, `Vec<u8>`, `bool`),
+//! which both drivers accept. What genuinely differs is a [`Dialect`]:
+//! the migrations and the column that orders rows by insertion. The rest of
+//! what is particular to a backend (connecting, pragmas, LISTEN/NOTIFY, the
+//! advisory lock, time limits) stays in `sqlite.rs` and `postgres.rs`.
+
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, SqlSafeStr, SqlStr, Type};
+
+use crate::StoreError;
+
+/// What differs between the databases, for the shared code.
+pub(crate) trait Dialect: Database<Connection: Conn> {
+    /// Creates the table that records applied migrations.
+    const SCHEMA_MIGRATIONS: &'static str;
+    /// Versioned migrations, applied in order, each in its own transaction.
+    const MIGRATIONS: &'static [(i64, &'static str)];
+    /// The column that orders `group_members` and `scp_attachments` rows by
+    /// insertion: SQLite's implicit `rowid`, PostgreSQL's `seq` column.
+    const INSERTION_ORDER: &'static str;
+}
+
+/// A value bound to a placeholder.
+pub(crate) enum Arg<'a> {
+    Str(&'a str),
+    String(String),
+    OptStr(Option<&'a str>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Bool(bool),
+    Bytes(Vec<u8>),
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(v: &'a str) -> Self {
+        Arg::Str(v)
+    }
+}
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(v: &'a String) -> Self {
+        Arg::Str(v)
+    }
+}
+impl From<String> for Arg<'_> {
+    fn from(v: String) -> Self {
+        Arg::String(v)
+    }
+}
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Arg::OptStr(v)
+    }
+}
+impl<'a> From<&'a Option<String>> for Arg<'a> {
+    fn from(v: &'a Option<String>) -> Self {
+        Arg::OptStr(v.as_deref())
+    }
+}
+impl From<Option<String>> for Arg<'_> {
+    fn from(v: Option<String>) -> Self {
+        match v {
+            Some(s) => Arg::String(s),
+            None => Arg::OptStr(None),
+        }
+    }
+}
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+impl From<&i64> for Arg<'_> {
+    fn from(v: &i64) -> Self {
+        Arg::Int(*v)
+    }
+}
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Arg::OptInt(v)
+    }
+}
+impl From<bool> for Arg<'_> {
+    fn from(v: bool) -> Self {
+        Arg::Bool(v)
+    }
+}
+impl From<Vec<u8>> for Arg<'_> {
+    fn from(v: Vec<u8>) -> Self {
+        Arg::Bytes(v)
+    }
+}
+
+/// The values of a statement's placeholders, `$1` first.
+macro_rules! args {
+    ($($value:expr),* $(,)?) => {
+        vec![$($crate::dialect::Arg::from($value)),*]
+    };
+}
+pub(crate) use args;
+
+/// Reads a column as `T`.
+pub(crate) trait Get<T> {
+    fn get(&self, column: &str) -> Result<T, StoreError>;
+}
+
+impl<R, T> Get<T> for R
+where
+    R: sqlx::Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    T: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn get(&self, column: &str) -> Result<T, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+/// A row whose columns read as the types the store uses.
+pub(crate) trait Columns:
+    Get<String> + Get<Option<String>> + Get<i64> + Get<Option<i64>> + Get<bool> + Get<Vec<u8>> + Send
+{
+}
+
+impl<R> Columns for R where R: Get<String> + Get<Option<String>> + Get<i64> + Get<Option<i64>> + Get<bool> + Get<Vec<u8>> + Send {}
+
+/// A connection (or a transaction, through its `DerefMut`) the shared code
+/// runs statements on. Implemented once for both drivers' connections.
+pub(crate) trait Conn: Send {
+    /// A result row.
+    type Row: Columns;
+
+    // The statements are `&'static str` or an `SqlStr`, not `impl
+    // SqlSafeStr`: a generic parameter here would make the callers' futures
+    // fail to prove `Send` for every lifetime of a `&str`.
+
+    /// Runs a statement; the number of rows it changed.
+    async fn execute(&mut self, sql: &'static str, args: Vec<Arg<'_>>) -> Result<u64, StoreError>;
+
+    /// The first row of a query, if any.
+    async fn fetch_optional(&mut self, sql: &'static str, args: Vec<Arg<'_>>) -> Result<Option<Self::Row>, StoreError>;
+
+    /// A query's rows, streamed (not collected) so a large table never
+    /// sits in the driver's buffers all at once.
+    fn fetch(&mut self, sql: SqlStr, args: Vec<Arg<'_>>) -> BoxStream<'_, Result<Self::Row, StoreError>>;
+
+    /// Runs a script of several statements without placeholders (a migration).
+    async fn execute_script(&mut self, sql: &'static str) -> Result<(), StoreError>;
+}
+
+/// The drivers' statement results, which share no trait for this.
+pub(crate) trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// A database whose driver binds every kind of [`Arg`]: both do.
+pub(crate) trait Binds: Database {
+    /// `sql` with `args` bound to `$1`, `$2`, …
+    fn query(sql: impl SqlSafeStr, args: Vec<Arg<'_>>) -> Query<'static, Self, Self::Arguments>;
+}
+
+impl<DB> Binds for DB
+where
+    DB: Database,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB>,
+    for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
+    String: for<'s> Encode<'s, DB> + Type<DB>,
+    i64: for<'s> Encode<'s, DB> + Type<DB>,
+    Option<i64>: for<'s> Encode<'s, DB> + Type<DB>,
+    bool: for<'s> Encode<'s, DB> + Type<DB>,
+    Vec<u8>: for<'s> Encode<'s, DB> + Type<DB>,
+{
+    fn query(sql: impl SqlSafeStr, args: Vec<Arg<'_>>) -> Query<'static, Self, Self::Arguments> {
+        args.into_iter().fold(sqlx::query(sql), |q, arg| match arg {
+            Arg::Str(v) => q.bind(v),
+            Arg::String(v) => q.bind(v),
+            Arg::OptStr(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::OptInt(v) => q.bind(v),
+            Arg::Bool(v) => q.bind(v),
+            Arg::Bytes(v) => q.bind(v),
+        })
+    }
+}
+
+impl<C, DB> Conn for C
+where
+    C: sqlx::Connection<Database = DB>,
+    DB: Binds,
+    for<'c> &'c mut C: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    DB::Row: Columns,
+    DB::QueryResult: RowsAffected,
+{
+    type Row = DB::Row;
+
+    async fn execute(&mut self, sql: &'static str, args: Vec<Arg<'_>>) -> Result<u64, StoreError> {
+        let query = DB::query(sql, args);
+        let done = Executor::execute(self, query).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fetch_optional(&mut self, sql: &'static str, args: Vec<Arg<'_>>) -> Result<Option<Self::Row>, StoreError> {
+        let query = DB::query(sql, args);
+        Ok(Executor::fetch_optional(self, query).await?)
+    }
+
+    fn fetch(&mut self, sql: SqlStr, args: Vec<Arg<'_>>) -> BoxStream<'_, Result<Self::Row, StoreError>> {
+        let query = DB::query(sql, args);
+        Executor::fetch(self, query).map_err(StoreError::from).boxed()
+    }
+
+    async fn execute_script(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(self).await?;
+        Ok(())
+    }
+}
