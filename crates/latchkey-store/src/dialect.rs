@@ -7,7 +7,8 @@
 //! types that differ (`INTEGER`/`BIGINT`, `BLOB`/`BYTEA`, `INTEGER`/`BOOLEAN`)
 //! are bound and read as the same Rust types (`i64`, `Vec<u8>`, `bool`),
 //! which both drivers accept. What genuinely differs is a [`Dialect`]:
-//! the migrations and the column that orders rows by insertion. The rest of
+//! the words the migrations' placeholders stand for and the column that
+//! orders rows by insertion. The rest of
 //! what is particular to a backend (connecting, pragmas, LISTEN/NOTIFY, the
 //! advisory lock, time limits) stays in `sqlite.rs` and `postgres.rs`.
 
@@ -20,13 +21,19 @@ use crate::StoreError;
 
 /// What differs between the databases, for the shared code.
 pub(crate) trait Dialect: Database<Connection: Conn> {
-    /// Creates the table that records applied migrations.
-    const SCHEMA_MIGRATIONS: &'static str;
-    /// Versioned migrations, applied in order, each in its own transaction.
-    const MIGRATIONS: &'static [(i64, &'static str)];
+    /// What the migrations' placeholders stand for in this database's DDL:
+    /// `{int}` (64-bit integer), `{bool}`, `{blob}` (bytes), and
+    /// `{insertion_order}`, a column definition (with its comma) that numbers
+    /// rows in insertion order where the database has no implicit one.
+    const SCHEMA_WORDS: &'static [(&'static str, &'static str)];
     /// The column that orders `group_members` and `scp_attachments` rows by
     /// insertion: SQLite's implicit `rowid`, PostgreSQL's `seq` column.
     const INSERTION_ORDER: &'static str;
+}
+
+/// A migration's DDL for `DB`: the placeholders replaced by its words.
+pub(crate) fn render<DB: Dialect>(template: &str) -> String {
+    DB::SCHEMA_WORDS.iter().fold(template.to_owned(), |sql, (placeholder, word)| sql.replace(placeholder, word))
 }
 
 /// A value bound to a placeholder.
@@ -151,8 +158,9 @@ pub(crate) trait Conn: Send {
     /// sits in the driver's buffers all at once.
     fn fetch(&mut self, sql: SqlStr, args: Vec<Arg<'_>>) -> BoxStream<'_, Result<Self::Row, StoreError>>;
 
-    /// Runs a script of several statements without placeholders (a migration).
-    async fn execute_script(&mut self, sql: &'static str) -> Result<(), StoreError>;
+    /// Runs a script of several statements without placeholders (a rendered
+    /// migration: this crate's own text, never input).
+    async fn execute_script(&mut self, sql: String) -> Result<(), StoreError>;
 }
 
 /// The drivers' statement results, which share no trait for this.
@@ -229,8 +237,29 @@ where
         Executor::fetch(self, query).map_err(StoreError::from).boxed()
     }
 
-    async fn execute_script(&mut self, sql: &'static str) -> Result<(), StoreError> {
+    async fn execute_script(&mut self, sql: String) -> Result<(), StoreError> {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(self).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Postgres, Sqlite};
+
+    use super::*;
+
+    #[test]
+    fn every_migration_placeholder_has_a_word_in_both_dialects() {
+        let left_over = |sql: &str| {
+            sql.split('{').skip(1).filter_map(|rest| rest.split_once('}')).map(|(word, _)| word.to_owned()).collect::<Vec<_>>()
+        };
+        for (version, template) in crate::shared::MIGRATIONS {
+            assert!(left_over(template).iter().all(|w| ["int", "bool", "blob", "insertion_order"].contains(&w.as_str())));
+            assert_eq!(left_over(&render::<Sqlite>(template)), Vec::<String>::new(), "migration {version} for SQLite");
+            assert_eq!(left_over(&render::<Postgres>(template)), Vec::<String>::new(), "migration {version} for PostgreSQL");
+        }
+        assert!(render::<Postgres>("x {int} {bool} {blob} {insertion_order}") == "x BIGINT BOOLEAN BYTEA seq BIGSERIAL,");
+        assert!(render::<Sqlite>("x {int} {bool} {blob} {insertion_order}") == "x INTEGER INTEGER BLOB ");
     }
 }

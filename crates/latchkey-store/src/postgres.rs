@@ -20,20 +20,8 @@ use crate::dialect::Dialect;
 use crate::{Bootstrap, Loaded, MasterKey, Op, Store, StoreError, shared};
 
 impl Dialect for Postgres {
-    const SCHEMA_MIGRATIONS: &'static str =
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL)";
-    /// The twins of the SQLite ones: same numbers, tables and columns.
-    const MIGRATIONS: &'static [(i64, &'static str)] = &[
-        (1, include_str!("../migrations/postgres/0001_initial.sql")),
-        (2, include_str!("../migrations/postgres/0002_iam_entities.sql")),
-        (3, include_str!("../migrations/postgres/0003_token_keys.sql")),
-        (4, include_str!("../migrations/postgres/0004_organizations.sql")),
-        (5, include_str!("../migrations/postgres/0005_mfa_devices.sql")),
-        (6, include_str!("../migrations/postgres/0006_access_key_last_used.sql")),
-        (7, include_str!("../migrations/postgres/0007_identity_providers.sql")),
-        (8, include_str!("../migrations/postgres/0008_management_full_aws_access.sql")),
-        (9, include_str!("../migrations/postgres/0009_trust_principals.sql")),
-    ];
+    const SCHEMA_WORDS: &'static [(&'static str, &'static str)] =
+        &[("{int}", "BIGINT"), ("{bool}", "BOOLEAN"), ("{blob}", "BYTEA"), ("{insertion_order}", "seq BIGSERIAL,")];
     const INSERTION_ORDER: &'static str = "seq";
 }
 

@@ -14,7 +14,7 @@ use latchkey_model::{
 };
 use sqlx::{AssertSqlSafe, Pool, SqlSafeStr as _, SqlStr, Transaction};
 
-use crate::dialect::{Conn, Dialect, Get as _, args};
+use crate::dialect::{Conn, Dialect, Get as _, args, render};
 use crate::{Bootstrap, CreateAccountRequest, Loaded, LoadedAccessKey, MasterKey, Op, Scp, StoreError, TokenKeyMaterial};
 
 /// Plaintext sealed at initialisation so that opening the store with another
@@ -22,19 +22,37 @@ use crate::{Bootstrap, CreateAccountRequest, Loaded, LoadedAccessKey, MasterKey,
 const CHECK_PLAINTEXT: &[u8] = b"latchkey master key check";
 const CHECK_AAD: &[u8] = b"meta:master_key_check";
 
+/// Versioned migrations, written once for both databases (see
+/// [`Dialect::SCHEMA_WORDS`]) and applied in order, each in its own
+/// transaction.
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_iam_entities.sql")),
+    (3, include_str!("../migrations/0003_token_keys.sql")),
+    (4, include_str!("../migrations/0004_organizations.sql")),
+    (5, include_str!("../migrations/0005_mfa_devices.sql")),
+    (6, include_str!("../migrations/0006_access_key_last_used.sql")),
+    (7, include_str!("../migrations/0007_identity_providers.sql")),
+    (8, include_str!("../migrations/0008_management_full_aws_access.sql")),
+    (9, include_str!("../migrations/0009_trust_principals.sql")),
+];
+
+const SCHEMA_MIGRATIONS: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version {int} PRIMARY KEY, applied {int} NOT NULL)";
+
 /// Brings the schema up to date on `conn`, each migration in its own
 /// transaction; refuses a schema newer than this binary's.
 pub(crate) async fn migrate<DB: Dialect>(conn: &mut DB::Connection) -> Result<(), StoreError> {
-    conn.execute(DB::SCHEMA_MIGRATIONS, args![]).await?;
+    conn.execute_script(render::<DB>(SCHEMA_MIGRATIONS)).await?;
     let current: i64 = scalar(conn, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").await?;
-    let newest = DB::MIGRATIONS.last().map_or(0, |m| m.0);
+    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
     if current > newest {
         return Err(StoreError::SchemaTooNew { found: current, supported: newest });
     }
-    for (version, sql) in DB::MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for (version, template) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let c: &mut DB::Connection = &mut tx;
-        c.execute_script(sql).await?;
+        c.execute_script(render::<DB>(template)).await?;
         c.execute("INSERT INTO schema_migrations (version, applied) VALUES ($1, $2)", args![*version, unix_now()]).await?;
         tx.commit().await?;
         tracing::info!(version, "applied store migration");

@@ -13,19 +13,8 @@ use crate::dialect::Dialect;
 use crate::{Bootstrap, Loaded, MasterKey, Op, Store, StoreError, shared};
 
 impl Dialect for Sqlite {
-    const SCHEMA_MIGRATIONS: &'static str =
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)";
-    const MIGRATIONS: &'static [(i64, &'static str)] = &[
-        (1, include_str!("../migrations/sqlite/0001_initial.sql")),
-        (2, include_str!("../migrations/sqlite/0002_iam_entities.sql")),
-        (3, include_str!("../migrations/sqlite/0003_token_keys.sql")),
-        (4, include_str!("../migrations/sqlite/0004_organizations.sql")),
-        (5, include_str!("../migrations/sqlite/0005_mfa_devices.sql")),
-        (6, include_str!("../migrations/sqlite/0006_access_key_last_used.sql")),
-        (7, include_str!("../migrations/sqlite/0007_identity_providers.sql")),
-        (8, include_str!("../migrations/sqlite/0008_management_full_aws_access.sql")),
-        (9, include_str!("../migrations/sqlite/0009_trust_principals.sql")),
-    ];
+    const SCHEMA_WORDS: &'static [(&'static str, &'static str)] =
+        &[("{int}", "INTEGER"), ("{bool}", "INTEGER"), ("{blob}", "BLOB"), ("{insertion_order}", "")];
     const INSERTION_ORDER: &'static str = "rowid";
 }
 

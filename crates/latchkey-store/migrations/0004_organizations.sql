@@ -1,11 +1,10 @@
--- PostgreSQL twin of ../sqlite/0004_organizations.sql: same tables and columns, PostgreSQL types.
 -- Organizations: create-account requests, service control policies and
 -- their attachments. The organization itself is the management account's.
 CREATE TABLE create_account_requests (
     id         TEXT PRIMARY KEY,
     account_id TEXT NOT NULL REFERENCES accounts(id),
     name       TEXT NOT NULL,
-    requested  BIGINT NOT NULL
+    requested  {int} NOT NULL
 );
 
 CREATE TABLE scps (
@@ -19,7 +18,7 @@ CREATE TABLE scps (
 CREATE TABLE scp_attachments (
     policy_id TEXT NOT NULL,
     target_id TEXT NOT NULL,
-    -- Attachment order (SQLite's rowid).
-    seq       BIGSERIAL,
+    -- Attachment order: SQLite's rowid, PostgreSQL's `seq` column.
+    {insertion_order}
     PRIMARY KEY (policy_id, target_id)
 );

@@ -1,4 +1,3 @@
--- PostgreSQL twin of ../sqlite/0008_management_full_aws_access.sql: same rows, PostgreSQL types.
 -- AWS attaches FullAWSAccess to the root and to every account, the
 -- management account included (SCPs still never restrict it). Stores
 -- initialised before this migration have no such attachment for the

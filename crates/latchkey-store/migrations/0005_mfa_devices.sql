@@ -3,7 +3,7 @@ CREATE TABLE mfa_devices (
     serial     TEXT PRIMARY KEY,
     account_id TEXT NOT NULL REFERENCES accounts(id),
     user_id    TEXT REFERENCES users(id) ON DELETE RESTRICT,
-    enabled    INTEGER,
-    created    INTEGER NOT NULL,
-    seed       BLOB NOT NULL
+    enabled    {int},
+    created    {int} NOT NULL,
+    seed       {blob} NOT NULL
 );

@@ -10,5 +10,5 @@ CREATE TABLE identity_providers (
     thumbprints TEXT NOT NULL DEFAULT '',
     -- SAML metadata document.
     metadata    TEXT NOT NULL DEFAULT '',
-    created     INTEGER NOT NULL
+    created     {int} NOT NULL
 );

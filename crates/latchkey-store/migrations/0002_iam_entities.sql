@@ -7,14 +7,17 @@ CREATE TABLE groups (
     name       TEXT NOT NULL,
     name_lower TEXT NOT NULL,
     path       TEXT NOT NULL,
-    created    INTEGER NOT NULL,
+    created    {int} NOT NULL,
     UNIQUE (account_id, name_lower)
 );
 
 CREATE TABLE group_members (
     group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE RESTRICT,
     user_id  TEXT NOT NULL REFERENCES users(id) ON DELETE RESTRICT,
-    added    INTEGER NOT NULL,
+    added    {int} NOT NULL,
+    -- Insertion order, the tie-break for equal `added`: SQLite's rowid;
+    -- PostgreSQL has none, so this is a `seq` column there.
+    {insertion_order}
     PRIMARY KEY (group_id, user_id)
 );
 CREATE INDEX group_members_user ON group_members(user_id);
@@ -27,10 +30,10 @@ CREATE TABLE roles (
     path                 TEXT NOT NULL,
     trust_policy         TEXT NOT NULL,
     description          TEXT,
-    max_session_duration INTEGER NOT NULL,
+    max_session_duration {int} NOT NULL,
     permissions_boundary TEXT,
-    created              INTEGER NOT NULL,
-    last_used            INTEGER,
+    created              {int} NOT NULL,
+    last_used            {int},
     last_used_region     TEXT,
     UNIQUE (account_id, name_lower)
 );
@@ -43,18 +46,18 @@ CREATE TABLE managed_policies (
     path            TEXT NOT NULL,
     description     TEXT,
     default_version TEXT NOT NULL,
-    next_version    INTEGER NOT NULL,
-    created         INTEGER NOT NULL,
-    updated         INTEGER NOT NULL,
+    next_version    {int} NOT NULL,
+    created         {int} NOT NULL,
+    updated         {int} NOT NULL,
     UNIQUE (account_id, name_lower)
 );
 
 CREATE TABLE policy_versions (
     policy_id  TEXT NOT NULL REFERENCES managed_policies(id) ON DELETE CASCADE,
     version_id TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
+    seq        {int} NOT NULL,
     document   TEXT NOT NULL,
-    created    INTEGER NOT NULL,
+    created    {int} NOT NULL,
     PRIMARY KEY (policy_id, version_id)
 );
 
@@ -64,7 +67,7 @@ CREATE TABLE attachments (
     policy_arn TEXT NOT NULL,
     owner_kind TEXT NOT NULL CHECK (owner_kind IN ('user', 'group', 'role')),
     owner_id   TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
+    seq        {int} NOT NULL,
     PRIMARY KEY (policy_arn, owner_id)
 );
 CREATE INDEX attachments_owner ON attachments(owner_id);
