@@ -245,7 +245,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use sqlx::{Postgres, Sqlite};
+    use sqlx::{Connection as _, PgConnection, Postgres, Sqlite, SqliteConnection};
 
     use super::*;
 
@@ -261,5 +261,62 @@ mod tests {
         }
         assert!(render::<Postgres>("x {int} {bool} {blob} {insertion_order}") == "x BIGINT BOOLEAN BYTEA seq BIGSERIAL,");
         assert!(render::<Sqlite>("x {int} {bool} {blob} {insertion_order}") == "x INTEGER INTEGER BLOB ");
+    }
+
+    /// Every kind of [`Arg`] goes in through `$n` (bound by number, not by
+    /// the order they appear in) and comes back out through [`Columns`].
+    async fn args_round_trip<DB: Dialect>(c: &mut DB::Connection) {
+        let table = "CREATE TEMPORARY TABLE probe (n {int}, t TEXT, ot TEXT, oi {int}, b {bool}, y {blob})";
+        c.execute_script(render::<DB>(table)).await.unwrap();
+        let insert = "INSERT INTO probe (y, b, oi, ot, t, n) VALUES ($6, $5, $4, $3, $2, $1)";
+        let text = String::from("owned");
+        for (n, t, ot, oi) in [(1_i64, "one", Some("x"), Some(-5_i64)), (i64::MAX, "two", None, None)] {
+            let done = c.execute(insert, args![n, t, ot, oi, n == 1, vec![0_u8, 255, 7]]).await.unwrap();
+            assert_eq!(done, 1);
+        }
+        let done = c.execute(insert, args![3_i64, &text, Some(text.clone()), &4_i64, false, Vec::new()]).await.unwrap();
+        assert_eq!(done, 1);
+
+        let row = c.fetch_optional("SELECT n, t, ot, oi, b, y FROM probe WHERE t = $2 AND n = $1", args![1_i64, "one"]);
+        let row = row.await.unwrap().unwrap();
+        assert_eq!(Get::<i64>::get(&row, "n").unwrap(), 1);
+        assert_eq!(Get::<String>::get(&row, "t").unwrap(), "one");
+        assert_eq!(Get::<Option<String>>::get(&row, "ot").unwrap().as_deref(), Some("x"));
+        assert_eq!(Get::<Option<i64>>::get(&row, "oi").unwrap(), Some(-5));
+        assert!(Get::<bool>::get(&row, "b").unwrap());
+        assert_eq!(Get::<Vec<u8>>::get(&row, "y").unwrap(), vec![0, 255, 7]);
+
+        let mut seen = Vec::new();
+        let mut rows = c.fetch("SELECT n, ot, oi, b, y FROM probe ORDER BY n".into_sql_str(), args![]);
+        while let Some(row) = rows.try_next().await.unwrap() {
+            let n: i64 = row.get("n").unwrap();
+            let ot: Option<String> = row.get("ot").unwrap();
+            let oi: Option<i64> = row.get("oi").unwrap();
+            let b: bool = row.get("b").unwrap();
+            let y: Vec<u8> = row.get("y").unwrap();
+            seen.push((n, ot, oi, b, y.len()));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (1, Some("x".to_owned()), Some(-5), true, 3),
+                (3, Some("owned".to_owned()), Some(4), false, 0),
+                (i64::MAX, None, None, false, 3),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_binds_and_reads_every_arg() {
+        let mut c = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        args_round_trip::<Sqlite>(&mut c).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_binds_and_reads_every_arg() {
+        let url = std::env::var("LATCHKEY_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut c = PgConnection::connect(&url).await.unwrap();
+        args_round_trip::<Postgres>(&mut c).await;
     }
 }

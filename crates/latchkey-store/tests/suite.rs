@@ -33,6 +33,8 @@ trait Backend: Send + Sync {
     async fn open(&self, key: &str) -> Result<Arc<dyn Store>, StoreError>;
     /// Runs `sql` on the store's database behind its back (to make an old store).
     async fn exec(&self, sql: &str);
+    /// The backend's `probe_initialized` on the store's database.
+    async fn probe(&self) -> Result<bool, StoreError>;
 }
 
 struct Sqlite {
@@ -51,6 +53,10 @@ impl Backend for Sqlite {
         let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.unwrap();
         conn.close().await.unwrap();
+    }
+
+    async fn probe(&self) -> Result<bool, StoreError> {
+        SqliteStore::probe_initialized(&self.dir.path().join(SqliteStore::FILE_NAME)).await
     }
 }
 
@@ -105,6 +111,9 @@ impl Backend for Postgres {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.unwrap();
         conn.close().await.unwrap();
     }
+    async fn probe(&self) -> Result<bool, StoreError> {
+        PostgresStore::probe_initialized(&self.url).await
+    }
 }
 
 /// Runs `case` against each backend.
@@ -149,6 +158,8 @@ suite!(
     wrong_master_key_is_refused_at_open,
     import_copies_everything_and_refuses_a_non_empty_store,
     bootstrap_ops_and_the_full_aws_access_migration,
+    probes_see_initialisation_only,
+    a_newer_schema_is_refused,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -517,6 +528,33 @@ async fn wrong_master_key_is_refused_at_open(b: &dyn Backend) {
     let again = b.open(&key).await.unwrap();
     assert!(again.is_initialized().await.unwrap());
     again.close().await;
+}
+
+/// The read-only probe `init` and `migrate` use: never true before
+/// `initialize` (PostgreSQL's empty database: false; SQLite's missing file:
+/// an error, which the caller checks for first), false for a migrated
+/// store, true once initialised.
+async fn probes_see_initialisation_only(b: &dyn Backend) {
+    let key = key_text();
+    let before = b.probe().await;
+    assert!(!matches!(before, Ok(true)), "{before:?}");
+    let store = b.open(&key).await.unwrap();
+    store.close().await;
+    assert!(!b.probe().await.unwrap());
+    let store = b.open(&key).await.unwrap();
+    store.initialize(&bootstrap(AccountId::random())).await.unwrap();
+    store.close().await;
+    assert!(b.probe().await.unwrap());
+}
+
+/// A store migrated by a newer latchkey is refused, not touched.
+async fn a_newer_schema_is_refused(b: &dyn Backend) {
+    let key = key_text();
+    let store = b.open(&key).await.unwrap();
+    store.close().await;
+    b.exec("INSERT INTO schema_migrations (version, applied) VALUES (1000, 0)").await;
+    let e = b.open(&key).await;
+    assert!(matches!(e, Err(StoreError::SchemaTooNew { found: 1000, .. })), "{e:?}");
 }
 
 /// What `latchkey migrate` relies on: the target gets the same everything.
