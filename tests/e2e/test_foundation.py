@@ -312,6 +312,29 @@ def test_presigned_get_url(server):
     assert e.value.code == 403
 
 
+def test_a_presigned_sts_url_lives_at_most_fifteen_minutes(tmp_path):
+    """STS does not honour X-Amz-Expires beyond 15 minutes (a presigned
+    GetCallerIdentity URL is an EKS token; a leaked one must not last a week)."""
+    from conftest import Server, clean_env, shifted_clock
+
+    first = Server(tmp_path / "d")
+    key, secret = first.creds()
+    first.stop()
+    # Signed now with a week of validity, presented 16 minutes later.
+    late = Server(tmp_path / "d", env=clean_env(LATCHKEY_UNSAFE_CLOCK_OFFSET_SECS="960"))
+    sts = late.client("sts", key, secret)
+    url = sts.generate_presigned_url("get_caller_identity", ExpiresIn=604800, HttpMethod="GET")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url)
+    assert e.value.code == 403
+    # Signed 10 minutes into the server's past, it still works.
+    with shifted_clock(960 - 600):
+        url = sts.generate_presigned_url("get_caller_identity", ExpiresIn=604800, HttpMethod="GET")
+    with urllib.request.urlopen(url) as r:
+        assert "<Arn>arn:aws:iam::" in r.read().decode()
+    late.stop()
+
+
 # --- protocol -------------------------------------------------------------------
 
 def test_unknown_action_and_bad_parameters(server):

@@ -69,7 +69,7 @@ mod verify;
 pub use error::{Error, ExpiresProblem, QueryEscapeProblem, ScopeMismatch};
 pub use key::{CredentialScope, SigningKey, SigningKeyCache};
 pub use sign::{HeaderSignature, PayloadSigning, SigningParams, presign_query, sign_headers};
-pub use verify::{SignatureValid, SignedRequest, VerifyOptions, parse};
+pub use verify::{MAX_PRESIGNED_AGE_S3, SignatureValid, SignedRequest, VerifyOptions, parse};
 
 /// The parts of a received HTTP request that SigV4 covers, borrowed from the
 /// server.

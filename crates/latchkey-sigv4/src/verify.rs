@@ -19,6 +19,8 @@ use crate::{HttpRequest, Placement};
 
 /// Longest validity a presigned request may ask for: one week.
 const MAX_EXPIRES: u32 = 604_800;
+/// What S3 lets a presigned URL live: `X-Amz-Expires` up to a week.
+pub const MAX_PRESIGNED_AGE_S3: u32 = MAX_EXPIRES;
 /// Validity assumed when a presigned request has no `X-Amz-Expires`; it is
 /// also how long AWS STS honours any presigned request.
 const DEFAULT_EXPIRES: u32 = 900;
@@ -43,8 +45,9 @@ pub struct VerifyOptions {
     pub allow_unsigned_payload: bool,
     /// Upper bound, in seconds, on how long after `X-Amz-Date` a presigned
     /// request is accepted, whatever its `X-Amz-Expires` says. AWS STS
-    /// ignores `X-Amz-Expires` and applies 900; the default honours
-    /// `X-Amz-Expires` up to its own limit of a week.
+    /// ignores `X-Amz-Expires` and applies 900, so the default caps it
+    /// there (a shorter `X-Amz-Expires` is still honoured); S3 honours it up
+    /// to a week ([`MAX_PRESIGNED_AGE_S3`]).
     pub max_presigned_age_secs: u32,
 }
 
@@ -54,7 +57,7 @@ impl Default for VerifyOptions {
             max_clock_skew_secs: 900,
             normalize_path: true,
             allow_unsigned_payload: false,
-            max_presigned_age_secs: MAX_EXPIRES,
+            max_presigned_age_secs: DEFAULT_EXPIRES,
         }
     }
 }

@@ -197,9 +197,14 @@ fn date_twenty_minutes_off() {
 #[test]
 fn presigned_time_window() {
     let req = Req::sts_post().presigned(&params(), 3600);
-    req.check_at(NOW + 3600).unwrap();
-    req.check_at(NOW - 900).unwrap();
-    let err = req.check_at(NOW + 3601).unwrap_err();
+    // S3 honours X-Amz-Expires up to a week.
+    let s3_like = VerifyOptions {
+        max_presigned_age_secs: latchkey_sigv4::MAX_PRESIGNED_AGE_S3,
+        ..VerifyOptions::default()
+    };
+    req.check_with(SECRET, NOW + 3600, &s3_like).unwrap();
+    req.check_with(SECRET, NOW - 900, &s3_like).unwrap();
+    let err = req.check_with(SECRET, NOW + 3601, &s3_like).unwrap_err();
     assert_eq!(
         err,
         Error::PresignedExpired {
@@ -212,16 +217,17 @@ fn presigned_time_window() {
     assert_eq!(err.message(), "Request has expired");
     let err = req.check_at(NOW - 901).unwrap_err();
     assert!(matches!(err, Error::SignatureNotYetCurrent { .. }));
-    // STS-style cap: X-Amz-Expires is ignored beyond 15 minutes.
-    let sts_like = VerifyOptions {
-        max_presigned_age_secs: 900,
-        ..VerifyOptions::default()
-    };
-    req.check_with(SECRET, NOW + 900, &sts_like).unwrap();
+    // The default is STS's: X-Amz-Expires is not honoured beyond 15 minutes,
+    // so a leaked presigned STS URL dies with its signature's window.
+    req.check_at(NOW + 900).unwrap();
     assert!(matches!(
-        req.check_with(SECRET, NOW + 901, &sts_like).unwrap_err(),
+        req.check_at(NOW + 901).unwrap_err(),
         Error::PresignedExpired { expires: 900, .. }
     ));
+    // A shorter X-Amz-Expires still ends it sooner.
+    let short = Req::sts_post().presigned(&params(), 60);
+    short.check_at(NOW + 60).unwrap();
+    assert!(short.check_at(NOW + 61).is_err());
     let invalid = Req::sts_post().with(|r| presign_query(&params(), r, 604_801));
     assert_eq!(
         invalid.unwrap_err().code(),
