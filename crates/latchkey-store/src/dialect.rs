@@ -29,6 +29,15 @@ pub(crate) trait Dialect: Database<Connection: Conn> {
     /// The column that orders `group_members` and `scp_attachments` rows by
     /// insertion: SQLite's implicit `rowid`, PostgreSQL's `seq` column.
     const INSERTION_ORDER: &'static str;
+    /// Run first in a load's transaction (PostgreSQL: one snapshot, whatever
+    /// other nodes commit meanwhile).
+    const BEGIN_LOAD: Option<&'static str> = None;
+
+    /// A statement run last in each applied batch's transaction, given its
+    /// new version (PostgreSQL: NOTIFY, delivered on commit).
+    fn announce(_version: i64) -> Option<(&'static str, Vec<Arg<'static>>)> {
+        None
+    }
 }
 
 /// A migration's DDL for `DB`: the placeholders replaced by its words.

@@ -16,13 +16,19 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use tokio::sync::watch;
 
-use crate::dialect::Dialect;
+use crate::dialect::{Arg, Dialect, args};
 use crate::{Bootstrap, Loaded, MasterKey, Op, Store, StoreError, shared};
 
 impl Dialect for Postgres {
     const SCHEMA_WORDS: &'static [(&'static str, &'static str)] =
         &[("{int}", "BIGINT"), ("{bool}", "BOOLEAN"), ("{blob}", "BYTEA"), ("{insertion_order}", "seq BIGSERIAL,")];
     const INSERTION_ORDER: &'static str = "seq";
+    const BEGIN_LOAD: Option<&'static str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+
+    /// Every committed batch is announced to the other nodes' followers.
+    fn announce(version: i64) -> Option<(&'static str, Vec<Arg<'static>>)> {
+        Some(("SELECT pg_notify($1, $2)", args![CHANNEL, version.to_string()]))
+    }
 }
 
 /// The channel every committed batch is announced on, with its version.
@@ -171,39 +177,6 @@ impl PostgresStore {
             Err(_) => tracing::debug!("store version poll timed out"),
         }
     }
-
-    async fn load_inner(&self) -> Result<Loaded, StoreError> {
-        // One snapshot-isolated read transaction so the parts agree with each
-        // other and with the version, whatever other nodes commit meanwhile.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-        let loaded = shared::load(&mut tx, &self.master).await?;
-        tx.commit().await?;
-        Ok(loaded)
-    }
-
-    async fn initialize_inner(&self, b: &Bootstrap) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        shared::initialize(&mut tx, &self.master, b).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn apply_inner(&self, ops: &[Op]) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let v = shared::apply(&mut tx, &self.master, ops).await?;
-        // Delivered to every listener when (and only if) the batch commits.
-        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(v.to_string()).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(v)
-    }
-
-    async fn import_inner(&self, loaded: &Loaded) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        shared::import(&mut tx, &self.master, loaded).await?;
-        tx.commit().await?;
-        Ok(())
-    }
 }
 
 /// How long a full load may take: it reads every table.
@@ -216,11 +189,11 @@ impl Store for PostgresStore {
     }
 
     async fn initialize(&self, bootstrap: &Bootstrap) -> Result<(), StoreError> {
-        bounded(self.initialize_inner(bootstrap)).await
+        bounded(shared::initialize(&self.pool, &self.master, bootstrap)).await
     }
 
     async fn load(&self) -> Result<Loaded, StoreError> {
-        tokio::time::timeout(LOAD_TIMEOUT, self.load_inner())
+        tokio::time::timeout(LOAD_TIMEOUT, shared::load(&self.pool, &self.master))
             .await
             .unwrap_or_else(|_| Err(StoreError::Backend("loading from the database timed out".into())))
     }
@@ -239,11 +212,11 @@ impl Store for PostgresStore {
     }
 
     async fn apply(&self, ops: &[Op]) -> Result<i64, StoreError> {
-        bounded(self.apply_inner(ops)).await
+        bounded(shared::apply(&self.pool, &self.master, ops)).await
     }
 
     async fn import(&self, loaded: &Loaded) -> Result<(), StoreError> {
-        tokio::time::timeout(LOAD_TIMEOUT, self.import_inner(loaded))
+        tokio::time::timeout(LOAD_TIMEOUT, shared::import(&self.pool, &self.master, loaded))
             .await
             .unwrap_or_else(|_| Err(StoreError::Backend("importing into the database timed out".into())))
     }

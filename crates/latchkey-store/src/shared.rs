@@ -1,8 +1,8 @@
 //! The one implementation of the store's operations, for both databases:
 //! the migration runner, op application, loading and import. Generic over
 //! [`Dialect`] (the database) and [`Conn`] (a connection or transaction of
-//! it); the backends open the transactions, add what is theirs (PostgreSQL's
-//! snapshot isolation, NOTIFY and time limits) and commit.
+//! it), each operation in one transaction of its own; the backends add what
+//! is theirs around them (connecting, PostgreSQL's time limits).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -12,7 +12,7 @@ use latchkey_model::{
     AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus,
     ManagedPolicy, MfaDevice, OwnerKind, PolicyVersion, ProviderKind, Role, SecretAccessKey, Tag, UniqueId, User,
 };
-use sqlx::{AssertSqlSafe, Pool, SqlSafeStr as _, SqlStr, Transaction};
+use sqlx::{AssertSqlSafe, Pool, SqlSafeStr as _, SqlStr};
 
 use crate::dialect::{Conn, Dialect, Get as _, args, render};
 use crate::{Bootstrap, CreateAccountRequest, Loaded, LoadedAccessKey, MasterKey, Op, Scp, StoreError, TokenKeyMaterial};
@@ -115,13 +115,10 @@ async fn bump_version<C: Conn>(c: &mut C) -> Result<i64, StoreError> {
     row.get("v")
 }
 
-/// [`crate::Store::initialize`] inside `tx`, which the caller commits.
-pub(crate) async fn initialize<DB: Dialect>(
-    tx: &mut Transaction<'_, DB>,
-    master: &MasterKey,
-    b: &Bootstrap,
-) -> Result<(), StoreError> {
-    let c: &mut DB::Connection = tx;
+/// [`crate::Store::initialize`], in one transaction.
+pub(crate) async fn initialize<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey, b: &Bootstrap) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let c: &mut DB::Connection = &mut tx;
     let marker = c
         .execute(
             "INSERT INTO meta (key, value) VALUES ('initialized', $1) ON CONFLICT(key) DO NOTHING",
@@ -139,31 +136,35 @@ pub(crate) async fn initialize<DB: Dialect>(
         apply_op(c, master, op).await?;
     }
     bump_version(c).await?;
+    tx.commit().await?;
     Ok(())
 }
 
-/// [`crate::Store::apply`] inside `tx`, which the caller commits: the new
-/// version. An error leaves `tx` to be dropped, which rolls the batch back.
-pub(crate) async fn apply<DB: Dialect>(tx: &mut Transaction<'_, DB>, master: &MasterKey, ops: &[Op]) -> Result<i64, StoreError> {
-    let c: &mut DB::Connection = tx;
+/// [`crate::Store::apply`], in one transaction: the new version. An error
+/// drops the transaction, which rolls the whole batch back.
+pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey, ops: &[Op]) -> Result<i64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let c: &mut DB::Connection = &mut tx;
     for op in ops {
         apply_op(c, master, op).await?;
     }
-    bump_version(c).await
+    let version = bump_version(c).await?;
+    if let Some((sql, args)) = DB::announce(version) {
+        c.execute(sql, args).await?;
+    }
+    tx.commit().await?;
+    Ok(version)
 }
 
-/// [`crate::Store::import`] inside `tx`, which the caller commits.
-pub(crate) async fn import<DB: Dialect>(
-    tx: &mut Transaction<'_, DB>,
-    master: &MasterKey,
-    loaded: &Loaded,
-) -> Result<(), StoreError> {
+/// [`crate::Store::import`], in one transaction.
+pub(crate) async fn import<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey, loaded: &Loaded) -> Result<(), StoreError> {
     let management = loaded
         .accounts
         .iter()
         .find(|a| a.management)
         .ok_or_else(|| StoreError::Corrupt("no management account to import".into()))?;
-    let c: &mut DB::Connection = tx;
+    let mut tx = pool.begin().await?;
+    let c: &mut DB::Connection = &mut tx;
     // On PostgreSQL this refuses a second importer running at the same
     // moment too: both insert the same meta keys, and one of them waits,
     // then conflicts.
@@ -180,6 +181,7 @@ pub(crate) async fn import<DB: Dialect>(
     for op in crate::ops::import_ops(loaded) {
         apply_op(c, master, &op).await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -197,14 +199,18 @@ async fn rows<C: Conn, T>(
     Ok(out)
 }
 
-/// [`crate::Store::load`] inside `tx`, a read transaction whose parts agree
-/// with each other and with the version.
+/// [`crate::Store::load`], in one read transaction so the parts agree with
+/// each other and with the version.
 ///
 /// Rows are streamed rather than fetched all at once: sqlx copies each value
 /// with SQLite's (glibc's) allocator, and with 100,000 roles fetching whole
 /// tables left ~120 MB in glibc's arenas after start-up (BENCHMARKS.md).
-pub(crate) async fn load<DB: Dialect>(tx: &mut Transaction<'_, DB>, master: &MasterKey) -> Result<Loaded, StoreError> {
-    let c: &mut DB::Connection = tx;
+pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Result<Loaded, StoreError> {
+    let mut tx = pool.begin().await?;
+    let c: &mut DB::Connection = &mut tx;
+    if let Some(sql) = DB::BEGIN_LOAD {
+        c.execute(sql, args![]).await?;
+    }
     let version = read_version(c).await?;
 
     let accounts = rows(c, "SELECT id, name, email, management, created FROM accounts".into_sql_str(), |row| {
@@ -445,7 +451,7 @@ pub(crate) async fn load<DB: Dialect>(tx: &mut Transaction<'_, DB>, master: &Mas
         },
     )
     .await?;
-    Ok(Loaded {
+    let loaded = Loaded {
         providers,
         mfa_devices,
         create_account_requests,
@@ -462,7 +468,9 @@ pub(crate) async fn load<DB: Dialect>(tx: &mut Transaction<'_, DB>, master: &Mas
         attachments,
         inline_policies,
         token_keys,
-    })
+    };
+    tx.commit().await?;
+    Ok(loaded)
 }
 
 fn seal_secret(master: &MasterKey, key: &AccessKeyId, secret: &SecretAccessKey) -> Vec<u8> {

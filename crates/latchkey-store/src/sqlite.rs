@@ -65,17 +65,11 @@ impl Store for SqliteStore {
     }
 
     async fn initialize(&self, b: &Bootstrap) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        shared::initialize(&mut tx, &self.master, b).await?;
-        tx.commit().await?;
-        Ok(())
+        shared::initialize(&self.pool, &self.master, b).await
     }
 
     async fn load(&self) -> Result<Loaded, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let loaded = shared::load(&mut tx, &self.master).await?;
-        tx.commit().await?;
-        Ok(loaded)
+        shared::load(&self.pool, &self.master).await
     }
 
     async fn version(&self) -> Result<i64, StoreError> {
@@ -88,16 +82,10 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, ops: &[Op]) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let v = shared::apply(&mut tx, &self.master, ops).await?;
-        tx.commit().await?;
-        Ok(v)
+        shared::apply(&self.pool, &self.master, ops).await
     }
 
     async fn import(&self, loaded: &Loaded) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        shared::import(&mut tx, &self.master, loaded).await?;
-        tx.commit().await?;
-        Ok(())
+        shared::import(&self.pool, &self.master, loaded).await
     }
 }
