@@ -1,6 +1,7 @@
 //! The actions, by service. Each handler validates its parameters,
 //! authorises, reads the snapshot or writes through the state, and returns
-//! the inside of its XML Result element.
+//! an [`Answer`]: the inside of its XML Result element, which can only be
+//! sent with the [`Authorized`] proof that the call was allowed.
 
 pub mod cloudtrail;
 pub mod iam;
@@ -10,6 +11,7 @@ pub mod sts;
 use std::sync::Arc;
 
 use crate::authn::Caller;
+use crate::authz::Authorized;
 use crate::protocol::query::Params;
 use crate::state::Snapshot;
 use crate::{ApiError, App};
@@ -31,9 +33,6 @@ pub struct Ctx<'a> {
     pub now: i64,
     /// Source address, region, transport: the request's global condition keys.
     pub facts: crate::authz::RequestFacts,
-    /// Set by every authorisation decision; the HTTP layer refuses to send a
-    /// success for a call that was never authorised.
-    pub authorized: std::sync::atomic::AtomicBool,
     /// What the handler adds to the call's audit record.
     pub notes: std::sync::Mutex<crate::audit::Notes>,
 }
@@ -47,5 +46,31 @@ impl Ctx<'_> {
     }
 }
 
-/// The inside of the Result element, or `None` for actions with no output.
-pub type Output = Result<Option<String>, ApiError>;
+/// A handler's success: the inside of the Result element (`None` for
+/// actions with no output), with the proof of the decision that allowed
+/// the call. Only [`Answer::new`] makes one, and it takes the proof.
+#[derive(Debug)]
+pub struct Answer {
+    proof: Authorized,
+    body: Option<String>,
+}
+
+impl Answer {
+    /// The success `proof` allowed, with `body` (the Result element's inside).
+    pub fn new(proof: Authorized, body: Option<String>) -> Self {
+        Self { proof, body }
+    }
+
+    /// A success with no output.
+    pub fn empty(proof: Authorized) -> Self {
+        Self { proof, body: None }
+    }
+
+    /// The proof and the body, for the HTTP layer.
+    pub fn into_parts(self) -> (Authorized, Option<String>) {
+        (self.proof, self.body)
+    }
+}
+
+/// What a handler returns.
+pub type Output = Result<Answer, ApiError>;

@@ -5,6 +5,15 @@
 //! them, builds the request's condition keys, and asks the policy engine.
 //! The root user is all-powerful in its own account (SCPs aside) and nowhere
 //! else.
+//!
+//! An allowing decision is an [`Authorized`] proof (action, resource, the
+//! deciding statement), which every write and every successful answer
+//! requires; a refusal is a [`Denied`]. `proof.rs` lists the only three
+//! places a proof is made.
+
+mod proof;
+
+pub use proof::{Authorized, Basis, NO_PERMISSION_NEEDED};
 
 use latchkey_model::{UniqueId, format_iso8601};
 use latchkey_policy::{CompiledPolicy, Context, PolicyRef, PolicySet, Principal as PolicyPrincipal, PrincipalKind};
@@ -129,20 +138,14 @@ pub fn session_gate(service: crate::protocol::Service, action: &str, caller: &Ca
     }
 }
 
-/// Marks an action that AWS serves without any permission check
-/// (`sts:GetCallerIdentity`), so the HTTP layer's guard lets it through.
-pub fn no_permission_needed(ctx: &Ctx<'_>) {
-    ctx.authorized.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Allows or refuses `req` for the caller of `ctx`.
-pub fn authorize(ctx: &Ctx<'_>, req: Request<'_>) -> Result<(), ApiError> {
+/// Allows or refuses `req` for the caller of `ctx`: the proof, or the
+/// AccessDenied to send (see [`refusal`]).
+pub fn authorize(ctx: &Ctx<'_>, req: Request<'_>) -> Result<Authorized, ApiError> {
     authorize_with(ctx, req, |_| {})
 }
 
 /// Like [`authorize`], with the action's own condition keys added by `extra`.
-pub fn authorize_with(ctx: &Ctx<'_>, req: Request<'_>, extra: impl FnOnce(&mut Context)) -> Result<(), ApiError> {
-    ctx.authorized.store(true, std::sync::atomic::Ordering::Relaxed);
+pub fn authorize_with(ctx: &Ctx<'_>, req: Request<'_>, extra: impl FnOnce(&mut Context)) -> Result<Authorized, ApiError> {
     let mut context = base_context(&ctx.snap, ctx.caller, &ctx.facts, ctx.now);
     extra(&mut context);
     decide(&ctx.snap, ctx.caller, req, None, &context).map_err(|d| refusal(ctx, req, d, &context))
@@ -241,14 +244,15 @@ fn entity_id(caller: &Caller) -> &str {
 }
 
 /// The policy engine's answer for `caller` doing `req`, with an optional
-/// resource-based policy (a role's trust policy) owned by `resource`'s account.
+/// resource-based policy (a role's trust policy) owned by `resource`'s account:
+/// the proof that it allowed `req`, or the refusal.
 pub fn decide(
     snap: &Snapshot,
     caller: &Caller,
     req: Request<'_>,
     resource_policy: Option<(&str, &CompiledPolicy, &str)>,
     context: &Context,
-) -> Result<(), Denied> {
+) -> Result<Authorized, Denied> {
     let account = caller.account.to_string();
     let arn = caller.arn();
     let acct = snap.account(&caller.account);
@@ -297,7 +301,7 @@ pub fn decide(
             });
         }
         if scps.is_empty() {
-            return Ok(());
+            return Ok(Authorized::root_user(req.action, req.resource));
         }
     }
     let effective = effective.unwrap_or_default();
@@ -340,7 +344,13 @@ pub fn decide(
     };
     let decision = latchkey_policy::evaluate(&set, &request);
     match decision.access_denied_message() {
-        None => Ok(()),
+        // An allow that names nothing that allowed it is refused: fail closed.
+        None => Authorized::decided(req.action, req.resource, decision.reason()).ok_or_else(|| Denied {
+            message: format!("User: {arn} is not authorized to perform: {} on resource: {}", req.action, req.resource),
+            missing: None,
+            explicit: false,
+            explanation: None,
+        }),
         Some(message) => {
             let (missing, explicit, explanation) = match decision.reason() {
                 latchkey_policy::Reason::Denied(s) => (

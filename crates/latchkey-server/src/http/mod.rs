@@ -1,7 +1,6 @@
 //! HTTP: the listener, routes, limits, request ids, the per-request log line,
 //! graceful shutdown.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +56,8 @@ struct Outcome {
     region: String,
     json: serde_json::Value,
     notes: audit::Notes,
+    /// What allowed a successful call (the proof's basis), for the log line.
+    allowed_by: Option<String>,
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -99,6 +100,7 @@ async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Sock
         region: String::new(),
         json: serde_json::Value::Null,
         notes: audit::Notes::default(),
+        allowed_by: None,
     };
     let mut params = Params::default();
     let mut result = match axum::body::to_bytes(body, app.config.body_limit).await {
@@ -136,6 +138,7 @@ async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Sock
         service = outcome.service.signing_name(),
         action = %outcome.action,
         caller = outcome.caller.as_deref().unwrap_or("-"),
+        allowed_by = outcome.allowed_by.as_deref().unwrap_or("-"),
         source_ip = %peer.ip(),
         status = response.status().as_u16(),
         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
@@ -265,22 +268,19 @@ async fn call(
         json: &json_body,
         now,
         facts,
-        authorized: AtomicBool::new(false),
         notes: std::sync::Mutex::new(audit::Notes::default()),
     };
+    // A success is an `Answer`, which holds the proof of the decision that
+    // allowed it: a handler cannot answer without one.
     let result = dispatch(service, action, &ctx).await;
-    let authorized = ctx.authorized.load(Ordering::Relaxed);
     outcome.notes = ctx.notes.into_inner().unwrap_or_default();
     outcome.json = json_body;
-    if result.is_ok() && !authorized {
-        // A handler that succeeds without asking authz is a bug; failing
-        // closed keeps it from becoming an open door.
-        return Err(ApiError::internal(format!("{action} returned without an authorisation decision")));
-    }
-    result
+    let (proof, body) = result?.into_parts();
+    outcome.allowed_by = Some(proof.basis().to_string());
+    Ok(body)
 }
 
-async fn dispatch(service: Service, action: &str, ctx: &Ctx<'_>) -> Result<Option<String>, ApiError> {
+async fn dispatch(service: Service, action: &str, ctx: &Ctx<'_>) -> api::Output {
     let routed = match service {
         Service::Sts => api::sts::dispatch(action, ctx).await,
         Service::Iam => api::iam::dispatch(action, ctx).await,

@@ -29,6 +29,31 @@ use latchkey_store::{Op, Store};
 use tokio::sync::Mutex;
 
 use crate::ApiError;
+use crate::authz::Authorized;
+
+/// Why a write with no caller behind it may happen: the only way to an
+/// [`Authorized::internal`] proof. Its constructor is private to `state`,
+/// so handlers cannot make one; the writers that do are listed here.
+#[derive(Debug, Clone, Copy)]
+pub struct Internal {
+    purpose: &'static str,
+}
+
+impl Internal {
+    /// [`State::rotate_token_keys`]: session-token keys are made and retired
+    /// on a timer, by no caller.
+    const TOKEN_KEY_ROTATION: Self = Self { purpose: "token-key rotation" };
+    /// [`State::bind_legacy_trusts`]: once at start, before serving.
+    const LEGACY_TRUST_BINDING: Self = Self { purpose: "binding of legacy trust policies" };
+    /// [`State::apply_quietly`]: last-used times of keys and roles, recorded
+    /// for calls already decided.
+    const LAST_USED: Self = Self { purpose: "last-used bookkeeping" };
+
+    /// What the write is for.
+    pub fn purpose(self) -> &'static str {
+        self.purpose
+    }
+}
 
 /// The snapshot plus the store behind it.
 #[derive(Debug)]
@@ -55,9 +80,11 @@ impl State {
     /// Runs `decide` against the latest snapshot while holding the node's
     /// write lock, applies the ops it returns in one transaction, and swaps in
     /// the new snapshot before returning `decide`'s value. If `decide` fails
-    /// nothing is written.
+    /// nothing is written. `proof` is the decision that allowed the write:
+    /// without one there is no write.
     pub async fn write<T>(
         &self,
+        proof: &Authorized,
         decide: impl FnOnce(&Snapshot) -> Result<(Vec<Op>, T), ApiError>,
     ) -> Result<T, ApiError> {
         let _guard = self.write_lock.lock().await;
@@ -70,6 +97,7 @@ impl State {
         if ops.is_empty() {
             return Ok(out);
         }
+        tracing::debug!(action = proof.action(), resource = proof.resource(), allowed_by = %proof.basis(), ops = ops.len(), "write");
         self.store.apply(&ops).await.map_err(map_write_error)?;
         self.reload().await?;
         Ok(out)
@@ -82,7 +110,7 @@ impl State {
     /// winner's key.
     pub async fn rotate_token_keys(&self, now: i64, period: i64) -> Result<(), ApiError> {
         let result = self
-            .write(|snap| {
+            .write(&Authorized::internal(Internal::TOKEN_KEY_ROTATION), |snap| {
                 let mut ops = Vec::new();
                 let needs = snap.token_ring.as_ref().is_none_or(|r| r.needs_rotation(now, period));
                 if needs {
@@ -116,7 +144,7 @@ impl State {
         if !self.snapshot().accounts.values().flat_map(|a| a.roles.values()).any(|r| r.role.trust_principals.is_none()) {
             return Ok(0);
         }
-        self.write(|snap| {
+        self.write(&Authorized::internal(Internal::LEGACY_TRUST_BINDING), |snap| {
             let ops: Vec<Op> = snap
                 .accounts
                 .values()
@@ -137,9 +165,15 @@ impl State {
 
     /// Applies bookkeeping ops (last-used times) that change nothing the
     /// snapshot's decisions depend on, without rebuilding it; readers overlay
-    /// the pending values themselves.
+    /// the pending values themselves. Any other op is refused: this path
+    /// needs no decision because it can write nothing else.
     pub async fn apply_quietly(&self, ops: &[Op]) -> Result<(), ApiError> {
+        if !ops.iter().all(|op| matches!(op, Op::TouchRole { .. } | Op::TouchAccessKey { .. })) {
+            return Err(ApiError::internal("apply_quietly was given an op that is not last-used bookkeeping"));
+        }
+        let proof = Authorized::internal(Internal::LAST_USED);
         let _guard = self.write_lock.lock().await;
+        tracing::trace!(allowed_by = %proof.basis(), ops = ops.len(), "bookkeeping write");
         self.store.apply(ops).await.map_err(map_write_error)?;
         Ok(())
     }

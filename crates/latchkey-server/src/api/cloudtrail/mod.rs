@@ -4,7 +4,7 @@ use latchkey_audit::{Attribute, Query};
 use serde_json::{Value, json};
 
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Request};
 
 /// Every CloudTrail operation latchkey routes.
@@ -130,10 +130,10 @@ async fn lookup_events(ctx: &Ctx<'_>) -> Output {
     {
         return Err(error("InvalidEventCategoryException", format!("Invalid event category {c}.")));
     }
-    authz::authorize(ctx, Request { action: "cloudtrail:LookupEvents", resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action: "cloudtrail:LookupEvents", resource: "*" })?;
     if category.is_some() {
         // latchkey produces no Insights events.
-        return Ok(Some(json!({ "Events": [] }).to_string()));
+        return Ok(Answer::new(proof, Some(json!({ "Events": [] }).to_string())));
     }
 
     let account = ctx.caller.account.to_string();
@@ -176,7 +176,7 @@ async fn lookup_events(ctx: &Ctx<'_>) -> Output {
     if let (Some(next), Some(obj)) = (page.next, out.as_object_mut()) {
         obj.insert("NextToken".into(), Value::String(token(next, fp)));
     }
-    Ok(Some(out.to_string()))
+    Ok(Answer::new(proof, Some(out.to_string())))
 }
 
 #[cfg(test)]

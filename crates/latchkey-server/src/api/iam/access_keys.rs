@@ -3,9 +3,9 @@ use latchkey_store::Op;
 
 use super::{Page, account, check_user_name, no_such_user};
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::authn::Principal;
-use crate::authz::{self, Request};
+use crate::authz::{self, Authorized, Request};
 use crate::protocol::query::Violations;
 use crate::protocol::xml::Xml;
 use crate::state::Snapshot;
@@ -23,15 +23,15 @@ struct Target {
 }
 
 /// Authorises `action` on the key owner the request names (or the caller),
-/// before saying whether that user exists.
-fn authorized_target(ctx: &Ctx<'_>, action: &str) -> Result<Target, ApiError> {
+/// before saying whether that user exists. Returns the target with the proof.
+fn authorized_target(ctx: &Ctx<'_>, action: &str) -> Result<(Target, Authorized), ApiError> {
     if ctx.params.get("UserName").is_some() {
-        let u = super::authorize_owner(ctx, latchkey_model::OwnerKind::User, action, |_| {})?;
-        return Ok(Target { user_id: Some(u.id), user_name: Some(u.name), arn: u.arn });
+        let (u, proof) = super::authorize_owner(ctx, latchkey_model::OwnerKind::User, action, |_| {})?;
+        return Ok((Target { user_id: Some(u.id), user_name: Some(u.name), arn: u.arn }, proof));
     }
     let t = target(ctx, &ctx.snap)?;
-    authz::authorize(ctx, Request { action, resource: &t.arn })?;
-    Ok(t)
+    let proof = authz::authorize(ctx, Request { action, resource: &t.arn })?;
+    Ok((t, proof))
 }
 
 fn target(ctx: &Ctx<'_>, snap: &Snapshot) -> Result<Target, ApiError> {
@@ -64,7 +64,7 @@ fn no_such_key(id: &str) -> ApiError {
 }
 
 pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
-    let t = authorized_target(ctx, "iam:CreateAccessKey")?;
+    let (t, proof) = authorized_target(ctx, "iam:CreateAccessKey")?;
     let account_id = ctx.caller.account;
     let key = AccessKey {
         id: AccessKeyId::generate(KeyKind::LongTerm, &account_id),
@@ -77,7 +77,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     let (key, secret) = ctx
         .app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             // Re-resolve under the write lock: the user may have gone meanwhile.
             let t = target(ctx, snap)?;
             let acct = snap.account(&account_id).ok_or_else(|| ApiError::internal("account missing"))?;
@@ -108,12 +108,12 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
         .elem("SecretAccessKey", secret.expose())
         .elem("CreateDate", &format_iso8601(key.created))
         .close("AccessKey");
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     let page = Page::from_params(ctx)?;
-    let t = authorized_target(ctx, "iam:ListAccessKeys")?;
+    let (t, proof) = authorized_target(ctx, "iam:ListAccessKeys")?;
     let ids = account(ctx)?.keys_of(t.user_id.as_ref());
     let mut x = Xml::new();
     x.open("AccessKeyMetadata");
@@ -129,7 +129,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     }
     x.close("AccessKeyMetadata");
     page.finish(&mut x, ids.len());
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 /// Resolves the key named in the request, which must belong to the target.
@@ -156,15 +156,15 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Output {
     }
     v.finish()?;
     let status = status.ok_or_else(|| ApiError::internal("status checked above"))?;
-    let t = authorized_target(ctx, "iam:UpdateAccessKey")?;
+    let (t, proof) = authorized_target(ctx, "iam:UpdateAccessKey")?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let key = owned_key(ctx, snap, &t, id)?;
             Ok((vec![Op::SetAccessKeyStatus(key, status)], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
@@ -172,15 +172,15 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
     let mut v = Violations::default();
     check_key_id(&mut v, id);
     v.finish()?;
-    let t = authorized_target(ctx, "iam:DeleteAccessKey")?;
+    let (t, proof) = authorized_target(ctx, "iam:DeleteAccessKey")?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let key = owned_key(ctx, snap, &t, id)?;
             Ok((vec![Op::DeleteAccessKey(key)], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) fn last_used(ctx: &Ctx<'_>) -> Output {
@@ -198,7 +198,7 @@ pub(super) fn last_used(ctx: &Ctx<'_>) -> Output {
         Some(AccessKeyOwner::Root) => (None, latchkey_model::Arn::root(&ctx.caller.account)),
         None => (None, format!("arn:aws:iam::{}:user/*", ctx.caller.account)),
     };
-    authz::authorize(ctx, Request { action: "iam:GetAccessKeyLastUsed", resource: &arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:GetAccessKeyLastUsed", resource: &arn })?;
     let entry = entry.ok_or_else(|| no_such_key(id))?;
     let used = ctx.app.key_use(id).or_else(|| entry.last_used.clone());
     let mut x = Xml::new();
@@ -212,5 +212,5 @@ pub(super) fn last_used(ctx: &Ctx<'_>) -> Output {
         }
     }
     x.close("AccessKeyLastUsed");
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }

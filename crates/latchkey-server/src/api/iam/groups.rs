@@ -5,7 +5,7 @@ use latchkey_store::Op;
 
 use super::{Page, account, account_in, check_path, check_user_name, find_owner, no_such_owner, write_user};
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Request};
 use crate::protocol::query::Violations;
 use crate::protocol::xml::Xml;
@@ -40,7 +40,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     check_path(&mut v, "Path", path);
     v.finish()?;
     let arn = latchkey_model::Arn::iam(&ctx.caller.account, "group", path, name);
-    authz::authorize(ctx, Request { action: "iam:CreateGroup", resource: &arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:CreateGroup", resource: &arn })?;
     let group = Group {
         id: UniqueId::generate(IdPrefix::Group, &ctx.caller.account),
         account: ctx.caller.account,
@@ -51,7 +51,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     let group = ctx
         .app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             if account_in(ctx, snap)?.group(name).is_some() {
                 return Err(ApiError::entity_already_exists(format!("Group with name {name} already exists.")));
             }
@@ -60,12 +60,12 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
         .await?;
     let mut x = Xml::new();
     write_group(&mut x, "Group", &group);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn get(ctx: &Ctx<'_>) -> Output {
     let page = Page::from_params(ctx)?;
-    let owner = super::authorize_owner(ctx, OwnerKind::Group, "iam:GetGroup", |_| {})?;
+    let (owner, proof) = super::authorize_owner(ctx, OwnerKind::Group, "iam:GetGroup", |_| {})?;
     let acct = account(ctx)?;
     let group = acct.group_by_id(&owner.id).ok_or_else(|| no_such_owner(OwnerKind::Group, &owner.name))?;
     let members: Vec<_> =
@@ -73,26 +73,26 @@ pub(super) fn get(ctx: &Ctx<'_>) -> Output {
     let mut x = Xml::new();
     write_group(&mut x, "Group", group);
     page.write(&mut x, "Users", &members, |x, u| write_user(x, "member", u, false));
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     let prefix = ctx.params.get("PathPrefix").unwrap_or("/");
     let page = Page::from_params(ctx)?;
     let resource = format!("arn:aws:iam::{}:group/", ctx.caller.account);
-    authz::authorize(ctx, Request { action: "iam:ListGroups", resource: &resource })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:ListGroups", resource: &resource })?;
     let groups: Vec<&Group> = account(ctx)?.groups.values().filter(|g| g.path.starts_with(prefix)).collect();
     let mut x = Xml::new();
     page.write(&mut x, "Groups", &groups, |x, g| write_group(x, "member", g));
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
-    let name = super::authorize_owner(ctx, OwnerKind::Group, "iam:DeleteGroup", |_| {})?.name;
-    let name = name.as_str();
+    let (owner, proof) = super::authorize_owner(ctx, OwnerKind::Group, "iam:DeleteGroup", |_| {})?;
+    let name = owner.name.as_str();
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let g = acct.group(name).ok_or_else(|| no_such_owner(OwnerKind::Group, name))?;
             if acct.members.get(&g.id).is_some_and(|m| !m.is_empty()) {
@@ -107,7 +107,7 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::DeleteGroup(g.id.clone())], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 fn member_params<'p>(ctx: &'p Ctx<'_>) -> Result<(&'p str, &'p str), ApiError> {
@@ -121,10 +121,10 @@ fn member_params<'p>(ctx: &'p Ctx<'_>) -> Result<(&'p str, &'p str), ApiError> {
 
 pub(super) async fn add_user(ctx: &Ctx<'_>) -> Output {
     let (group, user) = member_params(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:AddUserToGroup", resource: &group_arn(ctx, account(ctx)?, group) })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:AddUserToGroup", resource: &group_arn(ctx, account(ctx)?, group) })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let g = acct.group(group).ok_or_else(|| no_such_owner(OwnerKind::Group, group))?;
             let u = find_owner(acct, OwnerKind::User, user)?;
@@ -134,15 +134,15 @@ pub(super) async fn add_user(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::AddToGroup { group: g.id.clone(), user: u.id, at: ctx.now }], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn remove_user(ctx: &Ctx<'_>) -> Output {
     let (group, user) = member_params(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:RemoveUserFromGroup", resource: &group_arn(ctx, account(ctx)?, group) })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:RemoveUserFromGroup", resource: &group_arn(ctx, account(ctx)?, group) })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let g = acct.group(group).ok_or_else(|| no_such_owner(OwnerKind::Group, group))?;
             let u = find_owner(acct, OwnerKind::User, user)?;
@@ -152,16 +152,16 @@ pub(super) async fn remove_user(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::RemoveFromGroup { group: g.id.clone(), user: u.id }], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) fn list_for_user(ctx: &Ctx<'_>) -> Output {
     let page = Page::from_params(ctx)?;
-    let user = super::authorize_owner(ctx, OwnerKind::User, "iam:ListGroupsForUser", |_| {})?;
+    let (user, proof) = super::authorize_owner(ctx, OwnerKind::User, "iam:ListGroupsForUser", |_| {})?;
     let acct = account(ctx)?;
     let groups: Vec<&Group> =
         acct.groups_of.get(&user.id).map(|gs| gs.iter().filter_map(|g| acct.group_by_id(g)).collect()).unwrap_or_default();
     let mut x = Xml::new();
     page.write(&mut x, "Groups", &groups, |x, g| write_group(x, "member", g));
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }

@@ -7,7 +7,7 @@ use latchkey_store::Op;
 
 use super::{Page, account, account_in, authorize_owner, check_path, find_owner};
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Request};
 use crate::protocol::query::{Violations, is_name_char};
 use crate::protocol::xml::Xml;
@@ -69,14 +69,14 @@ pub(super) async fn create_virtual(ctx: &Ctx<'_>) -> Output {
     check_path(&mut v, "Path", path);
     v.finish()?;
     let serial = latchkey_model::Arn::iam(&ctx.caller.account, "mfa", path, name);
-    authz::authorize(ctx, Request { action: "iam:CreateVirtualMFADevice", resource: &serial })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:CreateVirtualMFADevice", resource: &serial })?;
     let mut seed = zeroize::Zeroizing::new(vec![0u8; 20]);
     latchkey_model::random_bytes(&mut seed);
     let base32 = zeroize::Zeroizing::new(data_encoding_base32(&seed));
     let device = MfaDevice { serial: serial.clone(), account: ctx.caller.account, assigned: None, created: ctx.now };
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             if account_in(ctx, snap)?.mfa.contains_key(&serial) {
                 return Err(ApiError::entity_already_exists("MFADevice entity at the same path and name already exists."));
             }
@@ -93,7 +93,7 @@ pub(super) async fn create_virtual(ctx: &Ctx<'_>) -> Output {
         .elem("Base32StringSeed", &STANDARD.encode(base32.as_bytes()))
         .elem("QRCodePNG", &STANDARD.encode(&png))
         .close("VirtualMFADevice");
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 fn data_encoding_base32(bytes: &[u8]) -> String {
@@ -125,10 +125,10 @@ pub(super) async fn enable(ctx: &Ctx<'_>) -> Output {
     v.length("AuthenticationCode1", c1, 6, 6);
     v.length("AuthenticationCode2", c2, 6, 6);
     v.finish()?;
-    let user = authorize_owner(ctx, OwnerKind::User, "iam:EnableMFADevice", |_| {})?;
+    let (user, proof) = authorize_owner(ctx, OwnerKind::User, "iam:EnableMFADevice", |_| {})?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let user = find_owner(acct, OwnerKind::User, &user.name)?;
             let entry = acct.mfa.get(serial).ok_or_else(|| no_such_device(serial))?;
@@ -155,15 +155,15 @@ pub(super) async fn enable(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::AssignMfaDevice { serial: serial.to_owned(), assigned: Some((user.id, ctx.now)) }], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn deactivate(ctx: &Ctx<'_>) -> Output {
     let serial = serial_param(ctx)?;
-    let user = authorize_owner(ctx, OwnerKind::User, "iam:DeactivateMFADevice", |_| {})?;
+    let (user, proof) = authorize_owner(ctx, OwnerKind::User, "iam:DeactivateMFADevice", |_| {})?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let assigned_to_user =
                 acct.mfa.get(serial).is_some_and(|e| e.device.assigned.as_ref().is_some_and(|(u, _)| *u == user.id));
@@ -173,15 +173,15 @@ pub(super) async fn deactivate(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::AssignMfaDevice { serial: serial.to_owned(), assigned: None }], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn delete_virtual(ctx: &Ctx<'_>) -> Output {
     let serial = serial_param(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:DeleteVirtualMFADevice", resource: serial })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:DeleteVirtualMFADevice", resource: serial })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let entry = account_in(ctx, snap)?.mfa.get(serial).ok_or_else(|| no_such_device(serial))?;
             if entry.device.assigned.is_some() {
                 return Err(ApiError::delete_conflict("MFA VirtualDevice in use. Must deactivate first."));
@@ -189,18 +189,19 @@ pub(super) async fn delete_virtual(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::DeleteMfaDevice(serial.to_owned())], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     let page = Page::from_params(ctx)?;
-    let user = if ctx.params.get("UserName").is_some() {
-        authorize_owner(ctx, OwnerKind::User, "iam:ListMFADevices", |_| {})?.id
+    let (user, proof) = if ctx.params.get("UserName").is_some() {
+        let (owner, proof) = authorize_owner(ctx, OwnerKind::User, "iam:ListMFADevices", |_| {})?;
+        (owner.id, proof)
     } else {
         match &ctx.caller.principal {
             crate::authn::Principal::User { id, arn, .. } => {
-                authz::authorize(ctx, Request { action: "iam:ListMFADevices", resource: arn })?;
-                latchkey_model::UniqueId::from_stored(id.clone())
+                let proof = authz::authorize(ctx, Request { action: "iam:ListMFADevices", resource: arn })?;
+                (latchkey_model::UniqueId::from_stored(id.clone()), proof)
             }
             _ => return Err(super::needs_user_name()),
         }
@@ -217,7 +218,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
         }
         x.close("member");
     });
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn list_virtual(ctx: &Ctx<'_>) -> Output {
@@ -229,7 +230,7 @@ pub(super) fn list_virtual(ctx: &Ctx<'_>) -> Output {
     }
     let page = Page::from_params(ctx)?;
     let resource = format!("arn:aws:iam::{}:mfa/", ctx.caller.account);
-    authz::authorize(ctx, Request { action: "iam:ListVirtualMFADevices", resource: &resource })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:ListVirtualMFADevices", resource: &resource })?;
     let acct = account(ctx)?;
     let devices: Vec<_> = acct
         .mfa
@@ -251,5 +252,5 @@ pub(super) fn list_virtual(ctx: &Ctx<'_>) -> Output {
         }
         x.close("member");
     });
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }

@@ -14,7 +14,7 @@ use latchkey_model::{Arn, OwnerKind, Tag, UniqueId, User, format_iso8601};
 use latchkey_policy::{Limit, ParseOptions, PolicyKind};
 
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::protocol::query::Violations;
 use crate::protocol::xml::Xml;
 use crate::state::{AccountState, Snapshot};
@@ -198,7 +198,7 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
 
 /// GetAccountSummary: the account's entity counts and IAM's quotas.
 fn account_summary(ctx: &Ctx<'_>) -> Output {
-    crate::authz::authorize(ctx, crate::authz::Request { action: "iam:GetAccountSummary", resource: "*" })?;
+    let proof = crate::authz::authorize(ctx, crate::authz::Request { action: "iam:GetAccountSummary", resource: "*" })?;
     let acct = account(ctx)?;
     let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     let versions_in_use: usize = acct.policies.values().map(|p| p.policy.versions.len()).sum();
@@ -243,7 +243,7 @@ fn account_summary(ctx: &Ctx<'_>) -> Output {
         x.open("entry").elem("key", k).elem("value", &v.to_string()).close("entry");
     }
     x.close("SummaryMap");
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 /// The caller's account state; always present for an authenticated caller.
@@ -399,12 +399,13 @@ fn find_owner(acct: &AccountState, kind: OwnerKind, name: &str) -> Result<Owner,
 /// Authorises `action` on the user, group or role named in the request
 /// (with `extra` condition keys), before revealing whether it exists — as
 /// AWS does, an unauthorised caller learns nothing from NoSuchEntity.
+/// Returns the entity with the proof.
 fn authorize_owner(
     ctx: &Ctx<'_>,
     kind: OwnerKind,
     action: &str,
     extra: impl FnOnce(&mut latchkey_policy::Context),
-) -> Result<Owner, ApiError> {
+) -> Result<(Owner, crate::authz::Authorized), ApiError> {
     let member = owner_param(kind);
     let name = ctx.params.required(member)?;
     let mut v = Violations::default();
@@ -413,11 +414,11 @@ fn authorize_owner(
     let found = find_owner(account(ctx)?, kind, name).ok();
     let arn = found.as_ref().map_or_else(|| Arn::iam(&ctx.caller.account, kind.as_str(), "/", name), |o| o.arn.clone());
     let tags = found.as_ref().map_or(&[][..], |o| o.tags.as_slice());
-    crate::authz::authorize_with(ctx, crate::authz::Request { action, resource: &arn }, |c| {
+    let proof = crate::authz::authorize_with(ctx, crate::authz::Request { action, resource: &arn }, |c| {
         resource_tags(tags)(c);
         extra(c);
     })?;
-    found.ok_or_else(|| no_such_owner(kind, name))
+    Ok((found.ok_or_else(|| no_such_owner(kind, name))?, proof))
 }
 
 /// The condition keys of a create call that tags the new entity and may

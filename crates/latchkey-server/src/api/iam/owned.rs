@@ -9,7 +9,8 @@ use latchkey_store::Op;
 use super::users::parse_tags;
 use super::{Owner, Page, account, account_in, authorize_owner, check_arn, check_document, find_owner, url_encode};
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
+use crate::authz::Authorized;
 use crate::protocol::query::{Violations, is_name_char};
 use crate::protocol::xml::Xml;
 use crate::state::AccountState;
@@ -28,7 +29,7 @@ fn kind_word(kind: OwnerKind) -> &'static str {
 }
 
 /// Authorises `action` on the owner named in the request, then resolves it.
-fn authorized_owner(ctx: &Ctx<'_>, kind: OwnerKind, action: &str) -> Result<Owner, ApiError> {
+fn authorized_owner(ctx: &Ctx<'_>, kind: OwnerKind, action: &str) -> Result<(Owner, Authorized), ApiError> {
     authorize_owner(ctx, kind, action, |_| {})
 }
 
@@ -47,7 +48,7 @@ pub(super) async fn tag(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
         return Err(crate::protocol::query::null_error("Tags"));
     }
     let action = format!("iam:Tag{}", kind_word(kind));
-    let owner = authorize_owner(ctx, kind, &action, |c| {
+    let (owner, proof) = authorize_owner(ctx, kind, &action, |c| {
         for t in &new_tags {
             c.insert(&format!("aws:RequestTag/{}", t.key), t.value.clone());
         }
@@ -55,7 +56,7 @@ pub(super) async fn tag(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
     })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             current(acct, &owner)?;
             let mut tags = current_tags(acct, &owner);
@@ -71,7 +72,7 @@ pub(super) async fn tag(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
             Ok((vec![Op::SetTags(owner.id.clone(), tags)], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn untag(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
@@ -80,12 +81,12 @@ pub(super) async fn untag(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
         return Err(crate::protocol::query::null_error("TagKeys"));
     }
     let action = format!("iam:Untag{}", kind_word(kind));
-    let owner = authorize_owner(ctx, kind, &action, |c| {
+    let (owner, proof) = authorize_owner(ctx, kind, &action, |c| {
         c.insert_multi("aws:TagKeys", keys.iter().map(|k| (*k).to_owned()));
     })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             current(acct, &owner)?;
             let mut tags = current_tags(acct, &owner);
@@ -93,17 +94,17 @@ pub(super) async fn untag(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
             Ok((vec![Op::SetTags(owner.id.clone(), tags)], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) fn list_tags(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
     let page = Page::from_params(ctx)?;
-    let owner = authorized_owner(ctx, kind, &format!("iam:List{}Tags", kind_word(kind)))?;
+    let (owner, proof) = authorized_owner(ctx, kind, &format!("iam:List{}Tags", kind_word(kind)))?;
     let mut x = Xml::new();
     page.write(&mut x, "Tags", &owner.tags, |x, t| {
         x.open("member").elem("Key", &t.key).elem("Value", &t.value).close("member");
     });
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 fn policy_arn_param(ctx: &Ctx<'_>) -> Result<String, ApiError> {
@@ -123,12 +124,12 @@ pub(super) async fn attach(ctx: &Ctx<'_>, kind: OwnerKind, attach: bool) -> Outp
     let arn = policy_arn_param(ctx)?;
     let verb = if attach { "Attach" } else { "Detach" };
     let action = format!("iam:{verb}{}Policy", kind_word(kind));
-    let owner = authorize_owner(ctx, kind, &action, |c| {
+    let (owner, proof) = authorize_owner(ctx, kind, &action, |c| {
         c.insert("iam:PolicyARN", arn.clone());
     })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let owner = current(acct, &owner)?;
             let attached = acct.attached.get(&owner.id).map_or(&[][..], Vec::as_slice);
@@ -155,13 +156,13 @@ pub(super) async fn attach(ctx: &Ctx<'_>, kind: OwnerKind, attach: bool) -> Outp
             Ok((vec![Op::Attach(change)], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) fn list_attached(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
     let page = Page::from_params(ctx)?;
     let prefix = ctx.params.get("PathPrefix").unwrap_or("/");
-    let owner = authorized_owner(ctx, kind, &format!("iam:ListAttached{}Policies", kind_word(kind)))?;
+    let (owner, proof) = authorized_owner(ctx, kind, &format!("iam:ListAttached{}Policies", kind_word(kind)))?;
     let acct = account(ctx)?;
     let arns: Vec<&String> = acct
         .attached
@@ -172,7 +173,7 @@ pub(super) fn list_attached(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
     page.write(&mut x, "AttachedPolicies", &arns, |x, arn| {
         x.open("member").elem("PolicyName", policy_name(arn)).elem("PolicyArn", arn).close("member");
     });
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 /// `arn:aws:iam::ACCT:policy/PATH/NAME` → `NAME`.
@@ -207,10 +208,10 @@ pub(super) async fn put_inline(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
     let name = policy_name_param(ctx)?;
     let doc = ctx.params.required("PolicyDocument")?.to_owned();
     let action = format!("iam:Put{}Policy", kind_word(kind));
-    let owner = authorized_owner(ctx, kind, &action)?;
+    let (owner, proof) = authorized_owner(ctx, kind, &action)?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let owner = current(acct, &owner)?;
             // The quota covers all of an entity's inline policies together.
@@ -223,7 +224,7 @@ pub(super) async fn put_inline(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
             Ok((vec![Op::PutInline(InlinePolicy { owner_kind: kind, owner: owner.id, name: name.clone(), document: doc.clone() })], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 fn no_such_inline(kind: OwnerKind, name: &str) -> ApiError {
@@ -232,30 +233,30 @@ fn no_such_inline(kind: OwnerKind, name: &str) -> ApiError {
 
 pub(super) fn get_inline(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
     let name = policy_name_param(ctx)?;
-    let owner = authorized_owner(ctx, kind, &format!("iam:Get{}Policy", kind_word(kind)))?;
+    let (owner, proof) = authorized_owner(ctx, kind, &format!("iam:Get{}Policy", kind_word(kind)))?;
     let entry = account(ctx)?.inline.get(&owner.id).and_then(|m| m.get(&name)).ok_or_else(|| no_such_inline(kind, &name))?;
     let mut x = Xml::new();
     x.elem(super::owner_param(kind), &owner.name).elem("PolicyName", &name).elem("PolicyDocument", &url_encode(&entry.document));
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn list_inline(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
     let page = Page::from_params(ctx)?;
-    let owner = authorized_owner(ctx, kind, &format!("iam:List{}Policies", kind_word(kind)))?;
+    let (owner, proof) = authorized_owner(ctx, kind, &format!("iam:List{}Policies", kind_word(kind)))?;
     let names: Vec<&String> = account(ctx)?.inline.get(&owner.id).map(|m| m.keys().collect()).unwrap_or_default();
     let mut x = Xml::new();
     page.write(&mut x, "PolicyNames", &names, |x, n| {
         x.elem("member", n);
     });
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) async fn delete_inline(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
     let name = policy_name_param(ctx)?;
-    let owner = authorized_owner(ctx, kind, &format!("iam:Delete{}Policy", kind_word(kind)))?;
+    let (owner, proof) = authorized_owner(ctx, kind, &format!("iam:Delete{}Policy", kind_word(kind)))?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let owner = current(acct, &owner)?;
             if !acct.inline.get(&owner.id).is_some_and(|m| m.contains_key(&name)) {
@@ -264,7 +265,7 @@ pub(super) async fn delete_inline(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
             Ok((vec![Op::DeleteInline(owner.id, name.clone())], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn put_boundary(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
@@ -273,12 +274,12 @@ pub(super) async fn put_boundary(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
     check_arn(&mut v, "PermissionsBoundary", &arn);
     v.finish()?;
     let action = format!("iam:Put{}PermissionsBoundary", kind_word(kind));
-    let owner = authorize_owner(ctx, kind, &action, |c| {
+    let (owner, proof) = authorize_owner(ctx, kind, &action, |c| {
         c.insert("iam:PermissionsBoundary", arn.clone());
     })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let owner = current(acct, &owner)?;
             if acct.managed(&arn).is_none() {
@@ -287,20 +288,20 @@ pub(super) async fn put_boundary(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
             Ok((vec![Op::SetBoundary(kind, owner.id, Some(arn.clone()))], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn delete_boundary(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
-    let owner = authorized_owner(ctx, kind, &format!("iam:Delete{}PermissionsBoundary", kind_word(kind)))?;
+    let (owner, proof) = authorized_owner(ctx, kind, &format!("iam:Delete{}PermissionsBoundary", kind_word(kind)))?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let owner = current(acct, &owner)?;
             Ok((vec![Op::SetBoundary(kind, owner.id, None)], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 /// Validates the `PermissionsBoundary` parameter of CreateUser/CreateRole.

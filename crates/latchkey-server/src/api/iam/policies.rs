@@ -7,7 +7,7 @@ use latchkey_store::Op;
 use super::users::parse_tags;
 use super::{Page, account, account_in, check_arn, check_description, check_document, check_path, url_encode, write_tags};
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Request};
 use crate::protocol::query::{Violations, is_name_char};
 use crate::protocol::xml::Xml;
@@ -123,7 +123,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     v.finish()?;
     let tags = parse_tags(ctx)?;
     let arn = latchkey_model::Arn::iam(&ctx.caller.account, "policy", path, name);
-    authz::authorize(ctx, Request { action: "iam:CreatePolicy", resource: &arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:CreatePolicy", resource: &arn })?;
     check_document(doc, PolicyKind::Identity, Limit::ManagedPolicy, 0)?;
     let policy = ManagedPolicy {
         id: UniqueId::generate(IdPrefix::Policy, &ctx.caller.account),
@@ -140,7 +140,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     };
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             if account_in(ctx, snap)?.policies.contains_key(&name.to_lowercase()) {
                 return Err(ApiError::entity_already_exists(format!(
                     "A policy called {name} already exists. Duplicate names are not allowed."
@@ -153,7 +153,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     let snap = ctx.app.state.snapshot();
     let acct = account_in(ctx, &snap)?;
     write_policy(&mut x, "Policy", &describe_customer(acct, &policy), false);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 /// Finds a managed policy by ARN: the caller's own, or one of AWS's.
@@ -167,12 +167,12 @@ fn find<'s>(acct: &'s AccountState, arn: &str) -> Option<Described<'s>> {
 
 pub(super) fn get(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:GetPolicy", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:GetPolicy", resource: arn })?;
     let acct = account(ctx)?;
     let d = find(acct, arn).ok_or_else(|| no_such_policy(arn))?;
     let mut x = Xml::new();
     write_policy(&mut x, "Policy", &d, true);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Output {
@@ -186,7 +186,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     }
     let page = Page::from_params(ctx)?;
     let resource = format!("arn:aws:iam::{}:policy/", ctx.caller.account);
-    authz::authorize(ctx, Request { action: "iam:ListPolicies", resource: &resource })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:ListPolicies", resource: &resource })?;
     let acct = account(ctx)?;
     let mut all: Vec<Described<'_>> = Vec::new();
     if scope != "Local" {
@@ -198,7 +198,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     all.retain(|d| d.path.starts_with(prefix) && (!only_attached || d.attachments > 0));
     let mut x = Xml::new();
     page.write(&mut x, "Policies", &all, |x, d| write_policy(x, "member", d, false));
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 /// The caller's own managed policy named by `PolicyArn`, for changes; AWS's
@@ -216,10 +216,10 @@ fn own_policy<'s>(ctx: &Ctx<'_>, snap: &'s Snapshot, arn: &str) -> Result<&'s Ma
 
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:DeletePolicy", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:DeletePolicy", resource: arn })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let p = own_policy(ctx, snap, arn)?;
             let acct = account_in(ctx, snap)?;
             if acct.attached_to.get(arn).is_some_and(|v| !v.is_empty()) {
@@ -236,7 +236,7 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::DeletePolicy(p.id.clone())], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 fn write_version(x: &mut Xml, tag: &str, v: &PolicyVersion, default: &str, with_document: bool) {
@@ -254,12 +254,12 @@ pub(super) async fn create_version(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx)?;
     let doc = ctx.params.required("PolicyDocument")?;
     let set_default = ctx.params.get("SetAsDefault").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    authz::authorize(ctx, Request { action: "iam:CreatePolicyVersion", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:CreatePolicyVersion", resource: arn })?;
     check_document(doc, PolicyKind::Identity, Limit::ManagedPolicy, 0)?;
     let (version, default) = ctx
         .app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let p = own_policy(ctx, snap, arn)?;
             if p.versions.len() >= MAX_VERSIONS {
                 return Err(ApiError::limit_exceeded(format!(
@@ -280,7 +280,7 @@ pub(super) async fn create_version(ctx: &Ctx<'_>) -> Output {
         .await?;
     let mut x = Xml::new();
     write_version(&mut x, "PolicyVersion", &version, &default, false);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 /// The one version latchkey has of an AWS-managed policy.
@@ -308,7 +308,7 @@ fn no_such_version(arn: &str, v: &str) -> ApiError {
 pub(super) fn get_version(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx)?;
     let vid = version_param(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:GetPolicyVersion", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:GetPolicyVersion", resource: arn })?;
     let acct = account(ctx)?;
     let mut x = Xml::new();
     if let Some(p) = acct.policy_by_arn(arn) {
@@ -321,13 +321,13 @@ pub(super) fn get_version(ctx: &Ctx<'_>) -> Output {
         }
         write_version(&mut x, "PolicyVersion", &v, "v1", true);
     }
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn list_versions(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx)?;
     let page = Page::from_params(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:ListPolicyVersions", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:ListPolicyVersions", resource: arn })?;
     let acct = account(ctx)?;
     let (versions, default) = match acct.policy_by_arn(arn) {
         Some(p) => (p.policy.versions.iter().rev().cloned().collect::<Vec<_>>(), p.policy.default_version.clone()),
@@ -335,16 +335,16 @@ pub(super) fn list_versions(ctx: &Ctx<'_>) -> Output {
     };
     let mut x = Xml::new();
     page.write(&mut x, "Versions", &versions, |x, v| write_version(x, "member", v, &default, false));
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) async fn set_default(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx)?;
     let vid = version_param(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:SetDefaultPolicyVersion", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:SetDefaultPolicyVersion", resource: arn })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let p = own_policy(ctx, snap, arn)?;
             if !p.versions.iter().any(|v| v.version_id == vid) {
                 return Err(no_such_version(arn, vid));
@@ -352,16 +352,16 @@ pub(super) async fn set_default(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::SetDefaultVersion { policy: p.id.clone(), version_id: vid.to_owned(), at: ctx.now }], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn delete_version(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx)?;
     let vid = version_param(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:DeletePolicyVersion", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:DeletePolicyVersion", resource: arn })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let p = own_policy(ctx, snap, arn)?;
             if !p.versions.iter().any(|v| v.version_id == vid) {
                 return Err(no_such_version(arn, vid));
@@ -372,14 +372,14 @@ pub(super) async fn delete_version(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::DeletePolicyVersion(p.id.clone(), vid.to_owned())], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) fn list_entities(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx)?;
     let filter = ctx.params.get("EntityFilter");
     let page = Page::from_params(ctx)?;
-    authz::authorize(ctx, Request { action: "iam:ListEntitiesForPolicy", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:ListEntitiesForPolicy", resource: arn })?;
     let acct = account(ctx)?;
     if find(acct, arn).is_none() {
         return Err(no_such_policy(arn));
@@ -413,5 +413,5 @@ pub(super) fn list_entities(ctx: &Ctx<'_>) -> Output {
     }
     x.close("PolicyRoles");
     page.finish(&mut x, 0);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }

@@ -6,7 +6,7 @@ use latchkey_store::Op;
 use super::users::parse_tags;
 use super::{account, account_in, check_arn, write_tags};
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Request};
 use crate::protocol::query::Violations;
 use crate::protocol::xml::Xml;
@@ -64,7 +64,7 @@ pub(super) async fn create_oidc(ctx: &Ctx<'_>) -> Output {
     let host_path = host_path.trim_end_matches('/');
     let tags = parse_tags(ctx)?;
     let arn = format!("arn:aws:iam::{}:oidc-provider/{host_path}", ctx.caller.account);
-    authz::authorize(ctx, Request { action: "iam:CreateOpenIDConnectProvider", resource: &arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:CreateOpenIDConnectProvider", resource: &arn })?;
     let provider = IdentityProvider {
         arn: arn.clone(),
         account: ctx.caller.account,
@@ -78,7 +78,7 @@ pub(super) async fn create_oidc(ctx: &Ctx<'_>) -> Output {
     };
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             if account_in(ctx, snap)?.providers.contains_key(&arn) {
                 return Err(ApiError::entity_already_exists(format!("Provider with url {url} already exists.")));
             }
@@ -90,12 +90,12 @@ pub(super) async fn create_oidc(ctx: &Ctx<'_>) -> Output {
     if !provider.tags.is_empty() {
         write_tags(&mut x, "Tags", &provider.tags);
     }
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn get_oidc(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx, "OpenIDConnectProviderArn")?;
-    authz::authorize(ctx, Request { action: "iam:GetOpenIDConnectProvider", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:GetOpenIDConnectProvider", resource: arn })?;
     let p = find(ctx, arn, ProviderKind::Oidc)?;
     let mut x = Xml::new();
     // AWS answers with the URL without its scheme.
@@ -112,7 +112,7 @@ pub(super) fn get_oidc(ctx: &Ctx<'_>) -> Output {
     if !p.tags.is_empty() {
         write_tags(&mut x, "Tags", &p.tags);
     }
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn list(ctx: &Ctx<'_>, kind: ProviderKind) -> Output {
@@ -120,7 +120,7 @@ pub(super) fn list(ctx: &Ctx<'_>, kind: ProviderKind) -> Output {
         ProviderKind::Oidc => ("iam:ListOpenIDConnectProviders", "OpenIDConnectProviderList"),
         ProviderKind::Saml => ("iam:ListSAMLProviders", "SAMLProviderList"),
     };
-    authz::authorize(ctx, Request { action, resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action, resource: "*" })?;
     let providers: Vec<&IdentityProvider> = account(ctx)?.providers.values().filter(|p| p.kind == kind).collect();
     let mut x = Xml::new();
     x.open(list_tag);
@@ -132,7 +132,7 @@ pub(super) fn list(ctx: &Ctx<'_>, kind: ProviderKind) -> Output {
         x.close("member");
     }
     x.close(list_tag);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) async fn delete(ctx: &Ctx<'_>, kind: ProviderKind) -> Output {
@@ -141,10 +141,10 @@ pub(super) async fn delete(ctx: &Ctx<'_>, kind: ProviderKind) -> Output {
         ProviderKind::Saml => ("SAMLProviderArn", "iam:DeleteSAMLProvider"),
     };
     let arn = arn_param(ctx, member)?;
-    authz::authorize(ctx, Request { action, resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action, resource: arn })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             if !acct.providers.get(arn).is_some_and(|p| p.kind == kind) {
                 return Err(ApiError::no_such_entity(format!("Provider {arn} does not exist.")));
@@ -152,7 +152,7 @@ pub(super) async fn delete(ctx: &Ctx<'_>, kind: ProviderKind) -> Output {
             Ok((vec![Op::DeleteProvider(arn.to_owned())], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn add_client_id(ctx: &Ctx<'_>) -> Output {
@@ -161,10 +161,10 @@ pub(super) async fn add_client_id(ctx: &Ctx<'_>) -> Output {
     let mut v = Violations::default();
     v.length("ClientID", client, 1, 255);
     v.finish()?;
-    authz::authorize(ctx, Request { action: "iam:AddClientIDToOpenIDConnectProvider", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:AddClientIDToOpenIDConnectProvider", resource: arn })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let mut p = find_in(account_in(ctx, snap)?, arn, ProviderKind::Oidc)?.clone();
             if p.client_ids.iter().any(|c| c == client) {
                 return Ok((Vec::new(), ()));
@@ -173,7 +173,7 @@ pub(super) async fn add_client_id(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::UpdateProvider(p)], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn update_thumbprints(ctx: &Ctx<'_>) -> Output {
@@ -182,16 +182,16 @@ pub(super) async fn update_thumbprints(ctx: &Ctx<'_>) -> Output {
     let mut v = Violations::default();
     check_thumbprints(&mut v, &thumbprints);
     v.finish()?;
-    authz::authorize(ctx, Request { action: "iam:UpdateOpenIDConnectProviderThumbprint", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:UpdateOpenIDConnectProviderThumbprint", resource: arn })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let mut p = find_in(account_in(ctx, snap)?, arn, ProviderKind::Oidc)?.clone();
             p.thumbprints = thumbprints.iter().map(|t| t.to_lowercase()).collect();
             Ok((vec![Op::UpdateProvider(p)], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn create_saml(ctx: &Ctx<'_>) -> Output {
@@ -207,7 +207,7 @@ pub(super) async fn create_saml(ctx: &Ctx<'_>) -> Output {
     }
     let tags = parse_tags(ctx)?;
     let arn = format!("arn:aws:iam::{}:saml-provider/{name}", ctx.caller.account);
-    authz::authorize(ctx, Request { action: "iam:CreateSAMLProvider", resource: &arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:CreateSAMLProvider", resource: &arn })?;
     let provider = IdentityProvider {
         arn: arn.clone(),
         account: ctx.caller.account,
@@ -221,7 +221,7 @@ pub(super) async fn create_saml(ctx: &Ctx<'_>) -> Output {
     };
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             if account_in(ctx, snap)?.providers.contains_key(&arn) {
                 return Err(ApiError::entity_already_exists(format!("SAMLProvider {name} already exists.")));
             }
@@ -230,12 +230,12 @@ pub(super) async fn create_saml(ctx: &Ctx<'_>) -> Output {
         .await?;
     let mut x = Xml::new();
     x.elem("SAMLProviderArn", &arn);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn get_saml(ctx: &Ctx<'_>) -> Output {
     let arn = arn_param(ctx, "SAMLProviderArn")?;
-    authz::authorize(ctx, Request { action: "iam:GetSAMLProvider", resource: arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:GetSAMLProvider", resource: arn })?;
     let p = find(ctx, arn, ProviderKind::Saml)?;
     let mut x = Xml::new();
     x.elem("SAMLMetadataDocument", &p.metadata)
@@ -244,5 +244,5 @@ pub(super) fn get_saml(ctx: &Ctx<'_>) -> Output {
     if !p.tags.is_empty() {
         write_tags(&mut x, "Tags", &p.tags);
     }
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }

@@ -11,7 +11,7 @@ use super::{
     url_encode, write_boundary, write_tags,
 };
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Request};
 use crate::protocol::query::Violations;
 use crate::protocol::xml::Xml;
@@ -89,7 +89,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     let tags = parse_tags(ctx)?;
     let boundary = boundary_param(ctx)?;
     let arn = latchkey_model::Arn::iam(&ctx.caller.account, "role", path, name);
-    authz::authorize_with(ctx, Request { action: "iam:CreateRole", resource: &arn }, super::create_context(&tags, boundary.as_deref()))?;
+    let proof = authz::authorize_with(ctx, Request { action: "iam:CreateRole", resource: &arn }, super::create_context(&tags, boundary.as_deref()))?;
     check_document(trust, PolicyKind::Trust, Limit::TRUST_POLICY, 0)?;
     let role = Role {
         id: UniqueId::generate(IdPrefix::Role, &ctx.caller.account),
@@ -108,7 +108,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     let role = ctx
         .app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             check_boundary_exists(acct, role.permissions_boundary.as_deref())?;
             if acct.role(name).is_some() {
@@ -120,11 +120,11 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
         .await?;
     let mut x = Xml::new();
     write_role(&mut x, &ctx.app.state.snapshot(), "Role", &role, false);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn get(ctx: &Ctx<'_>) -> Output {
-    let (name, _) = authorized_role(ctx, "iam:GetRole")?;
+    let (name, proof) = authorized_role(ctx, "iam:GetRole")?;
     let entry = account(ctx)?.role(&name).ok_or_else(|| no_such_owner(OwnerKind::Role, &name))?;
     let mut role = entry.role.clone();
     if let Some(used) = ctx.app.pending_role_use(&role.id) {
@@ -132,25 +132,25 @@ pub(super) fn get(ctx: &Ctx<'_>) -> Output {
     }
     let mut x = Xml::new();
     write_role(&mut x, &ctx.snap, "Role", &role, true);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     let prefix = ctx.params.get("PathPrefix").unwrap_or("/");
     let page = Page::from_params(ctx)?;
     let resource = format!("arn:aws:iam::{}:role/", ctx.caller.account);
-    authz::authorize(ctx, Request { action: "iam:ListRoles", resource: &resource })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:ListRoles", resource: &resource })?;
     let roles: Vec<&Role> = account(ctx)?.roles.values().map(|r| &r.role).filter(|r| r.path.starts_with(prefix)).collect();
     let mut x = Xml::new();
     page.write(&mut x, "Roles", &roles, |x, r| write_role(x, &ctx.snap, "member", r, false));
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 /// Authorises `action` on the role named in the request (before saying
-/// whether it exists) and returns its name and id.
-fn authorized_role(ctx: &Ctx<'_>, action: &str) -> Result<(String, UniqueId), ApiError> {
-    let owner = super::authorize_owner(ctx, OwnerKind::Role, action, |_| {})?;
-    Ok((owner.name, owner.id))
+/// whether it exists) and returns its name with the proof.
+fn authorized_role(ctx: &Ctx<'_>, action: &str) -> Result<(String, crate::authz::Authorized), ApiError> {
+    let (owner, proof) = super::authorize_owner(ctx, OwnerKind::Role, action, |_| {})?;
+    Ok((owner.name, proof))
 }
 
 pub(super) async fn update(ctx: &Ctx<'_>) -> Output {
@@ -159,10 +159,10 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Output {
     check_description(&mut v, description);
     v.finish()?;
     let duration = duration_param(ctx)?;
-    let (name, _) = authorized_role(ctx, "iam:UpdateRole")?;
+    let (name, proof) = authorized_role(ctx, "iam:UpdateRole")?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let r = account_in(ctx, snap)?.role(&name).ok_or_else(|| no_such_owner(OwnerKind::Role, &name))?;
             let op = Op::UpdateRole {
                 id: r.role.id.clone(),
@@ -172,29 +172,29 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Output {
             Ok((vec![op], ()))
         })
         .await?;
-    Ok(Some(String::new()))
+    Ok(Answer::new(proof, Some(String::new())))
 }
 
 pub(super) async fn update_trust(ctx: &Ctx<'_>) -> Output {
     let doc = ctx.params.required("PolicyDocument")?;
-    let (name, _) = authorized_role(ctx, "iam:UpdateAssumeRolePolicy")?;
+    let (name, proof) = authorized_role(ctx, "iam:UpdateAssumeRolePolicy")?;
     check_document(doc, PolicyKind::Trust, Limit::TRUST_POLICY, 0)?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let r = account_in(ctx, snap)?.role(&name).ok_or_else(|| no_such_owner(OwnerKind::Role, &name))?;
             let op = Op::SetTrustPolicy { id: r.role.id.clone(), document: doc.to_owned(), principals: bind_trust(snap, doc)? };
             Ok((vec![op], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
-    let (name, _) = authorized_role(ctx, "iam:DeleteRole")?;
+    let (name, proof) = authorized_role(ctx, "iam:DeleteRole")?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let r = acct.role(&name).ok_or_else(|| no_such_owner(OwnerKind::Role, &name))?;
             if acct.inline.get(&r.role.id).is_some_and(|m| !m.is_empty()) {
@@ -206,5 +206,5 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::DeleteRole(r.role.id.clone())], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }

@@ -10,8 +10,8 @@ use latchkey_policy::{CompiledPolicy, Context, PolicyKind, PolicyRef, PolicySet,
 
 use super::{Page, account, check_arn};
 use crate::ApiError;
-use crate::api::{Ctx, Output};
-use crate::authz::{self, Request};
+use crate::api::{Answer, Ctx, Output};
+use crate::authz::{self, Authorized, Request};
 use crate::protocol::query::Violations;
 use crate::protocol::xml::Xml;
 use crate::state::policies::NamedPolicy;
@@ -214,7 +214,8 @@ fn caller_arn<'p>(ctx: &Ctx<'p>) -> Result<Option<(&'p str, String)>, ApiError> 
     }
 }
 
-fn run(ctx: &Ctx<'_>, sim: &Simulation<'_>) -> Output {
+/// Simulates for the call `proof` allowed.
+fn run(ctx: &Ctx<'_>, proof: Authorized, sim: &Simulation<'_>) -> Output {
     let actions = ctx.params.list("ActionNames");
     if actions.is_empty() {
         return Err(crate::protocol::query::null_error("ActionNames"));
@@ -283,7 +284,7 @@ fn run(ctx: &Ctx<'_>, sim: &Simulation<'_>) -> Output {
         x.close("member").close("ResourceSpecificResults");
         x.close("member");
     });
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
@@ -291,7 +292,7 @@ pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
     let mut v = Violations::default();
     check_arn(&mut v, "PolicySourceArn", source);
     v.finish()?;
-    authz::authorize(ctx, Request { action: "iam:SimulatePrincipalPolicy", resource: source })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:SimulatePrincipalPolicy", resource: source })?;
     let acct = account(ctx)?;
     let parsed = latchkey_model::Arn::parse(source).filter(|a| a.account == ctx.caller.account.to_string());
     let (kind_word, name) = parsed
@@ -369,6 +370,7 @@ pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
     let sources = Sources::new(docs);
     run(
         ctx,
+        proof,
         &Simulation {
             sources,
             identity,
@@ -387,7 +389,7 @@ pub(super) fn custom_policy(ctx: &Ctx<'_>) -> Output {
     if ctx.params.list("PolicyInputList").is_empty() {
         return Err(crate::protocol::query::null_error("PolicyInputList"));
     }
-    authz::authorize(ctx, Request { action: "iam:SimulateCustomPolicy", resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:SimulateCustomPolicy", resource: "*" })?;
     let mut docs = HashMap::new();
     let identity = input_policies(ctx, "PolicyInputList", PolicyKind::Identity, &mut docs)?;
     let boundary = input_policies(ctx, "PermissionsBoundaryPolicyInputList", PolicyKind::Boundary, &mut docs)?.into_iter().next();
@@ -406,6 +408,7 @@ pub(super) fn custom_policy(ctx: &Ctx<'_>) -> Output {
     let sources = Sources::new(docs);
     run(
         ctx,
+        proof,
         &Simulation {
             sources,
             identity,

@@ -4,7 +4,7 @@ use latchkey_store::Op;
 use super::owned::{boundary_param, check_boundary_exists};
 use super::{Page, account, account_in, check_path, check_user_name, no_such_user, user_arn, write_user};
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::authn::Principal;
 use crate::authz::{self, Request};
 use crate::protocol::query::Violations;
@@ -58,7 +58,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     v.finish()?;
     let tags = parse_tags(ctx)?;
     let boundary = boundary_param(ctx)?;
-    authz::authorize_with(ctx, Request { action: "iam:CreateUser", resource: &user_arn(ctx, path, name) }, super::create_context(&tags, boundary.as_deref()))?;
+    let proof = authz::authorize_with(ctx, Request { action: "iam:CreateUser", resource: &user_arn(ctx, path, name) }, super::create_context(&tags, boundary.as_deref()))?;
 
     let account_id = ctx.caller.account;
     let user = User {
@@ -73,7 +73,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
     let user = ctx
         .app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = snap.account(&account_id).ok_or_else(|| ApiError::internal("account missing"))?;
             check_boundary_exists(acct, user.permissions_boundary.as_deref())?;
             if acct.user(name).is_some() {
@@ -84,40 +84,43 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
         .await?;
     let mut x = Xml::new();
     write_user(&mut x, "User", &user, true);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn get(ctx: &Ctx<'_>) -> Output {
     let acct = account(ctx)?;
     let mut x = Xml::new();
-    match (ctx.params.get("UserName"), &ctx.caller.principal) {
+    let proof = match (ctx.params.get("UserName"), &ctx.caller.principal) {
         (Some(name), _) => {
             let mut v = Violations::default();
             check_user_name(&mut v, "UserName", name);
             v.finish()?;
             let user = acct.user(name);
             let arn = user.map_or_else(|| user_arn(ctx, "/", name), User::arn);
-            authz::authorize(ctx, Request { action: "iam:GetUser", resource: &arn })?;
+            let proof = authz::authorize(ctx, Request { action: "iam:GetUser", resource: &arn })?;
             write_user(&mut x, "User", user.ok_or_else(|| no_such_user(name))?, true);
+            proof
         }
         (None, Principal::User { arn, name, .. }) => {
-            authz::authorize(ctx, Request { action: "iam:GetUser", resource: arn })?;
+            let proof = authz::authorize(ctx, Request { action: "iam:GetUser", resource: arn })?;
             write_user(&mut x, "User", acct.user(name).ok_or_else(|| no_such_user(name))?, true);
+            proof
         }
         (None, Principal::AssumedRole { .. } | Principal::FederatedUser { .. }) => return Err(super::needs_user_name()),
         (None, Principal::Root) => {
             // The root user describing itself: allowed in its own account
-            // (SCPs aside), as any action on it is.
-            authz::authorize(ctx, Request { action: "iam:GetUser", resource: &ctx.caller.arn() })?;
+            // (SCPs aside), as for any other action on it.
+            let proof = authz::authorize(ctx, Request { action: "iam:GetUser", resource: &ctx.caller.arn() })?;
             // AWS describes the root user by its account id and root ARN.
             x.open("User")
                 .elem("UserId", &ctx.caller.account.to_string())
                 .elem("Arn", &ctx.caller.arn())
                 .elem("CreateDate", &format_iso8601(acct.account().map_or(0, |a| a.created)))
                 .close("User");
+            proof
         }
-    }
-    Ok(Some(x.into_string()))
+    };
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Output {
@@ -127,7 +130,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     v.finish()?;
     let page = Page::from_params(ctx)?;
     let resource = format!("arn:aws:iam::{}:user/", ctx.caller.account);
-    authz::authorize(ctx, Request { action: "iam:ListUsers", resource: &resource })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:ListUsers", resource: &resource })?;
     let acct = account(ctx)?;
     let matching: Vec<&User> = acct.users.values().filter(|u| u.path.starts_with(prefix)).collect();
     let mut x = Xml::new();
@@ -137,7 +140,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     }
     x.close("Users");
     page.finish(&mut x, matching.len());
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
@@ -146,11 +149,11 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
     check_user_name(&mut v, "UserName", name);
     v.finish()?;
     let arn = account(ctx)?.user(name).map_or_else(|| user_arn(ctx, "/", name), User::arn);
-    authz::authorize(ctx, Request { action: "iam:DeleteUser", resource: &arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:DeleteUser", resource: &arn })?;
     let account_id = ctx.caller.account;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = snap.account(&account_id).ok_or_else(|| ApiError::internal("account missing"))?;
             let user = acct.user(name).ok_or_else(|| no_such_user(name))?;
             if !acct.keys_of(Some(&user.id)).is_empty() {
@@ -171,7 +174,7 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::DeleteUser(user.id.clone())], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }
 
 pub(super) async fn update(ctx: &Ctx<'_>) -> Output {
@@ -188,10 +191,10 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Output {
     }
     v.finish()?;
     let arn = account(ctx)?.user(name).map_or_else(|| user_arn(ctx, "/", name), User::arn);
-    authz::authorize(ctx, Request { action: "iam:UpdateUser", resource: &arn })?;
+    let proof = authz::authorize(ctx, Request { action: "iam:UpdateUser", resource: &arn })?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let user = acct.user(name).ok_or_else(|| no_such_user(name))?;
             if let Some(n) = new_name
@@ -210,5 +213,5 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Output {
             Ok((vec![Op::RenameUser { id: user.id.clone(), name: updated.name, path: updated.path }], ()))
         })
         .await?;
-    Ok(None)
+    Ok(Answer::empty(proof))
 }

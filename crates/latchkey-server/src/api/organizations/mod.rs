@@ -7,8 +7,8 @@ use latchkey_store::{CreateAccountRequest, Op, Scp};
 use serde_json::{Value, json};
 
 use crate::ApiError;
-use crate::api::{Ctx, Output};
-use crate::authz::{self, Request};
+use crate::api::{Answer, Ctx, Output};
+use crate::authz::{self, Authorized, Request};
 use crate::state::{FULL_AWS_ACCESS, Organization, Snapshot};
 
 /// Every Organizations operation latchkey routes.
@@ -108,8 +108,9 @@ fn status_json(r: &CreateAccountRequest) -> Value {
     })
 }
 
-fn ok(v: &Value) -> Output {
-    Ok(Some(v.to_string()))
+/// The JSON answer for the call `proof` allowed.
+fn ok(proof: Authorized, v: &Value) -> Output {
+    Ok(Answer::new(proof, Some(v.to_string())))
 }
 
 async fn create_account(ctx: &Ctx<'_>) -> Output {
@@ -126,13 +127,13 @@ async fn create_account(ctx: &Ctx<'_>) -> Output {
     v.length("RoleName", role_name, 1, 64);
     v.pattern("RoleName", role_name, "[\\w+=,.@-]{1,64}", crate::protocol::query::is_name_char);
     v.finish().map_err(|e| error("InvalidInputException", e.message().to_owned()))?;
-    authz::authorize(ctx, Request { action: "organizations:CreateAccount", resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action: "organizations:CreateAccount", resource: "*" })?;
     management_only(ctx)?;
     let mgmt = ctx.caller.account;
     let request = ctx
         .app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let mut id = AccountId::random();
             while snap.accounts.contains_key(&id) {
                 id = AccountId::random();
@@ -179,12 +180,12 @@ async fn create_account(ctx: &Ctx<'_>) -> Output {
             Ok((ops, request))
         })
         .await?;
-    ok(&json!({ "CreateAccountStatus": status_json(&request) }))
+    ok(proof, &json!({ "CreateAccountStatus": status_json(&request) }))
 }
 
 fn describe_create_account_status(ctx: &Ctx<'_>) -> Output {
     let id = required(ctx, "CreateAccountRequestId")?;
-    authz::authorize(ctx, Request { action: "organizations:DescribeCreateAccountStatus", resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action: "organizations:DescribeCreateAccountStatus", resource: "*" })?;
     management_only(ctx)?;
     let r = ctx
         .snap
@@ -193,7 +194,7 @@ fn describe_create_account_status(ctx: &Ctx<'_>) -> Output {
         .iter()
         .find(|r| r.id == id)
         .ok_or_else(|| error("CreateAccountStatusNotFoundException", "We can't find an create account request with the CreateAccountRequestId that you specified."))?;
-    ok(&json!({ "CreateAccountStatus": status_json(r) }))
+    ok(proof, &json!({ "CreateAccountStatus": status_json(r) }))
 }
 
 fn all_accounts(snap: &Snapshot) -> Vec<&Account> {
@@ -203,7 +204,7 @@ fn all_accounts(snap: &Snapshot) -> Vec<&Account> {
 }
 
 fn list_accounts(ctx: &Ctx<'_>) -> Output {
-    authz::authorize(ctx, Request { action: "organizations:ListAccounts", resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action: "organizations:ListAccounts", resource: "*" })?;
     management_only(ctx)?;
     let max = ctx.json.get("MaxResults").and_then(Value::as_u64).unwrap_or(20).clamp(1, 20);
     let start = match string(ctx, "NextToken") {
@@ -219,27 +220,27 @@ fn list_accounts(ctx: &Ctx<'_>) -> Output {
     } else {
         json!({ "Accounts": page })
     };
-    ok(&out)
+    ok(proof, &out)
 }
 
 fn describe_account(ctx: &Ctx<'_>) -> Output {
     let id = required(ctx, "AccountId")?;
     let account_id: AccountId = id.parse().map_err(|_| error("InvalidInputException", "You specified an invalid value for AccountId."))?;
-    authz::authorize(ctx, Request { action: "organizations:DescribeAccount", resource: &account_arn(&ctx.snap.org, &account_id) })?;
+    let proof = authz::authorize(ctx, Request { action: "organizations:DescribeAccount", resource: &account_arn(&ctx.snap.org, &account_id) })?;
     management_only(ctx)?;
     let a = ctx
         .snap
         .account(&account_id)
         .and_then(|s| s.account.as_ref())
         .ok_or_else(|| error("AccountNotFoundException", "You specified an account that doesn't exist."))?;
-    ok(&json!({ "Account": account_json(&ctx.snap.org, a) }))
+    ok(proof, &json!({ "Account": account_json(&ctx.snap.org, a) }))
 }
 
 fn describe_organization(ctx: &Ctx<'_>) -> Output {
-    authz::authorize(ctx, Request { action: "organizations:DescribeOrganization", resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action: "organizations:DescribeOrganization", resource: "*" })?;
     let org = &ctx.snap.org;
     let mgmt = org.management.and_then(|m| ctx.snap.account(&m)).and_then(|a| a.account.as_ref());
-    ok(&json!({ "Organization": {
+    ok(proof, &json!({ "Organization": {
         "Id": org.id,
         "Arn": org_arn(org),
         "FeatureSet": "ALL",
@@ -272,7 +273,7 @@ async fn create_policy(ctx: &Ctx<'_>) -> Output {
     if name.is_empty() || name.chars().count() > 128 {
         return Err(error("InvalidInputException", "You specified an invalid value for Name."));
     }
-    authz::authorize(ctx, Request { action: "organizations:CreatePolicy", resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action: "organizations:CreatePolicy", resource: "*" })?;
     management_only(ctx)?;
     // Every SCP must say "Version": "2012-10-17" (Organizations User Guide, SCP
     // syntax). Organizations words every grammar refusal the same way, without
@@ -294,7 +295,7 @@ async fn create_policy(ctx: &Ctx<'_>) -> Output {
     };
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             if snap.org.scps.values().any(|e| e.scp.name == name) {
                 return Err(error("DuplicatePolicyException", "A policy with the same name already exists."));
             }
@@ -303,18 +304,18 @@ async fn create_policy(ctx: &Ctx<'_>) -> Output {
         .await?;
     let snap = ctx.app.state.snapshot();
     let e = snap.org.scps.get(&scp.id).ok_or_else(|| ApiError::internal("created SCP missing"))?;
-    ok(&json!({ "Policy": { "PolicySummary": summary(&snap.org, e), "Content": content } }))
+    ok(proof, &json!({ "Policy": { "PolicySummary": summary(&snap.org, e), "Content": content } }))
 }
 
 async fn attach_policy(ctx: &Ctx<'_>, attach: bool) -> Output {
     let policy = required(ctx, "PolicyId")?;
     let target = required(ctx, "TargetId")?;
     let action = if attach { "organizations:AttachPolicy" } else { "organizations:DetachPolicy" };
-    authz::authorize(ctx, Request { action, resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action, resource: "*" })?;
     management_only(ctx)?;
     ctx.app
         .state
-        .write(|snap| {
+        .write(&proof, |snap| {
             let org = &snap.org;
             if !org.scps.contains_key(policy) {
                 return Err(error("PolicyNotFoundException", "We can't find a policy with the PolicyId that you specified."));
@@ -347,17 +348,17 @@ async fn attach_policy(ctx: &Ctx<'_>, attach: bool) -> Output {
             }
         })
         .await?;
-    ok(&json!({}))
+    ok(proof, &json!({}))
 }
 
 fn list_policies(ctx: &Ctx<'_>) -> Output {
     let filter = required(ctx, "Filter")?;
-    authz::authorize(ctx, Request { action: "organizations:ListPolicies", resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action: "organizations:ListPolicies", resource: "*" })?;
     management_only(ctx)?;
     let policies: Vec<Value> = if filter == "SERVICE_CONTROL_POLICY" {
         ctx.snap.org.scps.values().map(|e| summary(&ctx.snap.org, e)).collect()
     } else {
         Vec::new()
     };
-    ok(&json!({ "Policies": policies }))
+    ok(proof, &json!({ "Policies": policies }))
 }

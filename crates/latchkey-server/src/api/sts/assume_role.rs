@@ -7,7 +7,7 @@ use latchkey_policy::Context;
 use latchkey_token::{SessionClaims, SessionKind};
 
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::authn::Principal;
 use crate::authz::{self, Request, base_context, decide};
 use crate::protocol::query::{Violations, is_name_char};
@@ -137,8 +137,6 @@ fn not_authorized(ctx: &Ctx<'_>, action: &str, role_arn: &str) -> ApiError {
 
 pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
     let p = params(ctx)?;
-    // The trust policy is the decision; the guard is told it was made.
-    authz::no_permission_needed(ctx);
     let caller = ctx.caller;
     let chained = matches!(caller.principal, Principal::AssumedRole { .. });
     match &caller.principal {
@@ -237,12 +235,15 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
             authz::refusal(ctx, req, d, &context)
         })
     };
-    ask("sts:AssumeRole")?;
+    // The trust policy's decision on sts:AssumeRole is the call's proof;
+    // tagging the session and setting its source identity must be allowed
+    // as well.
+    let proof = ask("sts:AssumeRole")?;
     if !p.tags.is_empty() {
-        ask("sts:TagSession")?;
+        let _tag_session = ask("sts:TagSession")?;
     }
     if p.source_identity.is_some() {
-        ask("sts:SetSourceIdentity")?;
+        let _set_source_identity = ask("sts:SetSourceIdentity")?;
     }
 
     // Duration: the role's maximum, and one hour when chaining.
@@ -316,5 +317,5 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
     if p.policy.is_some() || !p.policy_arns.is_empty() || !p.tags.is_empty() {
         x.elem("PackedPolicySize", &packed_percent.to_string());
     }
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }

@@ -7,8 +7,8 @@ use latchkey_model::{AccessKeyId, AccountId, KeyKind, SecretAccessKey, format_is
 use latchkey_token::SessionClaims;
 
 use crate::ApiError;
-use crate::api::{Ctx, Output};
-use crate::authz::{self, Request};
+use crate::api::{Answer, Ctx, Output};
+use crate::authz::{self, Authorized, Request};
 use crate::protocol::query::Violations;
 use crate::protocol::xml::Xml;
 
@@ -31,12 +31,12 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
 
 /// Needs no permission, and an explicit deny cannot stop it (AWS's rule).
 fn get_caller_identity(ctx: &Ctx<'_>) -> Output {
-    authz::no_permission_needed(ctx);
+    let proof = Authorized::no_permission_needed("sts:GetCallerIdentity")?;
     let mut x = Xml::new();
     x.elem("Arn", &ctx.caller.arn())
         .elem("UserId", &ctx.caller.user_id())
         .elem("Account", &ctx.caller.account.to_string());
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 fn decode_authorization_message(ctx: &Ctx<'_>) -> Output {
@@ -44,11 +44,11 @@ fn decode_authorization_message(ctx: &Ctx<'_>) -> Output {
     let mut v = Violations::default();
     v.length("EncodedMessage", encoded, 1, 10240);
     v.finish()?;
-    authz::authorize(ctx, Request { action: "sts:DecodeAuthorizationMessage", resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action: "sts:DecodeAuthorizationMessage", resource: "*" })?;
     let decoded = authz::decode_message(ctx, encoded)?;
     let mut x = Xml::new();
     x.elem("DecodedMessage", &decoded.to_string());
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 fn get_access_key_info(ctx: &Ctx<'_>) -> Output {
@@ -57,12 +57,12 @@ fn get_access_key_info(ctx: &Ctx<'_>) -> Output {
     v.length("AccessKeyId", key, 16, 128);
     v.pattern("AccessKeyId", key, "[\\w]*", |c| c.is_ascii_alphanumeric() || c == '_');
     v.finish()?;
-    authz::authorize(ctx, Request { action: "sts:GetAccessKeyInfo", resource: "*" })?;
+    let proof = authz::authorize(ctx, Request { action: "sts:GetAccessKeyInfo", resource: "*" })?;
     let account = AccessKeyId::decode_account(key)
         .ok_or_else(|| ApiError::validation(format!("The access key ID {key} is not valid.")))?;
     let mut x = Xml::new();
     x.elem("Account", &account.to_string());
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 /// Temporary credentials, sealed and ready to hand out.

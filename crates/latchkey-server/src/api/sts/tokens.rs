@@ -4,9 +4,9 @@
 use latchkey_token::{SessionClaims, SessionKind, SessionUser};
 
 use crate::ApiError;
-use crate::api::{Ctx, Output};
+use crate::api::{Answer, Ctx, Output};
 use crate::authn::Principal;
-use crate::authz::{self, Request};
+use crate::authz::{self, Authorized, Request};
 use crate::protocol::query::{Violations, is_name_char};
 use crate::protocol::xml::Xml;
 
@@ -56,7 +56,7 @@ pub(super) fn get_session_token(ctx: &Ctx<'_>) -> Output {
     }
     v.finish()?;
     let duration = duration(ctx)?;
-    authz::no_permission_needed(ctx);
+    let proof = Authorized::no_permission_needed("sts:GetSessionToken")?;
     let mfa = super::check_mfa(ctx)?;
     let caller = ctx.caller;
     let expires_at = ctx.now + duration;
@@ -80,7 +80,7 @@ pub(super) fn get_session_token(ctx: &Ctx<'_>) -> Output {
     })?;
     let mut x = Xml::new();
     super::write_credentials(&mut x, &minted);
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
 
 pub(super) fn get_federation_token(ctx: &Ctx<'_>) -> Output {
@@ -114,7 +114,7 @@ pub(super) fn get_federation_token(ctx: &Ctx<'_>) -> Output {
     let caller = ctx.caller;
     let account = caller.account;
     let arn = format!("arn:aws:sts::{account}:federated-user/{name}");
-    authz::authorize(ctx, Request { action: "sts:GetFederationToken", resource: &arn })?;
+    let proof = authz::authorize(ctx, Request { action: "sts:GetFederationToken", resource: &arn })?;
     let session_policy = super::session_policy(policy)?;
     let packed_percent = super::packed_size(session_policy.as_deref(), &policy_arns, &tags)?;
     let user_id = source_user(ctx).map(|u| u.id);
@@ -148,5 +148,5 @@ pub(super) fn get_federation_token(ctx: &Ctx<'_>) -> Output {
         .elem("Arn", &arn)
         .close("FederatedUser");
     x.elem("PackedPolicySize", &packed_percent.to_string());
-    Ok(Some(x.into_string()))
+    Ok(Answer::new(proof, Some(x.into_string())))
 }
