@@ -1,7 +1,8 @@
 //! Every routed action is authorised: a user who holds no policy is refused
-//! each one with AccessDenied (GetCallerIdentity and GetSessionToken aside,
-//! which AWS serves without a permission check), even when the entity it
-//! names does not exist.
+//! each one with AccessDenied (the actions of `authz::NO_PERMISSION_NEEDED`
+//! aside, which AWS serves without a permission check), even when the
+//! entity it names does not exist, and no refused call writes: the store's
+//! version does not move.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,10 +19,12 @@ use latchkey_server::protocol::Service;
 use latchkey_server::state::State;
 use latchkey_server::{App, Clock, ServiceConfig, SystemClock, api, setup};
 use latchkey_sigv4::SigningParams;
-use latchkey_store::Op;
+use latchkey_store::{Op, Store};
 
 struct Harness {
     app: Arc<App>,
+    /// The store behind `app`, to read its version.
+    store: Arc<dyn Store>,
     /// The root user's key and secret.
     root: (String, String),
     account: String,
@@ -55,10 +58,11 @@ async fn harness() -> Harness {
     };
     let secret = SecretAccessKey::generate();
     opened.store.apply(&[Op::InsertUser(user), Op::InsertAccessKey(key.clone(), secret.clone())]).await.unwrap();
+    let store = opened.store.clone();
     let state = State::load(opened.store).await.unwrap();
     state.rotate_token_keys(now, 86_400).await.unwrap();
     let app = App::new(state, Arc::new(SystemClock), ServiceConfig::default(), Arc::new(latchkey_audit::DiscardTrail));
-    Harness { app, root, account: account.to_string(), key: key.id.to_string(), secret: secret.expose().to_owned(), _dir: dir }
+    Harness { app, store, root, account: account.to_string(), key: key.id.to_string(), secret: secret.expose().to_owned(), _dir: dir }
 }
 
 async fn call(h: &Harness, service: Service, target: Option<String>, body: String) -> (u16, String) {
@@ -130,12 +134,18 @@ fn body(action: &str, service: Service, account: &str) -> String {
 #[tokio::test]
 async fn every_routed_action_is_authorised() {
     let h = harness().await;
+    let version = h.store.version().await.unwrap();
     let mut checked = 0;
+    let mut free_walked = Vec::new();
     for (service, actions) in [(Service::Iam, api::iam::ACTIONS), (Service::Sts, api::sts::ACTIONS)] {
         for action in actions {
-            // AWS serves these two without a permission check: called bare,
-            // they succeed.
-            let free = matches!(*action, "GetCallerIdentity" | "GetSessionToken");
+            // AWS serves these without a permission check: called bare,
+            // they succeed (and write nothing either).
+            let qualified = format!("{}:{action}", service.signing_name());
+            let free = latchkey_server::authz::NO_PERMISSION_NEEDED.contains(&qualified.as_str());
+            if free {
+                free_walked.push(qualified);
+            }
             let body = if free {
                 format!("Action={action}&Version={}", service.query_version())
             } else {
@@ -149,22 +159,41 @@ async fn every_routed_action_is_authorised() {
                 assert!(text.contains("<Code>AccessDenied</Code>"), "{action}: {text}");
                 assert!(text.contains("is not authorized to perform"), "{action}: {text}");
             }
+            assert_eq!(h.store.version().await.unwrap(), version, "{action} wrote to the store");
             checked += 1;
         }
     }
-    let json_params = serde_json::json!({
+    let organizations = serde_json::json!({
         "Email": "ghost@example.com", "AccountName": "ghost", "CreateAccountRequestId": "car-0000",
         "AccountId": "000000000001", "Content": "{}", "Name": "ghost", "Type": "SERVICE_CONTROL_POLICY",
         "Description": "", "PolicyId": "p-0000", "TargetId": "000000000001", "Filter": "SERVICE_CONTROL_POLICY",
     });
-    for action in api::organizations::ACTIONS {
-        let target = format!("{}{action}", Service::Organizations.json_target_prefix());
-        let (status, text) = call(&h, Service::Organizations, Some(target), json_params.to_string()).await;
-        assert_eq!(status, 403, "{action} was not refused: {text}");
-        assert!(text.contains("AccessDeniedException"), "{action}: {text}");
-        checked += 1;
+    let cloudtrail = serde_json::json!({});
+    for (service, actions, json_params) in
+        [(Service::Organizations, api::organizations::ACTIONS, &organizations), (Service::CloudTrail, api::cloudtrail::ACTIONS, &cloudtrail)]
+    {
+        for action in actions {
+            let qualified = format!("{}:{action}", service.signing_name());
+            assert!(!latchkey_server::authz::NO_PERMISSION_NEEDED.contains(&qualified.as_str()), "{qualified} is not walked bare");
+            let target = format!("{}{action}", service.json_target_prefix());
+            let (status, text) = call(&h, service, Some(target), json_params.to_string()).await;
+            assert_eq!(status, 403, "{action} was not refused: {text}");
+            assert!(text.contains("AccessDeniedException"), "{action}: {text}");
+            assert_eq!(h.store.version().await.unwrap(), version, "{action} wrote to the store");
+            checked += 1;
+        }
     }
+    // Every action that needs no permission was walked, bare (and so is routed).
+    let mut listed: Vec<String> = latchkey_server::authz::NO_PERMISSION_NEEDED.iter().map(|a| (*a).to_owned()).collect();
+    listed.sort();
+    free_walked.sort();
+    assert_eq!(free_walked, listed);
     assert!(checked > 70, "only {checked} actions walked");
+    // The version check has teeth: a write that is allowed moves it.
+    let body = format!("Action=CreateGroup&Version={}&GroupName=walkers", Service::Iam.query_version());
+    let (status, text) = call_as(&h, (&h.root.0, &h.root.1), Service::Iam, None, body).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(h.store.version().await.unwrap() > version, "an allowed write did not move the store's version");
 }
 
 /// GetUser without UserName, by root: AWS describes the root user (by its
