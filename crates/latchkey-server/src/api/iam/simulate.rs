@@ -140,15 +140,24 @@ struct Simulation<'a> {
     boundary: Option<NamedPolicy>,
     resource: Option<NamedPolicy>,
     /// The simulated caller: `CallerArn`, or the simulated entity.
-    principal_arn: &'a str,
-    /// Its unique id, when it is an entity latchkey knows.
-    principal_id: &'a str,
-    /// The caller's account, from its ARN (not the signer's).
-    principal_account: &'a str,
-    kind: PrincipalKind<'a>,
+    principal: Principal<'a>,
     /// `ResourceOwner`: the owner of resources whose ARN names no account,
     /// and of the resource policy; the caller's account when absent.
     resource_owner: Option<String>,
+}
+
+/// What both simulations take alike: the resource policy, `ResourceOwner`,
+/// `CallerArn`, and a valid `ResourceHandlingOption`.
+struct Inputs<'p> {
+    resource: Option<NamedPolicy>,
+    resource_owner: Option<String>,
+    caller: Option<(&'p str, String)>,
+}
+
+fn inputs<'p>(ctx: &Ctx<'p>, docs: &mut HashMap<String, (String, PolicyKind)>) -> Result<Inputs<'p>, ApiError> {
+    let resource = resource_policy(ctx, docs)?;
+    check_resource_handling(ctx)?;
+    Ok(Inputs { resource, resource_owner: resource_owner(ctx)?, caller: caller_arn(ctx)? })
 }
 
 /// The account that owns `resource` in a simulation: the one its ARN names,
@@ -159,7 +168,7 @@ fn owner_of<'r>(resource: &'r str, sim: &'r Simulation<'_>) -> &'r str {
         .map(|a| a.account)
         .filter(|a| !a.is_empty() && *a != "aws")
         .or(sim.resource_owner.as_deref())
-        .unwrap_or(sim.principal_account)
+        .unwrap_or(sim.principal.account)
 }
 
 /// `ResourceOwner`: an account id, or its ARN `arn:aws:iam::ACCOUNT:root`.
@@ -242,12 +251,7 @@ fn run(ctx: &Ctx<'_>, proof: Authorized, sim: &Simulation<'_>) -> Output {
                 ..PolicySet::default()
             };
             let request = latchkey_policy::Request {
-                principal: Principal {
-                    arn: sim.principal_arn,
-                    id: sim.principal_id,
-                    account: sim.principal_account,
-                    kind: sim.kind,
-                },
+                principal: sim.principal,
                 action,
                 resource: res,
                 context: &context,
@@ -344,12 +348,9 @@ pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
         .into_iter()
         .next()
         .or(boundary);
-    let resource = resource_policy(ctx, &mut docs)?;
-    check_resource_handling(ctx)?;
-    let resource_owner = resource_owner(ctx)?;
+    let Inputs { resource, resource_owner, caller } = inputs(ctx, &mut docs)?;
     // Simulated as CallerArn "as if Bob had David's policies"; without it,
     // as the entity itself.
-    let caller = caller_arn(ctx)?;
     if caller.is_none() && resource.is_some() && kind != OwnerKind::User {
         return Err(ApiError::invalid_input(
             "CallerArn is required if you include a ResourcePolicy and the PolicySourceArn is not the ARN for an IAM user.",
@@ -358,31 +359,20 @@ pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
     let own_account = ctx.caller.account.to_string();
     // The simulated request's resource policy is a document, not a stored
     // policy bound to ids, so the caller's id matters only for the entity itself.
-    let (principal_arn, principal_id, principal_account, principal_kind) = match &caller {
-        Some((arn, account)) => (*arn, "", account.as_str(), PrincipalKind::User),
-        None => match kind {
-            OwnerKind::Role => {
-                (owner.arn.as_str(), owner.id.as_str(), own_account.as_str(), PrincipalKind::AssumedRole { role_arn: &owner.arn })
-            }
-            _ => (owner.arn.as_str(), owner.id.as_str(), own_account.as_str(), PrincipalKind::User),
+    let principal = match &caller {
+        Some((arn, account)) => Principal { arn, id: "", account, kind: PrincipalKind::User },
+        None => Principal {
+            arn: &owner.arn,
+            id: owner.id.as_str(),
+            account: &own_account,
+            kind: match kind {
+                OwnerKind::Role => PrincipalKind::AssumedRole { role_arn: &owner.arn },
+                _ => PrincipalKind::User,
+            },
         },
     };
     let sources = Sources::new(docs);
-    run(
-        ctx,
-        proof,
-        &Simulation {
-            sources,
-            identity,
-            boundary,
-            resource,
-            principal_arn,
-            principal_id,
-            principal_account,
-            kind: principal_kind,
-            resource_owner,
-        },
-    )
+    run(ctx, proof, &Simulation { sources, identity, boundary, resource, principal, resource_owner })
 }
 
 pub(super) fn custom_policy(ctx: &Ctx<'_>) -> Output {
@@ -393,34 +383,18 @@ pub(super) fn custom_policy(ctx: &Ctx<'_>) -> Output {
     let mut docs = HashMap::new();
     let identity = input_policies(ctx, "PolicyInputList", PolicyKind::Identity, &mut docs)?;
     let boundary = input_policies(ctx, "PermissionsBoundaryPolicyInputList", PolicyKind::Boundary, &mut docs)?.into_iter().next();
-    let resource = resource_policy(ctx, &mut docs)?;
-    check_resource_handling(ctx)?;
-    let resource_owner = resource_owner(ctx)?;
+    let Inputs { resource, resource_owner, caller } = inputs(ctx, &mut docs)?;
     // Without CallerArn (required only with a ResourcePolicy, which needs a
     // principal to match), the caller is an unnamed user of the signer's account.
-    let caller = caller_arn(ctx)?;
     if caller.is_none() && resource.is_some() {
         return Err(ApiError::invalid_input("CallerArn is required if you include a ResourcePolicy."));
     }
     let default_arn = format!("arn:aws:iam::{}:user/simulated", ctx.caller.account);
     let default_account = ctx.caller.account.to_string();
-    let (principal_arn, principal_account) = caller.as_ref().map_or((default_arn.as_str(), default_account.as_str()), |(a, acct)| (*a, acct.as_str()));
+    let (arn, account) = caller.as_ref().map_or((default_arn.as_str(), default_account.as_str()), |(a, acct)| (*a, acct.as_str()));
+    let principal = Principal { arn, id: "", account, kind: PrincipalKind::User };
     let sources = Sources::new(docs);
-    run(
-        ctx,
-        proof,
-        &Simulation {
-            sources,
-            identity,
-            boundary,
-            resource,
-            principal_arn,
-            principal_id: "",
-            principal_account,
-            kind: PrincipalKind::User,
-            resource_owner,
-        },
-    )
+    run(ctx, proof, &Simulation { sources, identity, boundary, resource, principal, resource_owner })
 }
 
 /// The `ResourcePolicy` parameter, compiled. A document that is not a valid
