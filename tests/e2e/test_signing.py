@@ -124,7 +124,7 @@ def test_regions_outside_aws_are_refused(server):
     assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
     with pytest.raises(ClientError) as e:
         client_in(server, "xx-fake-9", "organizations").describe_organization()
-    assert e.value.response["Error"]["Code"] in ("SignatureDoesNotMatch", "InvalidSignatureException")
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
 
     for region in ("us-east-1", "eu-central-1", "cn-north-1", "us-gov-west-1", "aws-global"):
         assert client_in(server, region).get_caller_identity()["Arn"].endswith(":root"), region
@@ -163,3 +163,27 @@ def test_extra_regions_from_the_flag_the_environment_and_the_file(tmp_path):
     out = run("serve", "--data-dir", str(tmp_path / "bad"), "--listen", "127.0.0.1:0",
               "--extra-regions", "ok-1,not/a/region", check=False, timeout=10)
     assert out.returncode != 0 and "not/a/region" in out.stderr
+
+
+def test_json_services_name_authentication_failures_their_own_way(server):
+    """awsJson services (Organizations, CloudTrail) answer an unknown key
+    with UnrecognizedClientException, a wrong signature with
+    InvalidSignatureException, an expired session with
+    ExpiredTokenException, each with 400; awsQuery services keep
+    InvalidClientTokenId / SignatureDoesNotMatch with 403."""
+    key, _ = server.creds()
+    cases = [
+        (dict(key="AKIAIOSFODNN7EXAMPLE", secret="x" * 40), "UnrecognizedClientException", "InvalidClientTokenId"),
+        (dict(key=key, secret="wrong-secret"), "InvalidSignatureException", "SignatureDoesNotMatch"),
+    ]
+    for creds, json_code, query_code in cases:
+        for service, call in (("organizations", lambda c: c.describe_organization()),
+                              ("cloudtrail", lambda c: c.lookup_events())):
+            with pytest.raises(ClientError) as e:
+                call(client_in(server, "us-east-1", service, **creds))
+            assert e.value.response["Error"]["Code"] == json_code, service
+            assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400, service
+        with pytest.raises(ClientError) as e:
+            client_in(server, "us-east-1", "sts", **creds).get_caller_identity()
+        assert e.value.response["Error"]["Code"] == query_code
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

@@ -301,7 +301,10 @@ fn render(outcome: &Outcome, result: Result<Option<String>, ApiError>, request_i
         (Ok(inner), false) => (StatusCode::OK, "text/xml", xml::success(outcome.service, &outcome.action, inner.as_deref(), request_id)),
         (Ok(inner), true) => (StatusCode::OK, "application/x-amz-json-1.1", inner.clone().unwrap_or_else(|| "{}".to_owned())),
         (Err(e), false) => (e.status(), "text/xml", xml::error(outcome.service, e, request_id)),
-        (Err(e), true) => (e.status(), "application/x-amz-json-1.1", json::error(e)),
+        (Err(e), true) => {
+            let (status, body) = json::error(e);
+            (status, "application/x-amz-json-1.1", body)
+        }
     };
     let mut response = (status, Body::from(body)).into_response();
     let h = response.headers_mut();
