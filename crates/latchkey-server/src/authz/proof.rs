@@ -11,6 +11,8 @@
 //! - [`Authorized::internal`], for writes with no caller behind them, which
 //!   needs an [`crate::state::Internal`] only `state` can make.
 
+use std::borrow::Cow;
+
 use latchkey_policy::PolicyType;
 
 use crate::ApiError;
@@ -64,8 +66,10 @@ impl std::fmt::Display for Basis {
 #[derive(Debug)]
 #[must_use = "a proof is required by the write or the answer it authorises"]
 pub struct Authorized {
-    action: String,
-    resource: String,
+    // Static for the proofs made on every GetCallerIdentity, so the hot
+    // path allocates nothing for them.
+    action: Cow<'static, str>,
+    resource: Cow<'static, str>,
     basis: Basis,
 }
 
@@ -80,13 +84,13 @@ impl Authorized {
             latchkey_policy::Reason::RootUser => Basis::RootUser,
             latchkey_policy::Reason::Denied(_) | latchkey_policy::Reason::NotAllowed(_) => return None,
         };
-        Some(Self { action: action.to_owned(), resource: resource.to_owned(), basis })
+        Some(Self { action: Cow::Owned(action.to_owned()), resource: Cow::Owned(resource.to_owned()), basis })
     }
 
     /// The root user acting on its own account, when no SCP binds it: no
     /// policy was asked. Made by [`super::decide`] only.
     pub(super) fn root_user(action: &str, resource: &str) -> Self {
-        Self { action: action.to_owned(), resource: resource.to_owned(), basis: Basis::RootUser }
+        Self { action: Cow::Owned(action.to_owned()), resource: Cow::Owned(resource.to_owned()), basis: Basis::RootUser }
     }
 
     /// The proof for one of the [`NO_PERMISSION_NEEDED`] actions
@@ -96,7 +100,7 @@ impl Authorized {
         if !NO_PERMISSION_NEEDED.contains(&action) {
             return Err(ApiError::internal(format!("{action} is not an action that needs no permission")));
         }
-        Ok(Self { action: action.to_owned(), resource: "*".to_owned(), basis: Basis::NoPermissionNeeded })
+        Ok(Self { action: Cow::Borrowed(action), resource: Cow::Borrowed("*"), basis: Basis::NoPermissionNeeded })
     }
 
     /// The proof for a write with no caller behind it (token-key rotation,
@@ -104,7 +108,7 @@ impl Authorized {
     /// policies). [`crate::state::Internal`] can only be made inside
     /// `state`, so no handler reaches this.
     pub fn internal(why: crate::state::Internal) -> Self {
-        Self { action: "latchkey:Internal".to_owned(), resource: "*".to_owned(), basis: Basis::Internal(why.purpose()) }
+        Self { action: Cow::Borrowed("latchkey:Internal"), resource: Cow::Borrowed("*"), basis: Basis::Internal(why.purpose()) }
     }
 
     /// The action allowed, as `service:Action`.
@@ -120,6 +124,11 @@ impl Authorized {
     /// What allowed it.
     pub fn basis(&self) -> &Basis {
         &self.basis
+    }
+
+    /// What allowed it, keeping nothing else (for the request's log line).
+    pub fn into_basis(self) -> Basis {
+        self.basis
     }
 }
 

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, Ctx};
 use crate::audit::{self, Who};
 use crate::authn;
-use crate::authz::RequestFacts;
+use crate::authz::{self, RequestFacts};
 use crate::protocol::query::Params;
 use crate::protocol::{Service, json, xml};
 use crate::{ApiError, App};
@@ -56,8 +56,9 @@ struct Outcome {
     region: String,
     json: serde_json::Value,
     notes: audit::Notes,
-    /// What allowed a successful call (the proof's basis), for the log line.
-    allowed_by: Option<String>,
+    /// What allowed a successful call (the proof's basis), for the log line;
+    /// formatted only when the line is written.
+    allowed_by: Option<authz::Basis>,
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -138,12 +139,24 @@ async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Sock
         service = outcome.service.signing_name(),
         action = %outcome.action,
         caller = outcome.caller.as_deref().unwrap_or("-"),
-        allowed_by = outcome.allowed_by.as_deref().unwrap_or("-"),
+        allowed_by = %AllowedBy(outcome.allowed_by.as_ref()),
         source_ip = %peer.ip(),
         status = response.status().as_u16(),
         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
     );
     response
+}
+
+/// The log line's `allowed_by`: the basis, or `-` for a failed call.
+struct AllowedBy<'a>(Option<&'a authz::Basis>);
+
+impl std::fmt::Display for AllowedBy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(b) => b.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// Routes, authenticates and runs one call.
@@ -276,7 +289,7 @@ async fn call(
     outcome.notes = ctx.notes.into_inner().unwrap_or_default();
     outcome.json = json_body;
     let (proof, body) = result?.into_parts();
-    outcome.allowed_by = Some(proof.basis().to_string());
+    outcome.allowed_by = Some(proof.into_basis());
     Ok(body)
 }
 
