@@ -172,7 +172,7 @@ pub struct Role {
     /// The users and roles the trust policy names, bound to their unique ids
     /// when it was saved; `None` for a policy saved before latchkey bound
     /// principals (bound at the next start, see `State::bind_legacy_trusts`).
-    pub trust_principals: Option<Vec<PrincipalBinding>>,
+    pub trust_principals: Option<std::sync::Arc<[PrincipalBinding]>>,
     /// Free text, up to 1000 characters.
     pub description: Option<String>,
     /// 3600–43200 seconds.

@@ -36,7 +36,7 @@ fn fixture() -> (Arc<Snapshot>, tempfile::TempDir) {
             name: "bench".into(),
             path: "/".into(),
             trust_policy: trust,
-            trust_principals: Some(Vec::new()),
+            trust_principals: Some(Vec::new().into()),
             description: None,
             max_session_duration: 3600,
             created: now,

@@ -322,13 +322,49 @@ pub(crate) fn encode_principals(principals: Option<&[PrincipalBinding]>) -> Opti
     principals.map(|list| list.iter().map(|b| format!("{} {}\n", b.arn, b.id.as_str())).collect())
 }
 
-/// The inverse of [`encode_principals`]; a malformed line is skipped, so the
-/// ARN it held matches nobody.
-pub(crate) fn decode_principals(text: Option<String>) -> Option<Vec<PrincipalBinding>> {
-    text.map(|t| {
-        t.lines()
+/// Decodes `roles.trust_principals` columns (the inverse of
+/// [`encode_principals`]), handing out one shared list per distinct text. A
+/// malformed line is skipped, so the ARN it held matches nobody.
+#[derive(Debug, Default)]
+pub(crate) struct SharedBindings {
+    seen: std::collections::HashMap<String, std::sync::Arc<[PrincipalBinding]>>,
+}
+
+impl SharedBindings {
+    pub(crate) fn decode(&mut self, text: Option<String>) -> Option<std::sync::Arc<[PrincipalBinding]>> {
+        let text = text?;
+        if let Some(list) = self.seen.get(&text) {
+            return Some(list.clone());
+        }
+        let list: std::sync::Arc<[PrincipalBinding]> = text
+            .lines()
             .filter_map(|line| line.split_once(' '))
             .map(|(arn, id)| PrincipalBinding { arn: arn.to_owned(), id: UniqueId::from_stored(id.to_owned()) })
-            .collect()
-    })
+            .collect();
+        self.seen.insert(text, list.clone());
+        Some(list)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bindings_round_trip_and_identical_lists_are_shared() {
+        let list = vec![
+            PrincipalBinding { arn: "arn:aws:iam::111111111111:user/a".into(), id: UniqueId::from_stored("AIDAAAAA".into()) },
+            PrincipalBinding { arn: "arn:aws:iam::111111111111:role/r".into(), id: UniqueId::from_stored("AROARRRR".into()) },
+        ];
+        let text = encode_principals(Some(&list));
+        let mut shared = SharedBindings::default();
+        let first = shared.decode(text.clone());
+        let second = shared.decode(text);
+        assert_eq!(first.as_deref(), Some(list.as_slice()));
+        assert!(matches!((&first, &second), (Some(a), Some(b)) if std::sync::Arc::ptr_eq(a, b)));
+        assert_eq!(shared.decode(None), None, "NULL: saved before bindings");
+        assert_eq!(shared.decode(Some(String::new())).as_deref(), Some(&[][..]));
+        let kept = shared.decode(Some("garbage\narn:aws:iam::1:user/x AIDAX\n".into()));
+        assert_eq!(kept.map(|l| l.len()), Some(1), "a malformed line is skipped");
+    }
 }

@@ -262,6 +262,9 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
     })
     .await?;
 
+    // Roles trusting the same principals share one list: with 100,000 roles
+    // that mostly trust a few principals, one list each cost ~30 MB.
+    let mut bindings = crate::ops::SharedBindings::default();
     let roles = rows(
         c,
         "SELECT id, account_id, name, path, trust_policy, description, max_session_duration, permissions_boundary,
@@ -278,7 +281,7 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
                 name: row.get("name")?,
                 path: row.get("path")?,
                 trust_policy: row.get("trust_policy")?,
-                trust_principals: crate::ops::decode_principals(row.get("trust_principals")?),
+                trust_principals: bindings.decode(row.get("trust_principals")?),
                 description: row.get("description")?,
                 max_session_duration: row.get("max_session_duration")?,
                 permissions_boundary: row.get("permissions_boundary")?,

@@ -220,10 +220,9 @@ fn everything(account: AccountId) -> (Vec<Op>, User, Role) {
         name: "deployer".into(),
         path: "/".into(),
         trust_policy: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
-        trust_principals: Some(vec![PrincipalBinding {
-            arn: format!("arn:aws:iam::{account}:user/alice"),
-            id: alice.id.clone(),
-        }]),
+        trust_principals: Some(
+            vec![PrincipalBinding { arn: format!("arn:aws:iam::{account}:user/alice"), id: alice.id.clone() }].into(),
+        ),
         description: Some("deploys".into()),
         max_session_duration: 7200,
         created: 1_700_000_300,
@@ -418,7 +417,7 @@ async fn everything_round_trips(b: &dyn Backend) {
         .unwrap();
     let l = store.load().await.unwrap();
     let r = l.roles.iter().find(|r| r.id == role.id).unwrap();
-    assert_eq!((r.trust_policy.as_str(), r.trust_principals.as_ref()), (doc, Some(&rebound)));
+    assert_eq!((r.trust_policy.as_str(), r.trust_principals.as_deref()), (doc, Some(rebound.as_slice())));
     let p = &l.policies[0];
     assert_eq!((p.default_version.as_str(), p.next_version, p.versions.len()), ("v2", 3, 2));
     assert_eq!(l.attachments.len(), 2);

@@ -114,7 +114,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Output {
             if acct.role(name).is_some() {
                 return Err(ApiError::entity_already_exists(format!("Role with name {name} already exists.")));
             }
-            let role = Role { trust_principals: Some(bind_trust(snap, trust)?), ..role.clone() };
+            let role = Role { trust_principals: Some(bind_trust(snap, trust)?.into()), ..role.clone() };
             Ok((vec![Op::InsertRole(role.clone())], role))
         })
         .await?;

@@ -150,7 +150,7 @@ async fn create_account(ctx: &Ctx<'_>) -> Output {
                 path: "/".to_owned(),
                 trust_policy: trust,
                 // It names an account, no user or role.
-                trust_principals: Some(Vec::new()),
+                trust_principals: Some(Vec::new().into()),
                 description: None,
                 max_session_duration: 3600,
                 created: ctx.now,
