@@ -141,9 +141,6 @@ impl State {
     /// a deletion is not trusted. Runs once at start; returns how many roles
     /// it bound.
     pub async fn bind_legacy_trusts(&self) -> Result<usize, ApiError> {
-        if !self.snapshot().accounts.values().flat_map(|a| a.roles.values()).any(|r| r.role.trust_principals.is_none()) {
-            return Ok(0);
-        }
         self.write(&Authorized::internal(Internal::LEGACY_TRUST_BINDING), |snap| {
             let ops: Vec<Op> = snap
                 .accounts

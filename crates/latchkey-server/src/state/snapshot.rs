@@ -163,7 +163,8 @@ impl RoleEntry {
             let compiled = compile_stored(&self.role.trust_policy, PolicyKind::Trust);
             match &self.role.trust_principals {
                 Some(bindings) => {
-                    let mut bound = (*compiled).clone();
+                    // Freshly compiled, so unwrapping takes it without a copy.
+                    let mut bound = Arc::unwrap_or_clone(compiled);
                     bound.bind_principals(&super::principals::binder(bindings));
                     Arc::new(bound)
                 }
