@@ -24,7 +24,7 @@ pub use master_key::write_secret_file;
 
 pub use error::StoreError;
 pub use master_key::{MasterKey, MasterKeyError};
-pub use ops::{Bootstrap, CreateAccountRequest, Loaded, LoadedAccessKey, Op, Scp, TokenKeyMaterial};
+pub use ops::{Bootstrap, CreateAccountRequest, Loaded, LoadedAccessKey, Op, Scp, TokenKeyMaterial, Touched, Update};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -43,13 +43,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Everything the request path needs, secrets decrypted.
     async fn load(&self) -> Result<Loaded, StoreError>;
 
+    /// What changed since `version` (a snapshot's): nothing, the rows of the
+    /// entities the change log names for the batches since, or everything
+    /// when the log no longer reaches back that far. One read transaction.
+    async fn load_since(&self, version: i64) -> Result<Update, StoreError>;
+
     /// The current change version; it grows with every applied batch.
     async fn version(&self) -> Result<i64, StoreError>;
 
     /// Flushes and closes the backend; later calls fail.
     async fn close(&self);
 
-    /// Applies `ops` in one transaction and returns the new version.
+    /// Applies `ops` in one transaction and returns the new version. What
+    /// they change ([`Touched::of`]) is recorded under that version in the
+    /// change log, in the same transaction.
     async fn apply(&self, ops: &[Op]) -> Result<i64, StoreError>;
 
     /// Writes everything another store's [`Store::load`] returned into this

@@ -1,8 +1,9 @@
+use std::collections::BTreeSet;
+use std::str::FromStr as _;
+
 use latchkey_model::{
-    AccessKey, AccessKeyId, Account, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus, ManagedPolicy, MfaDevice,
-    PrincipalBinding,
-    OwnerKind, PolicyVersion,
-    Role, SecretAccessKey, Tag, UniqueId, User,
+    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus,
+    ManagedPolicy, MfaDevice, OwnerKind, PolicyVersion, PrincipalBinding, Role, SecretAccessKey, Tag, UniqueId, User,
 };
 
 /// What `initialize` writes: the management account and its root key.
@@ -54,8 +55,8 @@ pub enum Op {
         /// Region of the call.
         region: String,
     },
-    /// Replaces the whole tag set of a user, role or managed policy.
-    SetTags(UniqueId, Vec<Tag>),
+    /// Replaces the whole tag set of a user, group or role.
+    SetTags(OwnerKind, UniqueId, Vec<Tag>),
     /// Sets or clears the permissions boundary of a user or role.
     SetBoundary(OwnerKind, UniqueId, Option<String>),
     /// Adds a group.
@@ -140,7 +141,7 @@ pub enum Op {
     /// Creates or replaces an inline policy.
     PutInline(InlinePolicy),
     /// Removes an inline policy.
-    DeleteInline(UniqueId, String),
+    DeleteInline(OwnerKind, UniqueId, String),
     /// Adds a session-token key; fails if the id is taken (another node
     /// rotated first), so two nodes never create conflicting keys.
     InsertTokenKey(TokenKeyMaterial),
@@ -366,5 +367,280 @@ mod tests {
         assert_eq!(shared.decode(Some(String::new())).as_deref(), Some(&[][..]));
         let kept = shared.decode(Some("garbage\narn:aws:iam::1:user/x AIDAX\n".into()));
         assert_eq!(kept.map(|l| l.len()), Some(1), "a malformed line is skipped");
+    }
+}
+
+/// What a batch of ops changed, named by the entities a snapshot keeps: a
+/// user, group or role with what it owns (tags, inline policies,
+/// attachments, memberships), a managed policy with its versions, an access
+/// key, and so on. The store records it with each batch (the change log),
+/// and a snapshot refreshes exactly these entities from the store, whether
+/// the batch was committed by this node or by another one.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Touched {
+    /// Accounts.
+    pub accounts: BTreeSet<AccountId>,
+    /// Users (with their tags, inline policies, attachments and groups).
+    pub users: BTreeSet<UniqueId>,
+    /// Groups (with their inline policies, attachments and members).
+    pub groups: BTreeSet<UniqueId>,
+    /// Roles (with their tags, inline policies and attachments).
+    pub roles: BTreeSet<UniqueId>,
+    /// Customer-managed policies (with their versions and tags).
+    pub policies: BTreeSet<UniqueId>,
+    /// Access keys.
+    pub access_keys: BTreeSet<AccessKeyId>,
+    /// Virtual MFA devices, by serial number.
+    pub mfa_devices: BTreeSet<String>,
+    /// Identity providers, by ARN.
+    pub providers: BTreeSet<String>,
+    /// The session-token key ring (a handful of rows: read whole).
+    pub token_keys: bool,
+    /// The organization: SCPs, their attachments, CreateAccount requests
+    /// (few rows: read whole).
+    pub organization: bool,
+}
+
+impl Touched {
+    /// What `ops` change.
+    pub fn of(ops: &[Op]) -> Self {
+        let mut t = Self::default();
+        for op in ops {
+            t.add(op);
+        }
+        t
+    }
+
+    fn owner(&mut self, kind: OwnerKind, id: &UniqueId) {
+        let set = match kind {
+            OwnerKind::User => &mut self.users,
+            OwnerKind::Group => &mut self.groups,
+            OwnerKind::Role => &mut self.roles,
+        };
+        set.insert(id.clone());
+    }
+
+    /// Adds what `op` changes.
+    pub fn add(&mut self, op: &Op) {
+        match op {
+            Op::InsertAccount(a) => {
+                self.accounts.insert(a.id);
+                // The organization's id derives from the management account.
+                self.organization = true;
+            }
+            Op::InsertUser(u) => self.owner(OwnerKind::User, &u.id),
+            Op::RenameUser { id, .. } | Op::DeleteUser(id) => self.owner(OwnerKind::User, id),
+            Op::InsertAccessKey(k, _) => {
+                self.access_keys.insert(k.id.clone());
+            }
+            Op::SetAccessKeyStatus(id, _) | Op::DeleteAccessKey(id) | Op::TouchAccessKey { id, .. } => {
+                self.access_keys.insert(id.clone());
+            }
+            Op::SetTags(kind, id, _) | Op::SetBoundary(kind, id, _) | Op::DeleteInline(kind, id, _) => self.owner(*kind, id),
+            Op::InsertGroup(g) => self.owner(OwnerKind::Group, &g.id),
+            Op::DeleteGroup(id) => self.owner(OwnerKind::Group, id),
+            Op::AddToGroup { group, user, .. } | Op::RemoveFromGroup { group, user } => {
+                self.owner(OwnerKind::Group, group);
+                self.owner(OwnerKind::User, user);
+            }
+            Op::InsertRole(r) => self.owner(OwnerKind::Role, &r.id),
+            Op::UpdateRole { id, .. } | Op::SetTrustPolicy { id, .. } | Op::TouchRole { id, .. } | Op::DeleteRole(id) => {
+                self.owner(OwnerKind::Role, id);
+            }
+            Op::InsertPolicy(p) => {
+                self.policies.insert(p.id.clone());
+            }
+            Op::DeletePolicy(id)
+            | Op::InsertPolicyVersion { policy: id, .. }
+            | Op::DeletePolicyVersion(id, _)
+            | Op::SetDefaultVersion { policy: id, .. } => {
+                self.policies.insert(id.clone());
+            }
+            Op::Attach(a) | Op::Detach(a) => self.owner(a.owner_kind, &a.owner),
+            Op::PutInline(p) => self.owner(p.owner_kind, &p.owner),
+            Op::InsertTokenKey(_) | Op::DeleteTokenKey(_) => self.token_keys = true,
+            Op::InsertMfaDevice(d, _) => {
+                self.mfa_devices.insert(d.serial.clone());
+            }
+            Op::AssignMfaDevice { serial, .. } | Op::DeleteMfaDevice(serial) => {
+                self.mfa_devices.insert(serial.clone());
+            }
+            Op::InsertProvider(p) | Op::UpdateProvider(p) => {
+                self.providers.insert(p.arn.clone());
+            }
+            Op::DeleteProvider(arn) => {
+                self.providers.insert(arn.clone());
+            }
+            Op::InsertCreateAccountRequest(_)
+            | Op::InsertScp(_)
+            | Op::DeleteScp(_)
+            | Op::AttachScp { .. }
+            | Op::DetachScp { .. } => self.organization = true,
+        }
+    }
+
+    /// Adds everything `other` names.
+    pub fn merge(&mut self, other: Self) {
+        self.accounts.extend(other.accounts);
+        self.users.extend(other.users);
+        self.groups.extend(other.groups);
+        self.roles.extend(other.roles);
+        self.policies.extend(other.policies);
+        self.access_keys.extend(other.access_keys);
+        self.mfa_devices.extend(other.mfa_devices);
+        self.providers.extend(other.providers);
+        self.token_keys |= other.token_keys;
+        self.organization |= other.organization;
+    }
+
+    /// How many entities are named (the two whole-table flags count one each).
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+            + self.users.len()
+            + self.groups.len()
+            + self.roles.len()
+            + self.policies.len()
+            + self.access_keys.len()
+            + self.mfa_devices.len()
+            + self.providers.len()
+            + usize::from(self.token_keys)
+            + usize::from(self.organization)
+    }
+
+    /// Whether nothing is named.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The change log's text: one `kind key` line per entity. Keys are ids,
+    /// serial numbers and ARNs, none of which holds white space.
+    pub(crate) fn encode(&self) -> String {
+        let mut out = String::new();
+        let mut line = |kind: &str, key: &str| {
+            out.push_str(kind);
+            out.push(' ');
+            out.push_str(key);
+            out.push('\n');
+        };
+        self.accounts.iter().for_each(|a| line("a", &a.to_string()));
+        self.users.iter().for_each(|u| line("u", u.as_str()));
+        self.groups.iter().for_each(|g| line("g", g.as_str()));
+        self.roles.iter().for_each(|r| line("r", r.as_str()));
+        self.policies.iter().for_each(|p| line("p", p.as_str()));
+        self.access_keys.iter().for_each(|k| line("k", k.as_str()));
+        self.mfa_devices.iter().for_each(|m| line("m", m));
+        self.providers.iter().for_each(|i| line("i", i));
+        if self.token_keys {
+            line("t", "-");
+        }
+        if self.organization {
+            line("o", "-");
+        }
+        out
+    }
+
+    /// The inverse of [`Touched::encode`]; `None` for text it did not write.
+    pub(crate) fn decode(text: &str) -> Option<Self> {
+        let mut t = Self::default();
+        for line in text.lines() {
+            let (kind, key) = line.split_once(' ')?;
+            let id = || UniqueId::from_stored(key.to_owned());
+            match kind {
+                "a" => {
+                    t.accounts.insert(AccountId::from_str(key).ok()?);
+                }
+                "u" => {
+                    t.users.insert(id());
+                }
+                "g" => {
+                    t.groups.insert(id());
+                }
+                "r" => {
+                    t.roles.insert(id());
+                }
+                "p" => {
+                    t.policies.insert(id());
+                }
+                "k" => {
+                    t.access_keys.insert(AccessKeyId::parse(key)?);
+                }
+                "m" => {
+                    t.mfa_devices.insert(key.to_owned());
+                }
+                "i" => {
+                    t.providers.insert(key.to_owned());
+                }
+                "t" => t.token_keys = true,
+                "o" => t.organization = true,
+                _ => return None,
+            }
+        }
+        Some(t)
+    }
+}
+
+/// What [`crate::Store::load_since`] found since a snapshot's version.
+#[derive(Debug)]
+pub enum Update {
+    /// Nothing was committed since.
+    Current,
+    /// The current rows of the entities changed since (`rows.version` is the
+    /// version they are as of); an entity named in `touched` without a row
+    /// in `rows` was deleted.
+    Changed {
+        /// What changed.
+        touched: Touched,
+        /// Those entities' rows: a [`Loaded`] holding only them.
+        rows: Loaded,
+    },
+    /// Everything, as [`crate::Store::load`] returns it: the change log no
+    /// longer reaches back to the version asked about, or so much changed
+    /// that reading it all is cheaper.
+    Everything(Loaded),
+}
+
+impl LoadedAccessKey {
+    /// The user owning the key, `None` for the root user.
+    pub fn owner(&self) -> Option<&UniqueId> {
+        match &self.key.owner {
+            AccessKeyOwner::Root => None,
+            AccessKeyOwner::User(id) => Some(id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod touched_tests {
+    use super::*;
+
+    #[test]
+    fn touched_round_trips_through_the_change_log_text() {
+        let mut t = Touched::default();
+        t.accounts.insert(AccountId::from_str("111111111111").unwrap());
+        t.users.insert(UniqueId::from_stored("AIDAUSER".into()));
+        t.groups.insert(UniqueId::from_stored("AGPAGROUP".into()));
+        t.roles.insert(UniqueId::from_stored("AROAROLE".into()));
+        t.policies.insert(UniqueId::from_stored("ANPAPOLICY".into()));
+        t.mfa_devices.insert("arn:aws:iam::111111111111:mfa/dev".into());
+        t.providers.insert("arn:aws:iam::111111111111:oidc-provider/example.com/x".into());
+        t.token_keys = true;
+        t.organization = true;
+        assert_eq!(Touched::decode(&t.encode()), Some(t.clone()));
+        assert_eq!(t.len(), 9);
+        assert_eq!(Touched::decode(""), Some(Touched::default()));
+        assert_eq!(Touched::decode("x y\n"), None, "an unknown kind is refused, not skipped");
+        assert_eq!(Touched::decode("u\n"), None);
+    }
+
+    #[test]
+    fn a_membership_touches_both_sides_and_an_attachment_its_owner() {
+        let (g, u) = (UniqueId::from_stored("AGPAG".into()), UniqueId::from_stored("AIDAU".into()));
+        let t = Touched::of(&[
+            Op::AddToGroup { group: g.clone(), user: u.clone(), at: 1 },
+            Op::Attach(Attachment { policy_arn: "arn:aws:iam::aws:policy/X".into(), owner_kind: OwnerKind::Group, owner: g.clone() }),
+        ]);
+        assert_eq!(t.groups.into_iter().collect::<Vec<_>>(), vec![g]);
+        assert_eq!(t.users.into_iter().collect::<Vec<_>>(), vec![u]);
+        assert!(t.policies.is_empty(), "attaching changes the owner, not the policy");
     }
 }

@@ -17,7 +17,7 @@ use sqlx::{PgPool, Postgres};
 use tokio::sync::watch;
 
 use crate::dialect::{Arg, Dialect, args};
-use crate::{Bootstrap, Loaded, MasterKey, Op, Store, StoreError, shared};
+use crate::{Bootstrap, Loaded, MasterKey, Op, Store, StoreError, Update, shared};
 
 impl Dialect for Postgres {
     const SCHEMA_WORDS: &'static [(&'static str, &'static str)] =
@@ -194,6 +194,13 @@ impl Store for PostgresStore {
 
     async fn load(&self) -> Result<Loaded, StoreError> {
         tokio::time::timeout(LOAD_TIMEOUT, shared::load(&self.pool, &self.master))
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Backend("loading from the database timed out".into())))
+    }
+
+    async fn load_since(&self, version: i64) -> Result<Update, StoreError> {
+        // A healing full load may take as long as a start-up's.
+        tokio::time::timeout(LOAD_TIMEOUT, shared::load_since(&self.pool, &self.master, version))
             .await
             .unwrap_or_else(|_| Err(StoreError::Backend("loading from the database timed out".into())))
     }

@@ -15,6 +15,8 @@ use latchkey_model::{
 use sqlx::{AssertSqlSafe, Pool, SqlSafeStr as _, SqlStr};
 
 use crate::dialect::{Conn, Dialect, Get as _, args, render};
+use crate::dialect::Arg;
+use crate::ops::{Touched, Update};
 use crate::{Bootstrap, CreateAccountRequest, Loaded, LoadedAccessKey, MasterKey, Op, Scp, StoreError, TokenKeyMaterial};
 
 /// Plaintext sealed at initialisation so that opening the store with another
@@ -35,7 +37,16 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_identity_providers.sql")),
     (8, include_str!("../migrations/0008_management_full_aws_access.sql")),
     (9, include_str!("../migrations/0009_trust_principals.sql")),
+    (10, include_str!("../migrations/0010_changes.sql")),
 ];
+
+/// How many batches the change log keeps. A node further behind than this
+/// (down for a while, or partitioned) reads the whole store instead.
+const CHANGES_KEPT: i64 = 10_000;
+
+/// The most entities a refresh reads one by one; past it (a bulk change,
+/// an import) one full load costs less than thousands of keyed reads.
+const MAX_TOUCHED: usize = 1_000;
 
 const SCHEMA_MIGRATIONS: &str =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version {int} PRIMARY KEY, applied {int} NOT NULL)";
@@ -149,6 +160,9 @@ pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey, ops:
         apply_op(c, master, op).await?;
     }
     let version = bump_version(c).await?;
+    let touched = crate::ops::Touched::of(ops).encode();
+    c.execute("INSERT INTO changes (version, touched) VALUES ($1, $2)", args![version, touched]).await?;
+    c.execute("DELETE FROM changes WHERE version <= $1", args![version - CHANGES_KEPT]).await?;
     if let Some((sql, args)) = DB::announce(version) {
         c.execute(sql, args).await?;
     }
@@ -188,11 +202,13 @@ pub(crate) async fn import<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey, loa
 /// A query's rows, each made into a `T` as it streams by.
 async fn rows<C: Conn, T>(
     c: &mut C,
-    sql: SqlStr,
+    query: Option<Select<'_>>,
     mut each: impl FnMut(C::Row) -> Result<T, StoreError> + Send,
 ) -> Result<Vec<T>, StoreError> {
     let mut out = Vec::new();
-    let mut rows = c.fetch(sql, args![]);
+    // Nothing of this table is in scope: no statement at all.
+    let Some(Select { sql, args }) = query else { return Ok(out) };
+    let mut rows = c.fetch(sql, args);
     while let Some(row) = rows.try_next().await? {
         out.push(each(row)?);
     }
@@ -212,8 +228,162 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
         c.execute(sql, args![]).await?;
     }
     let version = read_version(c).await?;
+    let loaded = load_rows::<DB>(c, master, version, Scope::All).await?;
+    tx.commit().await?;
+    Ok(loaded)
+}
 
-    let accounts = rows(c, "SELECT id, name, email, management, created FROM accounts".into_sql_str(), |row| {
+/// [`crate::Store::load_since`], in one read transaction: the change log
+/// after `since` and the rows of what it names agree with each other.
+pub(crate) async fn load_since<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey, since: i64) -> Result<Update, StoreError> {
+    // The common case, nothing new, costs one statement and no transaction.
+    if version(pool).await? <= since {
+        return Ok(Update::Current);
+    }
+    let mut tx = pool.begin().await?;
+    let c: &mut DB::Connection = &mut tx;
+    if let Some(sql) = DB::BEGIN_LOAD {
+        c.execute(sql, args![]).await?;
+    }
+    let version = read_version(c).await?;
+    let log = rows(
+        c,
+        Some(Select { sql: "SELECT version, touched FROM changes WHERE version > $1 ORDER BY version".into_sql_str(), args: args![since] }),
+        |row| Ok((row.get("version")?, row.get("touched")?)),
+    )
+    .await?;
+    let update = match gather(since, version, log) {
+        Some(touched) if touched.is_empty() => Update::Changed { touched, rows: Loaded { version, ..Loaded::default() } },
+        Some(touched) if touched.len() <= MAX_TOUCHED => {
+            let rows = load_rows::<DB>(c, master, version, Scope::Only(&touched)).await?;
+            Update::Changed { touched, rows }
+        }
+        _ => Update::Everything(load_rows::<DB>(c, master, version, Scope::All).await?),
+    };
+    tx.commit().await?;
+    Ok(update)
+}
+
+/// What the change log says changed from `since` to `version`, or `None`
+/// when it does not cover every batch in between (pruned, or written by
+/// `initialize`/`import`, which log nothing).
+fn gather(since: i64, version: i64, log: Vec<(i64, String)>) -> Option<Touched> {
+    let mut touched = Touched::default();
+    let mut expected = since + 1;
+    for (v, text) in log {
+        if v != expected {
+            return None;
+        }
+        touched.merge(Touched::decode(&text)?);
+        expected += 1;
+    }
+    (expected == version + 1).then_some(touched)
+}
+
+/// Which rows a load reads.
+#[derive(Debug, Clone, Copy)]
+enum Scope<'a> {
+    /// Every row: start-up, and healing a gap in the change log.
+    All,
+    /// The rows of these entities only.
+    Only(&'a Touched),
+}
+
+/// An entity's key as its table stores it.
+trait Key {
+    fn key(&self) -> &str;
+}
+
+impl Key for UniqueId {
+    fn key(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Key for AccessKeyId {
+    fn key(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Key for String {
+    fn key(&self) -> &str {
+        self
+    }
+}
+
+/// A statement and its arguments.
+struct Select<'a> {
+    sql: SqlStr,
+    args: Vec<Arg<'a>>,
+}
+
+impl<'a> Scope<'a> {
+    /// `base`, restricted in scope `Only` to the rows whose key columns hold
+    /// one of the given keys (one `column IN (...)` per pair, OR-ed), then
+    /// `tail` (its ORDER BY). `None` when the scope names none of the keys:
+    /// the table has nothing to read.
+    fn select<'k>(self, base: &str, keys: Vec<(&str, Vec<Arg<'k>>)>, tail: &str) -> Option<Select<'k>> {
+        if let Scope::All = self {
+            return Some(Select { sql: AssertSqlSafe(format!("{base} {tail}")).into_sql_str(), args: Vec::new() });
+        }
+        let mut conditions = Vec::new();
+        let mut args = Vec::new();
+        for (column, values) in keys {
+            if values.is_empty() {
+                continue;
+            }
+            let first = args.len() + 1;
+            let placeholders: Vec<String> = (first..first + values.len()).map(|n| format!("${n}")).collect();
+            conditions.push(format!("{column} IN ({})", placeholders.join(", ")));
+            args.extend(values);
+        }
+        if conditions.is_empty() {
+            return None;
+        }
+        // Only placeholders and this crate's column names go into the text;
+        // the keys are bound.
+        let sql = format!("{base} WHERE {} {tail}", conditions.join(" OR "));
+        Some(Select { sql: AssertSqlSafe(sql).into_sql_str(), args })
+    }
+
+    /// The keys of one kind in scope `Only`, as arguments (none in scope
+    /// `All`, which binds none).
+    fn keys<T: Key + 'a>(self, pick: fn(&Touched) -> &std::collections::BTreeSet<T>) -> Vec<Arg<'a>> {
+        match self {
+            Scope::All => Vec::new(),
+            Scope::Only(t) => pick(t).iter().map(|k| Arg::Str(k.key())).collect(),
+        }
+    }
+
+    /// Whether a table read whole when touched at all is in scope.
+    fn whole(self, flag: impl FnOnce(&Touched) -> bool) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(t) => flag(t),
+        }
+    }
+}
+
+/// The rows in `scope`, read on `c` (inside the caller's transaction).
+async fn load_rows<DB: Dialect>(
+    c: &mut DB::Connection,
+    master: &MasterKey,
+    version: i64,
+    scope: Scope<'_>,
+) -> Result<Loaded, StoreError> {
+    let users = || scope.keys(|t| &t.users);
+    let groups = || scope.keys(|t| &t.groups);
+    let roles = || scope.keys(|t| &t.roles);
+    let policies = || scope.keys(|t| &t.policies);
+    let providers = || scope.keys(|t| &t.providers);
+    let accounts: Vec<Arg<'_>> = match scope {
+        Scope::All => Vec::new(),
+        Scope::Only(t) => t.accounts.iter().map(|a| Arg::String(a.to_string())).collect(),
+    };
+
+    let query = scope.select("SELECT id, name, email, management, created FROM accounts", vec![("id", accounts)], "");
+    let accounts = rows(c, query, |row| {
         Ok(Account {
             id: parse_account(row.get("id")?)?,
             name: row.get("name")?,
@@ -225,13 +395,16 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
     .await?;
 
     let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
-    rows(c, "SELECT owner_id, key, value FROM tags ORDER BY owner_id, position".into_sql_str(), |row| {
+    let owners = vec![("owner_id", users()), ("owner_id", roles()), ("owner_id", policies()), ("owner_id", providers())];
+    let query = scope.select("SELECT owner_id, key, value FROM tags", owners, "ORDER BY owner_id, position");
+    rows(c, query, |row| {
         tags.entry(row.get("owner_id")?).or_default().push(Tag { key: row.get("key")?, value: row.get("value")? });
         Ok(())
     })
     .await?;
 
-    let users = rows(c, "SELECT id, account_id, name, path, created, permissions_boundary FROM users".into_sql_str(), |row| {
+    let query = scope.select("SELECT id, account_id, name, path, created, permissions_boundary FROM users", vec![("id", users())], "");
+    let loaded_users = rows(c, query, |row| {
         let id: String = row.get("id")?;
         Ok(User {
             tags: tags.remove(&id).unwrap_or_default(),
@@ -245,7 +418,8 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
     })
     .await?;
 
-    let groups = rows(c, "SELECT id, account_id, name, path, created FROM groups".into_sql_str(), |row| {
+    let query = scope.select("SELECT id, account_id, name, path, created FROM groups", vec![("id", groups())], "");
+    let loaded_groups = rows(c, query, |row| {
         Ok(Group {
             id: UniqueId::from_stored(row.get("id")?),
             account: parse_account(row.get("account_id")?)?,
@@ -256,8 +430,9 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
     })
     .await?;
     let order = DB::INSERTION_ORDER;
-    let sql = format!("SELECT group_id, user_id FROM group_members ORDER BY added, {order}");
-    let memberships = rows(c, AssertSqlSafe(sql).into_sql_str(), |row| {
+    let sides = vec![("group_id", groups()), ("user_id", users())];
+    let query = scope.select("SELECT group_id, user_id FROM group_members", sides, &format!("ORDER BY added, {order}"));
+    let memberships = rows(c, query, |row| {
         Ok((UniqueId::from_stored(row.get("group_id")?), UniqueId::from_stored(row.get("user_id")?)))
     })
     .await?;
@@ -265,11 +440,15 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
     // Roles trusting the same principals share one list: with 100,000 roles
     // that mostly trust a few principals, one list each cost ~30 MB.
     let mut bindings = crate::ops::SharedBindings::default();
-    let roles = rows(
-        c,
+    let query = scope.select(
         "SELECT id, account_id, name, path, trust_policy, description, max_session_duration, permissions_boundary,
-                created, last_used, last_used_region, trust_principals FROM roles"
-            .into_sql_str(),
+                created, last_used, last_used_region, trust_principals FROM roles",
+        vec![("id", roles())],
+        "",
+    );
+    let loaded_roles = rows(
+        c,
+        query,
         |row| {
             let id: String = row.get("id")?;
             let last_used: Option<i64> = row.get("last_used")?;
@@ -293,9 +472,14 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
     .await?;
 
     let mut versions: HashMap<String, Vec<PolicyVersion>> = HashMap::new();
+    let query = scope.select(
+        "SELECT policy_id, version_id, document, created FROM policy_versions",
+        vec![("policy_id", policies())],
+        "ORDER BY policy_id, seq",
+    );
     rows(
         c,
-        "SELECT policy_id, version_id, document, created FROM policy_versions ORDER BY policy_id, seq".into_sql_str(),
+        query,
         |row| {
             versions.entry(row.get("policy_id")?).or_default().push(PolicyVersion {
                 version_id: row.get("version_id")?,
@@ -306,11 +490,15 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
         },
     )
     .await?;
-    let policies = rows(
-        c,
+    let query = scope.select(
         "SELECT id, account_id, name, path, description, default_version, next_version, created, updated
-         FROM managed_policies"
-            .into_sql_str(),
+         FROM managed_policies",
+        vec![("id", policies())],
+        "",
+    );
+    let loaded_policies = rows(
+        c,
+        query,
         |row| {
             let id: String = row.get("id")?;
             Ok(ManagedPolicy {
@@ -330,7 +518,9 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
     )
     .await?;
 
-    let attachments = rows(c, "SELECT policy_arn, owner_kind, owner_id FROM attachments ORDER BY seq".into_sql_str(), |row| {
+    let owners = || vec![("owner_id", users()), ("owner_id", groups()), ("owner_id", roles())];
+    let query = scope.select("SELECT policy_arn, owner_kind, owner_id FROM attachments", owners(), "ORDER BY seq");
+    let attachments = rows(c, query, |row| {
         Ok(Attachment {
             policy_arn: row.get("policy_arn")?,
             owner_kind: parse_kind(row.get("owner_kind")?)?,
@@ -338,9 +528,11 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
         })
     })
     .await?;
+    let query =
+        scope.select("SELECT owner_kind, owner_id, name, document FROM inline_policies", owners(), "ORDER BY owner_id, name");
     let inline_policies = rows(
         c,
-        "SELECT owner_kind, owner_id, name, document FROM inline_policies ORDER BY owner_id, name".into_sql_str(),
+        query,
         |row| {
             Ok(InlinePolicy {
                 owner_kind: parse_kind(row.get("owner_kind")?)?,
@@ -352,11 +544,15 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
     )
     .await?;
 
+    let query = scope.select(
+        "SELECT id, account_id, user_id, status, secret, created, last_used, last_used_service, last_used_region
+         FROM access_keys",
+        vec![("id", scope.keys(|t| &t.access_keys))],
+        "",
+    );
     let access_keys = rows(
         c,
-        "SELECT id, account_id, user_id, status, secret, created, last_used, last_used_service, last_used_region
-         FROM access_keys"
-            .into_sql_str(),
+        query,
         |row| {
             let id_text: String = row.get("id")?;
             let id = AccessKeyId::parse(&id_text).ok_or_else(|| StoreError::Corrupt(format!("access key id {id_text}")))?;
@@ -382,7 +578,9 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
         },
     )
     .await?;
-    let token_keys = rows(c, "SELECT id, created, secret FROM token_keys ORDER BY id".into_sql_str(), |row| {
+    let whole = |flag: bool, sql: String| flag.then(|| Select { sql: AssertSqlSafe(sql).into_sql_str(), args: Vec::new() });
+    let query = whole(scope.whole(|t| t.token_keys), "SELECT id, created, secret FROM token_keys ORDER BY id".to_owned());
+    let token_keys = rows(c, query, |row| {
         let id: i64 = row.get("id")?;
         let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("token key id {id}")))?;
         let blob: Vec<u8> = row.get("secret")?;
@@ -391,9 +589,11 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
         Ok(TokenKeyMaterial { id, created: row.get("created")?, secret: zeroize::Zeroizing::new(bytes) })
     })
     .await?;
+    let org = scope.whole(|t| t.organization);
+    let query = whole(org, "SELECT id, account_id, name, requested FROM create_account_requests ORDER BY requested, id".to_owned());
     let create_account_requests = rows(
         c,
-        "SELECT id, account_id, name, requested FROM create_account_requests ORDER BY requested, id".into_sql_str(),
+        query,
         |row| {
             Ok(CreateAccountRequest {
                 id: row.get("id")?,
@@ -404,17 +604,21 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
         },
     )
     .await?;
-    let scps = rows(c, "SELECT id, name, description, content FROM scps ORDER BY name".into_sql_str(), |row| {
+    let query = whole(org, "SELECT id, name, description, content FROM scps ORDER BY name".to_owned());
+    let scps = rows(c, query, |row| {
         Ok(Scp { id: row.get("id")?, name: row.get("name")?, description: row.get("description")?, content: row.get("content")? })
     })
     .await?;
-    let sql = format!("SELECT policy_id, target_id FROM scp_attachments ORDER BY {order}");
-    let scp_attachments =
-        rows(c, AssertSqlSafe(sql).into_sql_str(), |row| Ok((row.get("policy_id")?, row.get("target_id")?))).await?;
+    let query = whole(org, format!("SELECT policy_id, target_id FROM scp_attachments ORDER BY {order}"));
+    let scp_attachments = rows(c, query, |row| Ok((row.get("policy_id")?, row.get("target_id")?))).await?;
+    let query = scope.select(
+        "SELECT arn, account_id, kind, name, client_ids, thumbprints, metadata, created FROM identity_providers",
+        vec![("arn", providers())],
+        "ORDER BY arn",
+    );
     let providers = rows(
         c,
-        "SELECT arn, account_id, kind, name, client_ids, thumbprints, metadata, created FROM identity_providers ORDER BY arn"
-            .into_sql_str(),
+        query,
         |row| {
             let arn: String = row.get("arn")?;
             let kind: String = row.get("kind")?;
@@ -433,9 +637,14 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
         },
     )
     .await?;
+    let query = scope.select(
+        "SELECT serial, account_id, user_id, enabled, created, seed FROM mfa_devices",
+        vec![("serial", scope.keys(|t| &t.mfa_devices))],
+        "ORDER BY created, serial",
+    );
     let mfa_devices = rows(
         c,
-        "SELECT serial, account_id, user_id, enabled, created, seed FROM mfa_devices ORDER BY created, serial".into_sql_str(),
+        query,
         |row| {
             let serial: String = row.get("serial")?;
             let blob: Vec<u8> = row.get("seed")?;
@@ -454,7 +663,7 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
         },
     )
     .await?;
-    let loaded = Loaded {
+    Ok(Loaded {
         providers,
         mfa_devices,
         create_account_requests,
@@ -462,18 +671,16 @@ pub(crate) async fn load<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey) -> Re
         scp_attachments,
         version,
         accounts,
-        users,
+        users: loaded_users,
         access_keys,
-        groups,
+        groups: loaded_groups,
         memberships,
-        roles,
-        policies,
+        roles: loaded_roles,
+        policies: loaded_policies,
         attachments,
         inline_policies,
         token_keys,
-    };
-    tx.commit().await?;
-    Ok(loaded)
+    })
 }
 
 fn seal_secret(master: &MasterKey, key: &AccessKeyId, secret: &SecretAccessKey) -> Vec<u8> {
@@ -520,7 +727,7 @@ async fn apply_op<C: Conn>(c: &mut C, master: &MasterKey, op: &Op) -> Result<(),
                 .await?;
             expect_one(done, "user", id)?;
         }
-        Op::SetTags(owner, tags) => set_tags(c, owner, tags).await?,
+        Op::SetTags(_, owner, tags) => set_tags(c, owner, tags).await?,
         Op::SetBoundary(kind, owner, arn) => {
             let sql = match kind {
                 OwnerKind::User => "UPDATE users SET permissions_boundary = $1 WHERE id = $2",
@@ -764,7 +971,7 @@ async fn apply_op<C: Conn>(c: &mut C, master: &MasterKey, op: &Op) -> Result<(),
         Op::DetachScp { policy, target } => {
             c.execute("DELETE FROM scp_attachments WHERE policy_id = $1 AND target_id = $2", args![policy, target]).await?;
         }
-        Op::DeleteInline(owner, name) => {
+        Op::DeleteInline(_, owner, name) => {
             let done =
                 c.execute("DELETE FROM inline_policies WHERE owner_id = $1 AND name = $2", args![owner.as_str(), name]).await?;
             expect_one(done, "inline policy", owner)?;

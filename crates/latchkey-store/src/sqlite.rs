@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool};
 
 use crate::dialect::Dialect;
-use crate::{Bootstrap, Loaded, MasterKey, Op, Store, StoreError, shared};
+use crate::{Bootstrap, Loaded, MasterKey, Op, Store, StoreError, Update, shared};
 
 impl Dialect for Sqlite {
     const SCHEMA_WORDS: &'static [(&'static str, &'static str)] =
@@ -70,6 +70,10 @@ impl Store for SqliteStore {
 
     async fn load(&self) -> Result<Loaded, StoreError> {
         shared::load(&self.pool, &self.master).await
+    }
+
+    async fn load_since(&self, version: i64) -> Result<Update, StoreError> {
+        shared::load_since(&self.pool, &self.master, version).await
     }
 
     async fn version(&self) -> Result<i64, StoreError> {

@@ -22,6 +22,7 @@ use latchkey_model::{
 };
 use latchkey_store::{
     Bootstrap, CreateAccountRequest, Loaded, MasterKey, Op, PostgresStore, Scp, SqliteStore, Store, StoreError, TokenKeyMaterial,
+    Touched, Update,
 };
 use sqlx::Connection;
 
@@ -160,6 +161,9 @@ suite!(
     bootstrap_ops_and_the_full_aws_access_migration,
     probes_see_initialisation_only,
     a_newer_schema_is_refused,
+    the_change_log_gives_the_rows_of_what_changed,
+    a_gap_in_the_change_log_reads_everything,
+    a_bulk_change_reads_everything,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -350,7 +354,7 @@ async fn initialize_once(b: &dyn Backend) {
 /// Takes a store back to before migration 8: the migrations after it undone
 /// too, since a store runs those above its highest applied version.
 const BEFORE_MIGRATION_8: &str =
-    "ALTER TABLE roles DROP COLUMN trust_principals; DELETE FROM schema_migrations WHERE version >= 8";
+    "DROP TABLE changes; ALTER TABLE roles DROP COLUMN trust_principals; DELETE FROM schema_migrations WHERE version >= 8";
 
 /// `initialize` applies the bootstrap's further ops; migration 8 gives an
 /// older store's management account (and only it) its FullAWSAccess
@@ -442,7 +446,7 @@ async fn everything_round_trips(b: &dyn Backend) {
     store
         .apply(&[
             Op::RemoveFromGroup { group: group.clone(), user: alice.id.clone() },
-            Op::DeleteInline(group.clone(), "inline".into()),
+            Op::DeleteInline(OwnerKind::Group, group.clone(), "inline".into()),
             Op::DeleteGroup(group),
             Op::AssignMfaDevice { serial: l.mfa_devices[0].0.serial.clone(), assigned: None },
             Op::DeleteAccessKey(key_id),
@@ -459,6 +463,88 @@ async fn everything_round_trips(b: &dyn Backend) {
     assert!(l.token_keys.is_empty());
     assert_eq!(l.policies[0].versions.len(), 1);
     assert_eq!(l.attachments.len(), 1, "the user's attachment went with the user");
+    store.close().await;
+}
+
+/// `full` cut down to the entities `t` names, as `load_since` reads them.
+fn only(mut full: Loaded, t: &Touched) -> Loaded {
+    let owner = |id: &UniqueId| t.users.contains(id) || t.groups.contains(id) || t.roles.contains(id);
+    full.accounts.retain(|a| t.accounts.contains(&a.id));
+    full.users.retain(|u| t.users.contains(&u.id));
+    full.groups.retain(|g| t.groups.contains(&g.id));
+    full.memberships.retain(|(g, u)| t.groups.contains(g) || t.users.contains(u));
+    full.roles.retain(|r| t.roles.contains(&r.id));
+    full.policies.retain(|p| t.policies.contains(&p.id));
+    full.attachments.retain(|a| owner(&a.owner));
+    full.inline_policies.retain(|p| owner(&p.owner));
+    full.access_keys.retain(|k| t.access_keys.contains(&k.key.id));
+    full.mfa_devices.retain(|(d, _)| t.mfa_devices.contains(&d.serial));
+    full.providers.retain(|p| t.providers.contains(&p.arn));
+    if !t.token_keys {
+        full.token_keys.clear();
+    }
+    if !t.organization {
+        full.scps.clear();
+        full.scp_attachments.clear();
+        full.create_account_requests.clear();
+    }
+    full
+}
+
+async fn the_change_log_gives_the_rows_of_what_changed(b: &dyn Backend) {
+    let (store, _, boot) = initialized(b).await;
+    let v0 = store.version().await.unwrap();
+    assert!(matches!(store.load_since(v0).await.unwrap(), Update::Current));
+
+    let (ops, alice, _) = everything(boot.account.id);
+    let v1 = store.apply(&ops).await.unwrap();
+    let Update::Changed { touched, rows } = store.load_since(v0).await.unwrap() else { panic!("expected the changed rows") };
+    assert_eq!(touched, Touched::of(&ops));
+    assert_eq!(rows.version, v1);
+    let full = store.load().await.unwrap();
+    assert_eq!(full.access_keys.len(), 2, "the root key and alice's");
+    assert_eq!(canonical(rows), canonical(only(full, &touched)), "exactly the touched entities, as a full load has them");
+
+    // Two batches at once: their union, deletions as named entities without rows.
+    let group = store.load().await.unwrap().groups[0].id.clone();
+    let v2 = store.apply(&[Op::RemoveFromGroup { group: group.clone(), user: alice.id.clone() }]).await.unwrap();
+    let v3 = store
+        .apply(&[Op::DeleteInline(OwnerKind::Group, group.clone(), "inline".into()), Op::DeleteGroup(group.clone())])
+        .await
+        .unwrap();
+    assert_eq!((v2, v3), (v1 + 1, v1 + 2));
+    let Update::Changed { touched, rows } = store.load_since(v1).await.unwrap() else { panic!("expected the changed rows") };
+    assert_eq!(rows.version, v3);
+    assert!(touched.groups.contains(&group) && touched.users.contains(&alice.id));
+    assert!(rows.groups.is_empty(), "the group is gone");
+    assert_eq!(rows.users.len(), 1, "alice is still there");
+    assert!(rows.memberships.is_empty() && rows.inline_policies.is_empty());
+    assert_eq!(rows.attachments.len(), 1, "alice's attachment, read because alice was touched");
+    assert!(rows.roles.is_empty() && rows.policies.is_empty() && rows.access_keys.is_empty(), "nothing else is read");
+    assert!(matches!(store.load_since(v3).await.unwrap(), Update::Current));
+    store.close().await;
+}
+
+async fn a_gap_in_the_change_log_reads_everything(b: &dyn Backend) {
+    let (store, _, boot) = initialized(b).await;
+    let v0 = store.version().await.unwrap();
+    store.apply(&[Op::InsertUser(user(boot.account.id, "u1"))]).await.unwrap();
+    // As if pruned, or written by a binary that kept no log.
+    b.exec("DELETE FROM changes").await;
+    let v2 = store.apply(&[Op::InsertUser(user(boot.account.id, "u2"))]).await.unwrap();
+    let Update::Everything(all) = store.load_since(v0).await.unwrap() else { panic!("a gap must read everything") };
+    assert_eq!((all.version, all.users.len()), (v2, 2));
+    assert!(matches!(store.load_since(v2 - 1).await.unwrap(), Update::Changed { .. }), "after the gap the log serves again");
+    store.close().await;
+}
+
+async fn a_bulk_change_reads_everything(b: &dyn Backend) {
+    let (store, _, boot) = initialized(b).await;
+    let v0 = store.version().await.unwrap();
+    let ops: Vec<Op> = (0..1_001).map(|i| Op::InsertUser(user(boot.account.id, &format!("bulk{i}")))).collect();
+    store.apply(&ops).await.unwrap();
+    let Update::Everything(all) = store.load_since(v0).await.unwrap() else { panic!("1,001 entities: one full load") };
+    assert_eq!(all.users.len(), 1_001);
     store.close().await;
 }
 

@@ -69,7 +69,7 @@ pub(super) async fn tag(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
             if tags.len() > MAX_TAGS {
                 return Err(ApiError::limit_exceeded(format!("The number of tags has reached the maximum limit of {MAX_TAGS}.")));
             }
-            Ok((vec![Op::SetTags(owner.id.clone(), tags)], ()))
+            Ok((vec![Op::SetTags(owner.kind, owner.id.clone(), tags)], ()))
         })
         .await?;
     Ok(Answer::empty(proof))
@@ -91,7 +91,7 @@ pub(super) async fn untag(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
             current(acct, &owner)?;
             let mut tags = current_tags(acct, &owner);
             tags.retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
-            Ok((vec![Op::SetTags(owner.id.clone(), tags)], ()))
+            Ok((vec![Op::SetTags(owner.kind, owner.id.clone(), tags)], ()))
         })
         .await?;
     Ok(Answer::empty(proof))
@@ -262,7 +262,7 @@ pub(super) async fn delete_inline(ctx: &Ctx<'_>, kind: OwnerKind) -> Output {
             if !acct.inline.get(&owner.id).is_some_and(|m| m.contains_key(&name)) {
                 return Err(no_such_inline(kind, &name));
             }
-            Ok((vec![Op::DeleteInline(owner.id, name.clone())], ()))
+            Ok((vec![Op::DeleteInline(owner.kind, owner.id, name.clone())], ()))
         })
         .await?;
     Ok(Answer::empty(proof))
