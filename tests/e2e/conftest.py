@@ -19,8 +19,23 @@ BIN = os.environ.get("LATCHKEY_BIN", str(REPO / "target" / "debug" / "latchkey")
 def clean_env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LATCHKEY_"))}
     env["LATCHKEY_LOG"] = "warn"
+    # Every server the tests start compares each snapshot it patches after
+    # a write with one built from a full load (see _no_diverged_snapshots).
+    env["LATCHKEY_CHECK_SNAPSHOTS"] = "1"
     env.update(extra)
     return env
+
+
+# Log lines of any server reporting a patched snapshot that differed from
+# the store: each fails the test that was running.
+_DIVERGED = []
+
+
+@pytest.fixture(autouse=True)
+def _no_diverged_snapshots():
+    yield
+    found, _DIVERGED[:] = list(_DIVERGED), []
+    assert not found, "a server's incremental snapshot diverged from the store:\n" + "\n".join(found)
 
 
 def run(*args, env=None, check=True, **kw):
@@ -66,6 +81,8 @@ class Server:
         def pump():
             for line in self.proc.stderr:
                 self.lines.append(line.rstrip("\n"))
+                if "snapshot diverged" in line:
+                    _DIVERGED.append(line.rstrip("\n"))
                 if line.startswith("latchkey: listening on "):
                     self.endpoint = line.split("listening on ", 1)[1].strip()
                     ready.set()

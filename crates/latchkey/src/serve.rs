@@ -95,6 +95,11 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     }
     let store = opened.store;
     let state = State::load(store.clone()).await.context("loading state")?;
+    if std::env::var("LATCHKEY_CHECK_SNAPSHOTS").is_ok_and(|v| v == "1") {
+        // Test-only: every write also pays for a full load.
+        tracing::warn!("LATCHKEY_CHECK_SNAPSHOTS is set: each refreshed snapshot is compared with a full load (tests only)");
+        state.check_refreshes(true);
+    }
     let bound = state
         .bind_legacy_trusts()
         .await

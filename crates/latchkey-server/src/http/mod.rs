@@ -215,7 +215,7 @@ async fn call(
         && let Some(token) = signed.session_token()
         && snap.token_ring.as_ref().is_some_and(|r| r.names_newer_key(token))
         && app.may_refresh_token_keys()
-        && app.state.catch_up().await.is_ok()
+        && app.state.refresh().await.is_ok()
     {
         // Another node created a session-token key a moment ago and this
         // node has not heard of it yet: catch up with the store once, then

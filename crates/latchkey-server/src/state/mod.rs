@@ -2,16 +2,24 @@
 //! replaces it.
 //!
 //! Consistency: writes on a node are serialised by one lock; each write is
-//! applied to the store in one transaction, then the snapshot is rebuilt and
-//! swapped in before the write's response is sent. A write is therefore
+//! applied to the store in one transaction, then the snapshot is refreshed
+//! and swapped in before the write's response is sent. A write is therefore
 //! visible to the next request on the same node. Reads never wait for writes
 //! and never touch the database.
 //!
+//! A refresh costs what changed, not what the store holds: the store's
+//! change log names the entities each batch touched, [`State::refresh`]
+//! reads just their rows ([`Store::load_since`]) and
+//! [`Snapshot::patched`] makes the next snapshot sharing everything else
+//! with the current one. The node that wrote and every other node on the
+//! same database refresh the same way; a full load happens at start-up and
+//! when the log no longer reaches back (a node long disconnected).
+//!
 //! Several nodes on one database: each node follows the store's change
-//! versions ([`State::follow`]) and rebuilds its snapshot when another node
-//! committed, and a write first catches up with the store when it is behind,
-//! so it decides against current data; a race between two nodes' writes is
-//! still settled by the store's unique keys.
+//! versions ([`State::follow`]) and refreshes when another node committed,
+//! and a write first catches up with the store when it is behind, so it
+//! decides against current data; a race between two nodes' writes is still
+//! settled by the store's unique keys.
 
 pub mod policies;
 pub mod principals;
@@ -25,7 +33,7 @@ pub use snapshot::{
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use latchkey_store::{Op, Store};
+use latchkey_store::{Op, Store, Update};
 use tokio::sync::Mutex;
 
 use crate::ApiError;
@@ -61,15 +69,33 @@ pub struct State {
     current: ArcSwap<Snapshot>,
     store: Arc<dyn Store>,
     write_lock: Mutex<()>,
-    /// Serialises rebuilds, so a slower rebuild never replaces a newer one.
-    reload_lock: Mutex<()>,
+    /// Serialises refreshes: each patches the snapshot the previous one
+    /// made.
+    refresh_lock: Mutex<()>,
+    /// Whether each patched snapshot is compared with a full load
+    /// ([`State::check_refreshes`]).
+    check: std::sync::atomic::AtomicBool,
 }
 
 impl State {
     /// Loads the first snapshot from `store`.
     pub async fn load(store: Arc<dyn Store>) -> Result<Self, latchkey_store::StoreError> {
         let snap = Snapshot::build(store.load().await?);
-        Ok(Self { current: ArcSwap::from_pointee(snap), store, write_lock: Mutex::new(()), reload_lock: Mutex::new(()) })
+        Ok(Self {
+            current: ArcSwap::from_pointee(snap),
+            store,
+            write_lock: Mutex::new(()),
+            refresh_lock: Mutex::new(()),
+            check: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Check mode, for tests (`LATCHKEY_CHECK_SNAPSHOTS=1`): after each
+    /// patch, load everything as well and compare. A difference is logged
+    /// as an error naming the differing facts, and the full build replaces
+    /// the patched snapshot. It costs a full load per write.
+    pub fn check_refreshes(&self, on: bool) {
+        self.check.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The snapshot in force now. Cheap: an atomic load and a reference count.
@@ -79,7 +105,7 @@ impl State {
 
     /// Runs `decide` against the latest snapshot while holding the node's
     /// write lock, applies the ops it returns in one transaction, and swaps in
-    /// the new snapshot before returning `decide`'s value. If `decide` fails
+    /// the refreshed snapshot before returning `decide`'s value. If `decide` fails
     /// nothing is written. `proof` is the decision that allowed the write:
     /// without one there is no write.
     pub async fn write<T>(
@@ -88,10 +114,10 @@ impl State {
         decide: impl FnOnce(&Snapshot) -> Result<(Vec<Op>, T), ApiError>,
     ) -> Result<T, ApiError> {
         let _guard = self.write_lock.lock().await;
-        // Another node may have written since this snapshot was built: one
-        // cheap version read, and a rebuild only when it is behind. When the
+        // Another node may have written since this snapshot was made: one
+        // cheap version read, and a refresh only when it is behind. When the
         // store cannot answer, the write fails fast here (503).
-        self.catch_up().await?;
+        self.refresh().await?;
         let snap = self.snapshot();
         let (ops, out) = decide(&snap)?;
         if ops.is_empty() {
@@ -99,7 +125,7 @@ impl State {
         }
         tracing::debug!(action = proof.action(), resource = proof.resource(), allowed_by = %proof.basis(), ops = ops.len(), "write");
         self.store.apply(&ops).await.map_err(map_write_error)?;
-        self.reload().await?;
+        self.refresh().await?;
         Ok(out)
     }
 
@@ -130,7 +156,7 @@ impl State {
             .await;
         match result {
             // Another node created the same key id first; its key is as good.
-            Err(e) if e.code() == "EntityAlreadyExists" => self.reload().await,
+            Err(e) if e.code() == "EntityAlreadyExists" => self.refresh().await,
             other => other,
         }
     }
@@ -161,8 +187,8 @@ impl State {
     }
 
     /// Applies bookkeeping ops (last-used times) that change nothing the
-    /// snapshot's decisions depend on, without rebuilding it; readers overlay
-    /// the pending values themselves. Any other op is refused: this path
+    /// snapshot's decisions depend on, without refreshing it; readers overlay
+    /// the pending values themselves, and the next refresh reads them. Any other op is refused: this path
     /// needs no decision because it can write nothing else.
     pub async fn apply_quietly(&self, ops: &[Op]) -> Result<(), ApiError> {
         if !ops.iter().all(|op| matches!(op, Op::TouchRole { .. } | Op::TouchAccessKey { .. })) {
@@ -175,36 +201,61 @@ impl State {
         Ok(())
     }
 
-    /// Rebuilds the snapshot from the store (unless a newer one is already
-    /// in place).
-    pub async fn reload(&self) -> Result<(), ApiError> {
-        let _guard = self.reload_lock.lock().await;
-        let loaded = self.store.load().await?;
-        if loaded.version >= self.snapshot().version {
-            self.current.store(Arc::new(Snapshot::build(loaded)));
-        }
+    /// Brings the snapshot up to the store's version: nothing when it is
+    /// current; otherwise the entities changed since are read and patched
+    /// into the next snapshot (or, past a gap in the change log, everything
+    /// is read and built anew).
+    pub async fn refresh(&self) -> Result<(), ApiError> {
+        let _guard = self.refresh_lock.lock().await;
+        let current = self.snapshot();
+        let next = match self.store.load_since(current.version).await? {
+            Update::Current => return Ok(()),
+            Update::Changed { touched, rows } => {
+                let patched = current.patched(&touched, rows);
+                if self.check.load(std::sync::atomic::Ordering::Relaxed) {
+                    self.checked(patched, &touched).await?
+                } else {
+                    patched
+                }
+            }
+            Update::Everything(loaded) => {
+                tracing::info!(from = current.version, to = loaded.version, "the change log did not reach back: reloaded everything");
+                Snapshot::build(loaded)
+            }
+        };
+        self.current.store(Arc::new(next));
         Ok(())
     }
 
-    /// Rebuilds the snapshot if the store has moved past it.
-    pub async fn catch_up(&self) -> Result<(), ApiError> {
-        if self.store.version().await? > self.snapshot().version {
-            self.reload().await?;
+    /// `patched` compared with a snapshot built from a full load at the
+    /// same version (check mode); the full build wins a difference.
+    async fn checked(&self, patched: Snapshot, touched: &latchkey_store::Touched) -> Result<Snapshot, ApiError> {
+        let full = Snapshot::build(self.store.load().await?);
+        if full.version != patched.version {
+            // Another node committed in between: nothing to compare.
+            return Ok(full);
         }
-        Ok(())
+        let (want, got) = (full.fingerprint(), patched.fingerprint());
+        if want == got {
+            return Ok(patched);
+        }
+        let missing: Vec<&String> = want.iter().filter(|l| !got.contains(l)).collect();
+        let extra: Vec<&String> = got.iter().filter(|l| !want.contains(l)).collect();
+        tracing::error!(?touched, ?missing, ?extra, "snapshot diverged from the store after a refresh");
+        Ok(full)
     }
 
     /// Keeps the snapshot current with other writers to a shared store:
-    /// rebuilds whenever the store reports a version newer than the
+    /// refreshes whenever the store reports a version newer than the
     /// snapshot's. Returns at once for a store only this process writes to.
-    /// A failed rebuild is retried at the store's next report (its periodic
+    /// A failed refresh is retried at the store's next report (its periodic
     /// reconciliation reports even when nothing changed).
     pub async fn follow(&self) {
         let Some(mut changes) = self.store.changes() else { return };
         while changes.changed().await.is_ok() {
             let seen = *changes.borrow_and_update();
             if seen > self.snapshot().version
-                && let Err(e) = self.reload().await
+                && let Err(e) = self.refresh().await
             {
                 tracing::warn!(error = %e.message(), "could not refresh the snapshot from the store; will retry");
             }

@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 
+/// Log lines of any server reporting that a snapshot it patched after a
+/// write differed from the store (check mode, below): a dropped [`Server`]
+/// fails the test holding it when there are any.
+static DIVERGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 pub struct RootCreds {
     pub account: String,
     pub access_key_id: String,
@@ -54,6 +59,8 @@ pub fn spawn(dir: &Path, extra_env: &[(&str, &str)]) -> (Child, String) {
         .arg(dir)
         .args(["--listen", "127.0.0.1:0"])
         .env("LATCHKEY_LOG", "warn")
+        // Each snapshot patched after a write is compared with a full load.
+        .env("LATCHKEY_CHECK_SNAPSHOTS", "1")
         .env_remove("LATCHKEY_MASTER_KEY")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -71,6 +78,9 @@ pub fn spawn(dir: &Path, extra_env: &[(&str, &str)]) -> (Child, String) {
                 && let Some(tx) = tx.take()
             {
                 let _ = tx.send(addr.to_owned());
+            }
+            if line.contains("snapshot diverged") {
+                DIVERGED.lock().unwrap().push(line.clone());
             }
             if std::env::var_os("LATCHKEY_TEST_ECHO").is_some() {
                 eprintln!("[server] {line}");
@@ -123,6 +133,10 @@ impl Drop for Server {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        let diverged = std::mem::take(&mut *DIVERGED.lock().unwrap());
+        if !std::thread::panicking() {
+            assert!(diverged.is_empty(), "a server's incremental snapshot diverged from the store:\n{}", diverged.join("\n"));
         }
     }
 }

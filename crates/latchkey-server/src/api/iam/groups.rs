@@ -81,7 +81,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     let page = Page::from_params(ctx)?;
     let resource = format!("arn:aws:iam::{}:group/", ctx.caller.account);
     let proof = authz::authorize(ctx, Request { action: "iam:ListGroups", resource: &resource })?;
-    let groups: Vec<&Group> = account(ctx)?.groups.values().filter(|g| g.path.starts_with(prefix)).collect();
+    let groups: Vec<&Group> = account(ctx)?.groups.values().map(AsRef::as_ref).filter(|g: &&Group| g.path.starts_with(prefix)).collect();
     let mut x = Xml::new();
     page.write(&mut x, "Groups", &groups, |x, g| write_group(x, "member", g));
     Ok(Answer::new(proof, Some(x.into_string())))

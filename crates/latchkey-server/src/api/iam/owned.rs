@@ -132,7 +132,7 @@ pub(super) async fn attach(ctx: &Ctx<'_>, kind: OwnerKind, attach: bool) -> Outp
         .write(&proof, |snap| {
             let acct = account_in(ctx, snap)?;
             let owner = current(acct, &owner)?;
-            let attached = acct.attached.get(&owner.id).map_or(&[][..], Vec::as_slice);
+            let attached = acct.attached(&owner.id);
             let is_attached = attached.contains(&arn);
             let change = Attachment { policy_arn: arn.clone(), owner_kind: kind, owner: owner.id };
             if !attach {

@@ -33,7 +33,7 @@ struct Described<'a> {
 }
 
 fn usage(acct: &AccountState, arn: &str) -> (usize, usize) {
-    let attachments = acct.attached_to.get(arn).map_or(0, Vec::len);
+    let attachments = acct.attached_to.get(arn).map_or(0, |l| l.len());
     let boundaries = acct.users.values().filter(|u| u.permissions_boundary.as_deref() == Some(arn)).count()
         + acct.roles.values().filter(|r| r.role.permissions_boundary.as_deref() == Some(arn)).count();
     (attachments, boundaries)
@@ -384,7 +384,7 @@ pub(super) fn list_entities(ctx: &Ctx<'_>) -> Output {
     if find(acct, arn).is_none() {
         return Err(no_such_policy(arn));
     }
-    let attached = acct.attached_to.get(arn).map_or(&[][..], Vec::as_slice);
+    let attached: Vec<&(OwnerKind, UniqueId)> = acct.attached_to.get(arn).into_iter().flatten().collect();
     let of = |k: OwnerKind| -> Vec<&latchkey_model::UniqueId> {
         let wanted = match filter {
             None => true,

@@ -24,7 +24,7 @@ fn find<'s>(ctx: &'s Ctx<'_>, arn: &str, kind: ProviderKind) -> Result<&'s Ident
 }
 
 fn find_in<'s>(acct: &'s crate::state::AccountState, arn: &str, kind: ProviderKind) -> Result<&'s IdentityProvider, ApiError> {
-    acct.providers.get(arn).filter(|p| p.kind == kind).ok_or_else(|| match kind {
+    acct.providers.get(arn).map(AsRef::as_ref).filter(|p: &&IdentityProvider| p.kind == kind).ok_or_else(|| match kind {
         ProviderKind::Oidc => ApiError::no_such_entity(format!("OpenIDConnect Provider not found for arn {arn}")),
         ProviderKind::Saml => ApiError::no_such_entity(format!("Manifest not found for arn {arn}")),
     })
@@ -121,7 +121,7 @@ pub(super) fn list(ctx: &Ctx<'_>, kind: ProviderKind) -> Output {
         ProviderKind::Saml => ("iam:ListSAMLProviders", "SAMLProviderList"),
     };
     let proof = authz::authorize(ctx, Request { action, resource: "*" })?;
-    let providers: Vec<&IdentityProvider> = account(ctx)?.providers.values().filter(|p| p.kind == kind).collect();
+    let providers: Vec<&IdentityProvider> = account(ctx)?.providers.values().map(AsRef::as_ref).filter(|p: &&IdentityProvider| p.kind == kind).collect();
     let mut x = Xml::new();
     x.open(list_tag);
     for p in providers {

@@ -315,7 +315,7 @@ pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
         for e in acct.inline.get(id).into_iter().flat_map(|m| m.values()) {
             docs.insert(e.compiled.id.to_string(), (e.document.clone(), PolicyKind::Identity));
         }
-        for arn in acct.attached.get(id).into_iter().flatten() {
+        for arn in acct.attached(id) {
             if let Some(doc) = managed_document(acct, arn) {
                 docs.insert(arn.clone(), (doc, PolicyKind::Identity));
             }
@@ -323,7 +323,7 @@ pub(super) fn principal_policy(ctx: &Ctx<'_>) -> Output {
     };
     note_owner(&owner.id);
     if kind == OwnerKind::User {
-        for g in acct.groups_of.get(&owner.id).into_iter().flatten() {
+        for g in acct.groups_of(&owner.id) {
             note_owner(g);
         }
     }

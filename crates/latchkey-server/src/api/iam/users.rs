@@ -132,7 +132,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Output {
     let resource = format!("arn:aws:iam::{}:user/", ctx.caller.account);
     let proof = authz::authorize(ctx, Request { action: "iam:ListUsers", resource: &resource })?;
     let acct = account(ctx)?;
-    let matching: Vec<&User> = acct.users.values().filter(|u| u.path.starts_with(prefix)).collect();
+    let matching: Vec<&User> = acct.users.values().map(AsRef::as_ref).filter(|u: &&User| u.path.starts_with(prefix)).collect();
     let mut x = Xml::new();
     x.open("Users");
     for u in matching.iter().skip(page.start).take(page.max) {
