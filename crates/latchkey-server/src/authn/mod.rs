@@ -5,7 +5,6 @@ pub mod mfa;
 pub mod regions;
 
 use latchkey_model::{AccessKeyId, AccessKeyOwner, AccountId, Arn, KeyKind, KeyStatus};
-use http::StatusCode;
 use latchkey_sigv4::{HttpRequest, SignatureValid, SignedRequest, SigningKeyCache};
 use latchkey_token::{SessionClaims, SessionKind};
 
@@ -115,11 +114,6 @@ pub struct Authenticated {
     pub region: String,
 }
 
-/// `ExpiredToken`, as STS and IAM answer on the wire.
-pub fn expired_token() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "ExpiredToken", "The security token included in the request is expired")
-}
-
 /// Verifies `signed` for `req` with the key it names: a long-term key from
 /// the snapshot, or a temporary key whose secret travels sealed in its
 /// session token. A credential scope naming a region outside `regions` is
@@ -195,7 +189,7 @@ fn temporary(
     // is the same answer: the token is not one of ours.
     let claims = ring.open(token, key_id).map_err(|_| ApiError::invalid_client_token_id())?;
     if now >= claims.expires_at {
-        return Err(expired_token());
+        return Err(ApiError::expired_token());
     }
     let account: AccountId = claims.account.parse().map_err(|_| ApiError::invalid_client_token_id())?;
     let signing_key = cache.get_or_derive(key_id, signed.scope(), || claims.secret_access_key.as_str());

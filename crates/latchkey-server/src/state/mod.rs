@@ -130,7 +130,7 @@ impl State {
             .await;
         match result {
             // Another node created the same key id first; its key is as good.
-            Err(e) if e.code() == "EntityAlreadyExists" => self.reload().await,
+            Err(e) if e.kind() == crate::ErrorCode::EntityAlreadyExists => self.reload().await,
             other => other,
         }
     }
