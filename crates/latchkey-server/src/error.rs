@@ -2,11 +2,14 @@
 //!
 //! Every code latchkey answers with is an [`ErrorCode`] variant, and only
 //! the variant knows its wire name, HTTP status and fault, and how awsJson
-//! services name it. Domain errors (SigV4's, the policy parser's, the
-//! store's) become an [`ApiError`] here, by matching their variants; nothing
-//! elsewhere builds a code from a string or looks at one to decide what to do.
+//! services name it. Domain errors ([`AuthnError`](crate::authn::AuthnError),
+//! SigV4's, the policy parser's, the store's) become an [`ApiError`] here,
+//! by matching their variants; nothing elsewhere builds a code from a string
+//! or looks at one to decide what to do.
 
 use http::StatusCode;
+
+use crate::authn::AuthnError;
 
 /// Whether AWS blames the caller or itself (`<Type>` in awsQuery errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,6 +332,16 @@ impl From<latchkey_sigv4::Error> for ApiError {
     }
 }
 
+impl From<AuthnError> for ApiError {
+    fn from(e: AuthnError) -> Self {
+        match e {
+            AuthnError::Signature(e) => e.into(),
+            AuthnError::InvalidKey | AuthnError::InvalidToken => Self::invalid_client_token_id(),
+            AuthnError::ExpiredToken => Self::expired_token(),
+        }
+    }
+}
+
 impl From<&latchkey_policy::PolicyError> for ApiError {
     fn from(e: &latchkey_policy::PolicyError) -> Self {
         Self::of(e.kind().into(), e.aws_message())
@@ -406,6 +419,22 @@ mod tests {
             assert_eq!(ours.as_str(), code.as_str());
             assert_eq!(ours.status().as_u16(), code.http_status(), "{code:?}");
         }
+    }
+
+    #[test]
+    fn authentication_failures_answer_as_aws_does() {
+        let answer = |e: AuthnError| {
+            let e = ApiError::from(e);
+            (e.kind(), e.message().to_owned())
+        };
+        let invalid = (ErrorCode::InvalidClientTokenId, "The security token included in the request is invalid.".to_owned());
+        assert_eq!(answer(AuthnError::InvalidKey), invalid);
+        assert_eq!(answer(AuthnError::InvalidToken), invalid);
+        assert_eq!(
+            answer(AuthnError::ExpiredToken),
+            (ErrorCode::ExpiredToken, "The security token included in the request is expired".to_owned())
+        );
+        assert_eq!(answer(AuthnError::Signature(latchkey_sigv4::Error::HostNotSigned)).0, ErrorCode::SignatureDoesNotMatch);
     }
 
     #[test]

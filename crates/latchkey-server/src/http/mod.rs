@@ -211,7 +211,7 @@ async fn call(
     }
     signed.scope().region().clone_into(&mut outcome.region);
     let mut verdict = authn::authenticate(&snap, &app.signing_keys, &app.regions, &http_req, &signed, now);
-    if verdict.as_ref().is_err_and(|e| e.kind() == ErrorCode::InvalidClientTokenId)
+    if matches!(verdict, Err(authn::AuthnError::InvalidToken))
         && let Some(token) = signed.session_token()
         && snap.token_ring.as_ref().is_some_and(|r| r.names_newer_key(token))
         && app.may_refresh_token_keys()
@@ -230,7 +230,7 @@ async fn call(
             // A refused signature that names a known key is recorded in
             // that key's account, as CloudTrail does.
             outcome.who = authn::claimed(&snap, &signed);
-            return Err(e);
+            return Err(e.into());
         }
     };
     outcome.caller = Some(authed.caller.arn());
