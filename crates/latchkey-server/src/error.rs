@@ -324,6 +324,18 @@ impl ApiError {
             "The request processing has failed because of an unknown error, exception or failure.",
         )
     }
+
+    /// A failed write. A constraint the snapshot did not foresee (another
+    /// node's concurrent write) surfaces as the conflict AWS would report;
+    /// anything else as any store failure does.
+    pub fn from_write(e: latchkey_store::StoreError) -> Self {
+        use latchkey_store::StoreError as E;
+        match e {
+            E::Conflict(_) => Self::entity_already_exists("The entity already exists."),
+            E::Constraint(_) => Self::delete_conflict("Cannot delete entity, it is still in use."),
+            other => other.into(),
+        }
+    }
 }
 
 impl From<latchkey_sigv4::Error> for ApiError {
@@ -451,5 +463,13 @@ mod tests {
             let ours = ApiError::from(e);
             assert_eq!((ours.code(), ours.status().as_u16(), ours.message()), (e.aws_code(), e.http_status(), e.aws_message()));
         }
+    }
+
+    #[test]
+    fn store_conflicts_on_write_are_typed() {
+        use latchkey_store::StoreError as E;
+        assert_eq!(ApiError::from_write(E::Conflict("x".into())).kind(), ErrorCode::EntityAlreadyExists);
+        assert_eq!(ApiError::from_write(E::Constraint("x".into())).kind(), ErrorCode::DeleteConflict);
+        assert_eq!(ApiError::from_write(E::Backend("x".into())).kind(), ErrorCode::ServiceUnavailable);
     }
 }

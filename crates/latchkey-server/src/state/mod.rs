@@ -98,7 +98,7 @@ impl State {
             return Ok(out);
         }
         tracing::debug!(action = proof.action(), resource = proof.resource(), allowed_by = %proof.basis(), ops = ops.len(), "write");
-        self.store.apply(&ops).await.map_err(map_write_error)?;
+        self.store.apply(&ops).await.map_err(ApiError::from_write)?;
         self.reload().await?;
         Ok(out)
     }
@@ -171,7 +171,7 @@ impl State {
         let proof = Authorized::internal(Internal::LAST_USED);
         let _guard = self.write_lock.lock().await;
         tracing::trace!(allowed_by = %proof.basis(), ops = ops.len(), "bookkeeping write");
-        self.store.apply(ops).await.map_err(map_write_error)?;
+        self.store.apply(ops).await.map_err(ApiError::from_write)?;
         Ok(())
     }
 
@@ -209,16 +209,5 @@ impl State {
                 tracing::warn!(error = %e.message(), "could not refresh the snapshot from the store; will retry");
             }
         }
-    }
-}
-
-/// A constraint the snapshot did not foresee (another node's concurrent
-/// write) surfaces as the conflict AWS would report.
-fn map_write_error(e: latchkey_store::StoreError) -> ApiError {
-    use latchkey_store::StoreError as E;
-    match e {
-        E::Conflict(_) => ApiError::entity_already_exists("The entity already exists."),
-        E::Constraint(_) => ApiError::delete_conflict("Cannot delete entity, it is still in use."),
-        other => other.into(),
     }
 }
