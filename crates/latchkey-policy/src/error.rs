@@ -44,8 +44,11 @@ impl fmt::Display for Location {
 }
 
 /// The AWS error class a [`PolicyError`] belongs to.
+///
+/// Not `#[non_exhaustive]` on purpose: the server maps each kind onto its
+/// own error codes, and a kind added here should break that mapping at
+/// compile time rather than fall into a default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[non_exhaustive]
 pub enum ErrorKind {
     /// The document is not a valid policy (IAM `MalformedPolicyDocument`, HTTP 400).
     MalformedPolicyDocument,

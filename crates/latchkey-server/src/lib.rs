@@ -30,7 +30,7 @@ use std::time::Duration;
 use latchkey_model::UniqueId;
 
 pub use clock::{Clock, OffsetClock, SystemClock};
-pub use error::{ApiError, Fault};
+pub use error::{ApiError, ErrorCode, Fault};
 use latchkey_sigv4::SigningKeyCache;
 use state::State;
 

@@ -5,12 +5,13 @@
 //! label space. One short mutex section per request; nothing allocates after
 //! an action's first call.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::ErrorCode;
 
 /// Upper bounds (seconds) of the request-latency buckets.
 const LATENCY_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
@@ -55,11 +56,12 @@ impl Histogram {
 }
 
 /// One action's figures, copied out of the lock for rendering.
-type ActionRow = ((&'static str, &'static str), Vec<(String, u64)>, Histogram);
+type ActionRow = ((&'static str, &'static str), Vec<(Option<ErrorCode>, u64)>, Histogram);
 
 #[derive(Debug)]
 struct ActionStats {
-    outcomes: Vec<(Cow<'static, str>, u64)>,
+    /// Calls by error code, `None` counting the successes.
+    outcomes: Vec<(Option<ErrorCode>, u64)>,
     latency: Histogram,
 }
 
@@ -98,19 +100,18 @@ pub struct Gauges {
 
 impl Metrics {
     /// Counts one request. `action` must come from a fixed set (see
-    /// [`crate::http`]); `outcome` is `Success` or an error code.
-    pub fn request(&self, service: &'static str, action: &'static str, outcome: Option<&Cow<'static, str>>, latency: Duration) {
+    /// [`crate::http`]); `error` is the call's error code, `None` for a
+    /// success.
+    pub fn request(&self, service: &'static str, action: &'static str, error: Option<ErrorCode>, latency: Duration) {
         let Ok(mut map) = self.actions.lock() else { return };
         let stats =
             map.entry((service, action)).or_insert_with(|| ActionStats { outcomes: Vec::new(), latency: Histogram::new(LATENCY_BUCKETS) });
-        let outcome: &str = outcome.map_or("Success", |c| c.as_ref());
-        match stats.outcomes.iter_mut().find(|(o, _)| o == outcome) {
+        match stats.outcomes.iter_mut().find(|(o, _)| *o == error) {
             Some((_, n)) => *n += 1,
-            // Error codes are ours; a code built at run time is kept once.
-            None => stats.outcomes.push((Cow::Owned(outcome.to_owned()), 1)),
+            None => stats.outcomes.push((error, 1)),
         }
         stats.latency.observe(latency.as_secs_f64());
-        if outcome.starts_with("AccessDenied") {
+        if error == Some(ErrorCode::AccessDenied) {
             self.denials.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -139,7 +140,7 @@ impl Metrics {
             Ok(m) => {
                 let mut v: Vec<_> = m
                     .iter()
-                    .map(|(k, s)| (*k, s.outcomes.iter().map(|(o, n)| (o.to_string(), *n)).collect(), s.latency.clone()))
+                    .map(|(k, s)| (*k, s.outcomes.clone(), s.latency.clone()))
                     .collect();
                 v.sort_by(|a, b| a.0.cmp(&b.0));
                 v
@@ -147,7 +148,8 @@ impl Metrics {
             Err(_) => Vec::new(),
         };
         for ((service, action), outcomes, _) in &actions {
-            for (outcome, n) in outcomes {
+            for (error, n) in outcomes {
+                let outcome = error.map_or("Success", ErrorCode::as_str);
                 let _ = writeln!(out, "latchkey_requests_total{{service=\"{service}\",action=\"{action}\",outcome=\"{outcome}\"}} {n}");
             }
         }
@@ -199,7 +201,7 @@ mod tests {
     fn renders_counters_and_cumulative_buckets() {
         let m = Metrics::default();
         m.request("sts", "AssumeRole", None, Duration::from_micros(300));
-        m.request("sts", "AssumeRole", Some(&Cow::Borrowed("AccessDenied")), Duration::from_millis(3));
+        m.request("sts", "AssumeRole", Some(ErrorCode::AccessDenied), Duration::from_millis(3));
         m.issued("AssumeRole");
         m.audit_commit(Duration::from_millis(2), 7);
         let text = m.render(Gauges { audit_queue_depth: 3, audit_healthy: true, token_key_age: Some(10) });

@@ -184,17 +184,93 @@ pub enum QueryEscapeProblem {
 
 const MSG_SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
-impl Error {
-    /// The AWS error code, e.g. `SignatureDoesNotMatch`.
-    pub fn code(&self) -> &'static str {
+/// The AWS error code of an [`Error`]: the `<Code>` an AWS Query-protocol
+/// service answers with.
+///
+/// Not `#[non_exhaustive]` on purpose: a server maps each code onto its own
+/// error type, and a code added here should break that mapping at compile
+/// time rather than fall into a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// `MissingAuthenticationToken` (403).
+    MissingAuthenticationToken,
+    /// `IncompleteSignature` (400).
+    IncompleteSignature,
+    /// `SignatureDoesNotMatch` (403).
+    SignatureDoesNotMatch,
+    /// `AuthorizationQueryParametersError` (400).
+    AuthorizationQueryParametersError,
+    /// `AccessDenied` (403).
+    AccessDenied,
+    /// `XAmzContentSHA256Mismatch` (400).
+    XAmzContentSHA256Mismatch,
+    /// `MalformedQueryString` (404).
+    MalformedQueryString,
+    /// `InvalidClientTokenId` (403).
+    InvalidClientTokenId,
+}
+
+impl Code {
+    /// Every code, so that a mapping onto another error type can be checked
+    /// whole.
+    pub const ALL: [Self; 8] = [
+        Self::MissingAuthenticationToken,
+        Self::IncompleteSignature,
+        Self::SignatureDoesNotMatch,
+        Self::AuthorizationQueryParametersError,
+        Self::AccessDenied,
+        Self::XAmzContentSHA256Mismatch,
+        Self::MalformedQueryString,
+        Self::InvalidClientTokenId,
+    ];
+
+    /// The code as AWS spells it, e.g. `SignatureDoesNotMatch`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::MissingAuthenticationToken => "MissingAuthenticationToken",
+            Self::IncompleteSignature => "IncompleteSignature",
+            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
+            Self::AccessDenied => "AccessDenied",
+            Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+            Self::MalformedQueryString => "MalformedQueryString",
+            Self::InvalidClientTokenId => "InvalidClientTokenId",
+        }
+    }
+
+    /// The HTTP status AWS answers with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::IncompleteSignature
+            | Self::AuthorizationQueryParametersError
+            | Self::XAmzContentSHA256Mismatch => 400,
+            // The AWS Common Errors pages give 404 for this one.
+            Self::MalformedQueryString => 404,
+            Self::MissingAuthenticationToken
+            | Self::SignatureDoesNotMatch
+            | Self::AccessDenied
+            | Self::InvalidClientTokenId => 403,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Error {
+    /// The AWS error code.
+    pub fn aws_code(&self) -> Code {
+        match self {
+            Self::MissingAuthenticationToken => Code::MissingAuthenticationToken,
             Self::MalformedAuthorizationPair { .. }
             | Self::MissingAuthorizationComponents { .. }
             | Self::MissingQueryParameters { .. }
             | Self::InvalidDate { .. }
             | Self::UnsupportedAlgorithm { .. }
-            | Self::MalformedCredential { .. } => "IncompleteSignature",
+            | Self::MalformedCredential { .. } => Code::IncompleteSignature,
             Self::AmbiguousAuthentication
             | Self::HostNotSigned
             | Self::ScopeMismatch(_)
@@ -202,27 +278,25 @@ impl Error {
             | Self::SignatureNotYetCurrent { .. }
             | Self::SignedHeaderMissing { .. }
             | Self::UnsignedPayloadNotAllowed
-            | Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
-            Self::InvalidExpires { .. } => "AuthorizationQueryParametersError",
+            | Self::SignatureDoesNotMatch => Code::SignatureDoesNotMatch,
+            Self::InvalidExpires { .. } => Code::AuthorizationQueryParametersError,
             // STS ignores X-Amz-Expires (presigned STS URLs live 15 minutes);
             // S3 is the AWS service that enforces it, and this is its answer.
-            Self::PresignedExpired { .. } => "AccessDenied",
-            Self::ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
-            Self::MalformedQueryString(_) => "MalformedQueryString",
-            Self::InvalidSecurityToken | Self::InvalidClientTokenId => "InvalidClientTokenId",
+            Self::PresignedExpired { .. } => Code::AccessDenied,
+            Self::ContentSha256Mismatch => Code::XAmzContentSHA256Mismatch,
+            Self::MalformedQueryString(_) => Code::MalformedQueryString,
+            Self::InvalidSecurityToken | Self::InvalidClientTokenId => Code::InvalidClientTokenId,
         }
+    }
+
+    /// The AWS error code as it goes on the wire, e.g. `SignatureDoesNotMatch`.
+    pub fn code(&self) -> &'static str {
+        self.aws_code().as_str()
     }
 
     /// The HTTP status AWS answers with.
     pub fn http_status(&self) -> u16 {
-        match self.code() {
-            "IncompleteSignature"
-            | "AuthorizationQueryParametersError"
-            | "XAmzContentSHA256Mismatch" => 400,
-            // The AWS Common Errors pages give 404 for this one.
-            "MalformedQueryString" => 404,
-            _ => 403,
-        }
+        self.aws_code().http_status()
     }
 
     /// The message AWS puts in the error body.

@@ -66,7 +66,7 @@ mod sign;
 mod time;
 mod verify;
 
-pub use error::{Error, ExpiresProblem, QueryEscapeProblem, ScopeMismatch};
+pub use error::{Code, Error, ExpiresProblem, QueryEscapeProblem, ScopeMismatch};
 pub use key::{CredentialScope, SigningKey, SigningKeyCache};
 pub use sign::{HeaderSignature, PayloadSigning, SigningParams, presign_query, sign_headers};
 pub use verify::{MAX_PRESIGNED_AGE_S3, SignatureValid, SignedRequest, VerifyOptions, parse};

@@ -5,11 +5,9 @@ pub mod mfa;
 pub mod regions;
 
 use latchkey_model::{AccessKeyId, AccessKeyOwner, AccountId, Arn, KeyKind, KeyStatus};
-use http::StatusCode;
 use latchkey_sigv4::{HttpRequest, SignatureValid, SignedRequest, SigningKeyCache};
 use latchkey_token::{SessionClaims, SessionKind};
 
-use crate::ApiError;
 use crate::state::Snapshot;
 use regions::Regions;
 
@@ -115,9 +113,31 @@ pub struct Authenticated {
     pub region: String,
 }
 
-/// `ExpiredToken`, as STS and IAM answer on the wire.
-pub fn expired_token() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "ExpiredToken", "The security token included in the request is expired")
+/// Why a signature did not establish a caller. Each reason becomes its AWS
+/// answer only as it turns into an [`ApiError`](crate::ApiError); they are
+/// kept apart until then because the server treats them differently: a
+/// token this node cannot open may be sealed by a key another node created
+/// a moment ago, which is worth a catch-up with the store, where a refused
+/// access key is not.
+#[derive(Debug)]
+pub enum AuthnError {
+    /// The signature, its scope or its date is wrong.
+    Signature(latchkey_sigv4::Error),
+    /// The access key is not one latchkey issued, is inactive, belongs to a
+    /// user since deleted, or is a long-term key sent with a session token.
+    InvalidKey,
+    /// A temporary key whose session token is missing, or does not open with
+    /// this node's token keys (forged, tampered, sealed for another key,
+    /// by a retired key or by one this node has not loaded yet).
+    InvalidToken,
+    /// The session has expired.
+    ExpiredToken,
+}
+
+impl From<latchkey_sigv4::Error> for AuthnError {
+    fn from(e: latchkey_sigv4::Error) -> Self {
+        Self::Signature(e)
+    }
 }
 
 /// Verifies `signed` for `req` with the key it names: a long-term key from
@@ -132,13 +152,13 @@ pub fn authenticate(
     req: &HttpRequest<'_>,
     signed: &SignedRequest,
     now: i64,
-) -> Result<Authenticated, ApiError> {
+) -> Result<Authenticated, AuthnError> {
     signed.check_region(|r| regions.contains(r))?;
     let key_id = signed.access_key_id();
     let (account, principal, session, proof) = match AccessKeyId::kind_of(key_id) {
         Some(KeyKind::LongTerm) => long_term(snap, cache, req, signed, now)?,
         Some(KeyKind::Temporary) => temporary(snap, cache, req, signed, now)?,
-        None => return Err(ApiError::invalid_client_token_id()),
+        None => return Err(AuthnError::InvalidKey),
     };
     Ok(Authenticated {
         caller: Caller { account, principal, access_key_id: key_id.to_owned(), session, proof },
@@ -155,15 +175,15 @@ fn long_term(
     req: &HttpRequest<'_>,
     signed: &SignedRequest,
     now: i64,
-) -> Result<Verified, ApiError> {
+) -> Result<Verified, AuthnError> {
     let key_id = signed.access_key_id();
-    let entry = snap.keys.get(key_id).ok_or_else(ApiError::invalid_client_token_id)?;
+    let entry = snap.keys.get(key_id).ok_or(AuthnError::InvalidKey)?;
     if entry.key.status != KeyStatus::Active {
-        return Err(ApiError::invalid_client_token_id());
+        return Err(AuthnError::InvalidKey);
     }
     // A long-term key signing with a session token is refused as AWS does.
     if signed.session_token().is_some() {
-        return Err(ApiError::invalid_client_token_id());
+        return Err(AuthnError::InvalidKey);
     }
     let signing_key = cache.get_or_derive(key_id, signed.scope(), || entry.secret.expose());
     let proof = signed.verify(req, &signing_key, now)?;
@@ -174,7 +194,7 @@ fn long_term(
             let user = snap
                 .account(&account)
                 .and_then(|a| a.user_by_id(uid))
-                .ok_or_else(ApiError::invalid_client_token_id)?;
+                .ok_or(AuthnError::InvalidKey)?;
             Principal::User { id: user.id.to_string(), name: user.name.clone(), arn: user.arn() }
         }
     };
@@ -187,17 +207,17 @@ fn temporary(
     req: &HttpRequest<'_>,
     signed: &SignedRequest,
     now: i64,
-) -> Result<Verified, ApiError> {
+) -> Result<Verified, AuthnError> {
     let key_id = signed.access_key_id();
-    let token = signed.session_token().ok_or_else(ApiError::invalid_client_token_id)?;
-    let ring = snap.token_ring.as_ref().ok_or_else(ApiError::invalid_client_token_id)?;
+    let token = signed.session_token().ok_or(AuthnError::InvalidToken)?;
+    let ring = snap.token_ring.as_ref().ok_or(AuthnError::InvalidToken)?;
     // Any failure to open (tampered, another key id, unknown or retired key)
     // is the same answer: the token is not one of ours.
-    let claims = ring.open(token, key_id).map_err(|_| ApiError::invalid_client_token_id())?;
+    let claims = ring.open(token, key_id).map_err(|_| AuthnError::InvalidToken)?;
     if now >= claims.expires_at {
-        return Err(expired_token());
+        return Err(AuthnError::ExpiredToken);
     }
-    let account: AccountId = claims.account.parse().map_err(|_| ApiError::invalid_client_token_id())?;
+    let account: AccountId = claims.account.parse().map_err(|_| AuthnError::InvalidToken)?;
     let signing_key = cache.get_or_derive(key_id, signed.scope(), || claims.secret_access_key.as_str());
     let proof = signed.verify(req, &signing_key, now)?;
     let principal = session_principal(snap, &account, &claims);

@@ -215,11 +215,7 @@ pub fn open_message(ring: &latchkey_token::KeyRing, encoded: &str) -> Option<ser
 /// Opens an encoded authorization message for a caller of `account`.
 pub fn decode_message(ctx: &Ctx<'_>, encoded: &str) -> Result<serde_json::Value, ApiError> {
     let invalid = || {
-        ApiError::new(
-            http::StatusCode::BAD_REQUEST,
-            "InvalidAuthorizationMessageException",
-            "The encoded authorization message is invalid.",
-        )
+        ApiError::of(crate::ErrorCode::InvalidAuthorizationMessageException, "The encoded authorization message is invalid.")
     };
     let ring = ctx.snap.token_ring.as_ref().ok_or_else(invalid)?;
     let plain = ring.open_blob(encoded.trim(), AUTHZ_MESSAGE).map_err(|_| invalid())?;

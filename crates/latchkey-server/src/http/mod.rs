@@ -21,7 +21,7 @@ use crate::authn;
 use crate::authz::{self, RequestFacts};
 use crate::protocol::query::Params;
 use crate::protocol::{Service, json, xml};
-use crate::{ApiError, App};
+use crate::{ApiError, App, ErrorCode};
 
 /// The router: `/healthz` and everything else as an AWS API call.
 pub fn router(app: Arc<App>) -> Router {
@@ -106,7 +106,7 @@ async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Sock
     let mut params = Params::default();
     let mut result = match axum::body::to_bytes(body, app.config.body_limit).await {
         Ok(body) => call(&app, peer, &parts, &body, &mut params, &mut outcome).await,
-        Err(_) => Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "Request body too large")),
+        Err(_) => Err(ApiError::of(ErrorCode::RequestEntityTooLarge, "Request body too large")),
     };
     if let Some(who) = &outcome.who {
         let call = audit::Call {
@@ -129,10 +129,10 @@ async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Sock
     {
         app.metrics.issued(kind);
     }
-    let code = result.as_ref().err().map(ApiError::code_label);
+    let code = result.as_ref().err().map(ApiError::kind);
     let response = render(&outcome, result, &request_id);
     let latency = started.elapsed();
-    app.metrics.request(outcome.service.signing_name(), action_label(&outcome.action), code.as_ref(), latency);
+    app.metrics.request(outcome.service.signing_name(), action_label(&outcome.action), code, latency);
     tracing::info!(
         target: "latchkey::request",
         request_id = %request_id,
@@ -202,7 +202,7 @@ async fn call(
         if target.is_none() && api::iam::ACTIONS.contains(&outcome.action.as_str()) {
             outcome.service = Service::Iam;
         }
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "MissingAuthenticationToken", "Request is missing Authentication Token"));
+        return Err(latchkey_sigv4::Error::MissingAuthenticationToken.into());
     };
 
     let scope_service = signed.scope().service();
@@ -211,7 +211,7 @@ async fn call(
     }
     signed.scope().region().clone_into(&mut outcome.region);
     let mut verdict = authn::authenticate(&snap, &app.signing_keys, &app.regions, &http_req, &signed, now);
-    if verdict.as_ref().is_err_and(|e| e.code() == "InvalidClientTokenId")
+    if matches!(verdict, Err(authn::AuthnError::InvalidToken))
         && let Some(token) = signed.session_token()
         && snap.token_ring.as_ref().is_some_and(|r| r.names_newer_key(token))
         && app.may_refresh_token_keys()
@@ -230,7 +230,7 @@ async fn call(
             // A refused signature that names a known key is recorded in
             // that key's account, as CloudTrail does.
             outcome.who = authn::claimed(&snap, &signed);
-            return Err(e);
+            return Err(e.into());
         }
     };
     outcome.caller = Some(authed.caller.arn());
@@ -241,21 +241,21 @@ async fn call(
         &authed.caller.access_key_id,
     ));
     let service = Service::from_signing_name(&authed.service).ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_REQUEST, "UnknownService", format!("latchkey does not serve the service `{}`", authed.service))
+        ApiError::of(ErrorCode::UnknownService, format!("latchkey does not serve the service `{}`", authed.service))
     })?;
 
     let json_body;
     let action: &str = if service.is_json() {
         let op = target
             .and_then(|t| t.strip_prefix(service.json_target_prefix()))
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", "Missing or unknown X-Amz-Target"))?;
+            .ok_or_else(|| ApiError::of(ErrorCode::UnknownOperationException, "Missing or unknown X-Amz-Target"))?;
         json_body = if body.is_empty() {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
             serde_json::from_slice::<serde_json::Value>(body)
                 .ok()
                 .filter(serde_json::Value::is_object)
-                .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "SerializationException", "Start of structure or map found where not expected."))?
+                .ok_or_else(|| ApiError::of(ErrorCode::SerializationException, "Start of structure or map found where not expected."))?
         };
         op
     } else {
@@ -302,7 +302,7 @@ async fn dispatch(service: Service, action: &str, ctx: &Ctx<'_>) -> api::Output 
     };
     routed.unwrap_or_else(|| {
         if service.is_json() {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", format!("Unknown operation {action}")))
+            Err(ApiError::of(ErrorCode::UnknownOperationException, format!("Unknown operation {action}")))
         } else {
             Err(ApiError::invalid_action(action, service.query_version()))
         }

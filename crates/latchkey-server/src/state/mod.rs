@@ -124,7 +124,7 @@ impl State {
             return Ok(out);
         }
         tracing::debug!(action = proof.action(), resource = proof.resource(), allowed_by = %proof.basis(), ops = ops.len(), "write");
-        self.store.apply(&ops).await.map_err(map_write_error)?;
+        self.store.apply(&ops).await.map_err(ApiError::from_write)?;
         self.refresh().await?;
         Ok(out)
     }
@@ -156,7 +156,7 @@ impl State {
             .await;
         match result {
             // Another node created the same key id first; its key is as good.
-            Err(e) if e.code() == "EntityAlreadyExists" => self.refresh().await,
+            Err(e) if e.kind() == crate::ErrorCode::EntityAlreadyExists => self.refresh().await,
             other => other,
         }
     }
@@ -197,7 +197,7 @@ impl State {
         let proof = Authorized::internal(Internal::LAST_USED);
         let _guard = self.write_lock.lock().await;
         tracing::trace!(allowed_by = %proof.basis(), ops = ops.len(), "bookkeeping write");
-        self.store.apply(ops).await.map_err(map_write_error)?;
+        self.store.apply(ops).await.map_err(ApiError::from_write)?;
         Ok(())
     }
 
@@ -260,16 +260,5 @@ impl State {
                 tracing::warn!(error = %e.message(), "could not refresh the snapshot from the store; will retry");
             }
         }
-    }
-}
-
-/// A constraint the snapshot did not foresee (another node's concurrent
-/// write) surfaces as the conflict AWS would report.
-fn map_write_error(e: latchkey_store::StoreError) -> ApiError {
-    use latchkey_store::StoreError as E;
-    match e {
-        E::Conflict(_) => ApiError::entity_already_exists("The entity already exists."),
-        E::Constraint(_) => ApiError::delete_conflict("Cannot delete entity, it is still in use."),
-        other => other.into(),
     }
 }

@@ -3,7 +3,7 @@
 use latchkey_audit::{Attribute, Query};
 use serde_json::{Value, json};
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Request};
 
@@ -18,27 +18,23 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
     })
 }
 
-fn error(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(http::StatusCode::BAD_REQUEST, code, message)
-}
-
 /// Parses LookupAttributes (at most one, as AWS allows).
 fn attribute(ctx: &Ctx<'_>) -> Result<Option<Attribute>, ApiError> {
     let Some(list) = ctx.json.get("LookupAttributes") else { return Ok(None) };
-    let items = list.as_array().ok_or_else(|| error("SerializationException", "LookupAttributes must be a list"))?;
+    let items = list.as_array().ok_or_else(|| ApiError::of(ErrorCode::SerializationException, "LookupAttributes must be a list"))?;
     let first = match items.as_slice() {
         [] => return Ok(None),
         [one] => one,
-        _ => return Err(error("InvalidLookupAttributesException", "You cannot specify more than one lookup attribute.")),
+        _ => return Err(ApiError::of(ErrorCode::InvalidLookupAttributesException, "You cannot specify more than one lookup attribute.")),
     };
     let key = first.get("AttributeKey").and_then(Value::as_str);
     let value = first.get("AttributeValue").and_then(Value::as_str);
     let (Some(key), Some(value)) = (key, value) else {
-        return Err(error("InvalidLookupAttributesException", "A lookup attribute needs an AttributeKey and an AttributeValue."));
+        return Err(ApiError::of(ErrorCode::InvalidLookupAttributesException, "A lookup attribute needs an AttributeKey and an AttributeValue."));
     };
     if value.is_empty() || value.chars().count() > 2000 {
-        return Err(error(
-            "InvalidLookupAttributesException",
+        return Err(ApiError::of(
+            ErrorCode::InvalidLookupAttributesException,
             "1 validation error detected: Value at 'lookupAttributes.1.member.attributeValue' failed to satisfy constraint: Member must have length between 1 and 2000",
         ));
     }
@@ -54,11 +50,11 @@ fn attribute(ctx: &Ctx<'_>) -> Result<Option<Attribute>, ApiError> {
         "ReadOnly" => match value {
             "true" => Attribute::ReadOnly(true),
             "false" => Attribute::ReadOnly(false),
-            _ => return Err(error("InvalidLookupAttributesException", "ReadOnly must be true or false.")),
+            _ => return Err(ApiError::of(ErrorCode::InvalidLookupAttributesException, "ReadOnly must be true or false.")),
         },
         other => {
-            return Err(error(
-                "ValidationException",
+            return Err(ApiError::of(
+                ErrorCode::ValidationException,
                 format!(
                     "1 validation error detected: Value '{other}' at 'lookupAttributes.1.member.attributeKey' failed to satisfy constraint: Member must satisfy enum value set: [EventId, EventName, ReadOnly, Username, ResourceType, ResourceName, EventSource, AccessKeyId]"
                 ),
@@ -76,7 +72,7 @@ fn time(ctx: &Ctx<'_>, name: &str) -> Result<Option<i64>, ApiError> {
             .filter(|f| f.is_finite())
             // Whole seconds: events are stored at one-second precision.
             .map(|f| Some(f.floor() as i64))
-            .ok_or_else(|| error("SerializationException", format!("{name} must be a timestamp"))),
+            .ok_or_else(|| ApiError::of(ErrorCode::SerializationException, format!("{name} must be a timestamp"))),
     }
 }
 
@@ -115,20 +111,20 @@ async fn lookup_events(ctx: &Ctx<'_>) -> Output {
     if let (Some(s), Some(e)) = (start, end)
         && s > e
     {
-        return Err(error("InvalidTimeRangeException", "Start time must not be after end time."));
+        return Err(ApiError::of(ErrorCode::InvalidTimeRangeException, "Start time must not be after end time."));
     }
     let limit = match ctx.json.get("MaxResults") {
         None | Some(Value::Null) => 50,
         Some(v) => match v.as_i64() {
             Some(n @ 1..=50) => usize::try_from(n).unwrap_or(50),
-            _ => return Err(error("InvalidMaxResultsException", "MaxResults must be between 1 and 50.")),
+            _ => return Err(ApiError::of(ErrorCode::InvalidMaxResultsException, "MaxResults must be between 1 and 50.")),
         },
     };
     let category = ctx.json.get("EventCategory").and_then(Value::as_str);
     if let Some(c) = category
         && c != "insight"
     {
-        return Err(error("InvalidEventCategoryException", format!("Invalid event category {c}.")));
+        return Err(ApiError::of(ErrorCode::InvalidEventCategoryException, format!("Invalid event category {c}.")));
     }
     let proof = authz::authorize(ctx, Request { action: "cloudtrail:LookupEvents", resource: "*" })?;
     if category.is_some() {
@@ -141,7 +137,7 @@ async fn lookup_events(ctx: &Ctx<'_>) -> Output {
     let fp = fingerprint(&[&account, &shape]);
     let before_seq = match ctx.json.get("NextToken").and_then(Value::as_str) {
         None => None,
-        Some(t) => Some(parse_token(t, fp).ok_or_else(|| error("InvalidNextTokenException", "Invalid NextToken."))?),
+        Some(t) => Some(parse_token(t, fp).ok_or_else(|| ApiError::of(ErrorCode::InvalidNextTokenException, "Invalid NextToken."))?),
     };
     let query = Query { account_id: account, attribute, start, end, limit, before_seq };
     let page = ctx.app.trail.store().lookup(&query).await.map_err(|e| {

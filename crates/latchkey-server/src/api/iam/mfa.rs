@@ -6,7 +6,7 @@ use latchkey_model::{MfaDevice, OwnerKind, format_iso8601, totp};
 use latchkey_store::Op;
 
 use super::{Page, account, account_in, authorize_owner, check_path, find_owner};
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Request};
 use crate::protocol::query::{Violations, is_name_char};
@@ -145,11 +145,7 @@ pub(super) async fn enable(ctx: &Ctx<'_>) -> Output {
             match (step1, step2) {
                 (Some(a), Some(b)) if b == a + 1 => {}
                 _ => {
-                    return Err(ApiError::new(
-                        http::StatusCode::FORBIDDEN,
-                        "InvalidAuthenticationCode",
-                        "Authentication code for device is not valid.",
-                    ));
+                    return Err(ApiError::of(ErrorCode::InvalidAuthenticationCode, "Authentication code for device is not valid."));
                 }
             }
             Ok((vec![Op::AssignMfaDevice { serial: serial.to_owned(), assigned: Some((user.id, ctx.now)) }], ()))

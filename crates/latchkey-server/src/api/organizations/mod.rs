@@ -6,7 +6,7 @@ use latchkey_policy::{Limit, ParseOptions, PolicyKind};
 use latchkey_store::{CreateAccountRequest, Op, Scp};
 use serde_json::{Value, json};
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Authorized, Request};
 use crate::state::{FULL_AWS_ACCESS, Organization, Snapshot};
@@ -46,18 +46,14 @@ pub async fn dispatch(action: &str, ctx: &Ctx<'_>) -> Option<Output> {
 /// Organizations' answer to an SCP it will not store.
 const SCP_MALFORMED: &str = "The provided policy document does not meet the requirements of the specified policy type.";
 
-fn error(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(http::StatusCode::BAD_REQUEST, code, message)
-}
-
 fn string<'v>(ctx: &'v Ctx<'_>, name: &str) -> Option<&'v str> {
     ctx.json.get(name).and_then(Value::as_str)
 }
 
 fn required<'v>(ctx: &'v Ctx<'_>, name: &str) -> Result<&'v str, ApiError> {
     string(ctx, name).ok_or_else(|| {
-        error(
-            "InvalidInputException",
+        ApiError::of(
+            ErrorCode::InvalidInputException,
             format!("1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null", crate::protocol::query::lower_first(name)),
         )
     })
@@ -118,15 +114,15 @@ async fn create_account(ctx: &Ctx<'_>) -> Output {
     let name = required(ctx, "AccountName")?;
     let role_name = string(ctx, "RoleName").unwrap_or(DEFAULT_ROLE);
     if !(6..=64).contains(&email.len()) || !email.contains('@') {
-        return Err(error("InvalidInputException", "You specified an invalid value for Email."));
+        return Err(ApiError::of(ErrorCode::InvalidInputException, "You specified an invalid value for Email."));
     }
     if name.is_empty() || name.chars().count() > 50 {
-        return Err(error("InvalidInputException", "You specified an invalid value for AccountName."));
+        return Err(ApiError::of(ErrorCode::InvalidInputException, "You specified an invalid value for AccountName."));
     }
     let mut v = crate::protocol::query::Violations::default();
     v.length("RoleName", role_name, 1, 64);
     v.pattern("RoleName", role_name, "[\\w+=,.@-]{1,64}", crate::protocol::query::is_name_char);
-    v.finish().map_err(|e| error("InvalidInputException", e.message().to_owned()))?;
+    v.finish().map_err(|e| ApiError::of(ErrorCode::InvalidInputException, e.message().to_owned()))?;
     let proof = authz::authorize(ctx, Request { action: "organizations:CreateAccount", resource: "*" })?;
     management_only(ctx)?;
     let mgmt = ctx.caller.account;
@@ -193,7 +189,12 @@ fn describe_create_account_status(ctx: &Ctx<'_>) -> Output {
         .requests
         .iter()
         .find(|r| r.id == id)
-        .ok_or_else(|| error("CreateAccountStatusNotFoundException", "We can't find an create account request with the CreateAccountRequestId that you specified."))?;
+        .ok_or_else(|| {
+            ApiError::of(
+                ErrorCode::CreateAccountStatusNotFoundException,
+                "We can't find an create account request with the CreateAccountRequestId that you specified.",
+            )
+        })?;
     ok(proof, &json!({ "CreateAccountStatus": status_json(r) }))
 }
 
@@ -209,7 +210,7 @@ fn list_accounts(ctx: &Ctx<'_>) -> Output {
     let max = ctx.json.get("MaxResults").and_then(Value::as_u64).unwrap_or(20).clamp(1, 20);
     let start = match string(ctx, "NextToken") {
         None => 0,
-        Some(t) => t.parse::<usize>().map_err(|_| error("InvalidInputException", "You specified an invalid value for NextToken."))?,
+        Some(t) => t.parse::<usize>().map_err(|_| ApiError::of(ErrorCode::InvalidInputException, "You specified an invalid value for NextToken."))?,
     };
     let accounts = all_accounts(&ctx.snap);
     let page: Vec<Value> =
@@ -225,14 +226,14 @@ fn list_accounts(ctx: &Ctx<'_>) -> Output {
 
 fn describe_account(ctx: &Ctx<'_>) -> Output {
     let id = required(ctx, "AccountId")?;
-    let account_id: AccountId = id.parse().map_err(|_| error("InvalidInputException", "You specified an invalid value for AccountId."))?;
+    let account_id: AccountId = id.parse().map_err(|_| ApiError::of(ErrorCode::InvalidInputException, "You specified an invalid value for AccountId."))?;
     let proof = authz::authorize(ctx, Request { action: "organizations:DescribeAccount", resource: &account_arn(&ctx.snap.org, &account_id) })?;
     management_only(ctx)?;
     let a = ctx
         .snap
         .account(&account_id)
         .and_then(|s| s.account.as_ref())
-        .ok_or_else(|| error("AccountNotFoundException", "You specified an account that doesn't exist."))?;
+        .ok_or_else(|| ApiError::of(ErrorCode::AccountNotFoundException, "You specified an account that doesn't exist."))?;
     ok(proof, &json!({ "Account": account_json(&ctx.snap.org, a) }))
 }
 
@@ -268,10 +269,10 @@ async fn create_policy(ctx: &Ctx<'_>) -> Output {
     let description = string(ctx, "Description").unwrap_or_default();
     let kind = required(ctx, "Type")?;
     if kind != "SERVICE_CONTROL_POLICY" {
-        return Err(error("PolicyTypeNotAvailableForOrganizationException", format!("latchkey supports SERVICE_CONTROL_POLICY only, not {kind}.")));
+        return Err(ApiError::of(ErrorCode::PolicyTypeNotAvailableForOrganizationException, format!("latchkey supports SERVICE_CONTROL_POLICY only, not {kind}.")));
     }
     if name.is_empty() || name.chars().count() > 128 {
-        return Err(error("InvalidInputException", "You specified an invalid value for Name."));
+        return Err(ApiError::of(ErrorCode::InvalidInputException, "You specified an invalid value for Name."));
     }
     let proof = authz::authorize(ctx, Request { action: "organizations:CreatePolicy", resource: "*" })?;
     management_only(ctx)?;
@@ -280,11 +281,11 @@ async fn create_policy(ctx: &Ctx<'_>) -> Output {
     // IAM's detail (as AWS users report it for principals, conditions, versions).
     latchkey_policy::parse_with(content, PolicyKind::ServiceControl, ParseOptions::managed()).map_err(|e| {
         tracing::debug!(error = %e, "SCP refused");
-        error("MalformedPolicyDocumentException", SCP_MALFORMED)
+        ApiError::of(ErrorCode::MalformedPolicyDocumentException, SCP_MALFORMED)
     })?;
     Limit::ServiceControlPolicy
         .check(latchkey_policy::policy_size(content))
-        .map_err(|e| error("MalformedPolicyDocumentException", e.aws_message().to_owned()))?;
+        .map_err(|e| ApiError::of(ErrorCode::MalformedPolicyDocumentException, e.aws_message().to_owned()))?;
     let mut suffix = [0u8; 6];
     latchkey_model::random_bytes(&mut suffix);
     let scp = Scp {
@@ -297,7 +298,7 @@ async fn create_policy(ctx: &Ctx<'_>) -> Output {
         .state
         .write(&proof, |snap| {
             if snap.org.scps.values().any(|e| e.scp.name == name) {
-                return Err(error("DuplicatePolicyException", "A policy with the same name already exists."));
+                return Err(ApiError::of(ErrorCode::DuplicatePolicyException, "A policy with the same name already exists."));
             }
             Ok((vec![Op::InsertScp(scp.clone())], ()))
         })
@@ -318,29 +319,29 @@ async fn attach_policy(ctx: &Ctx<'_>, attach: bool) -> Output {
         .write(&proof, |snap| {
             let org = &snap.org;
             if !org.scps.contains_key(policy) {
-                return Err(error("PolicyNotFoundException", "We can't find a policy with the PolicyId that you specified."));
+                return Err(ApiError::of(ErrorCode::PolicyNotFoundException, "We can't find a policy with the PolicyId that you specified."));
             }
             let is_account = target.parse::<AccountId>().ok().is_some_and(|a| snap.accounts.contains_key(&a));
             if target != org.root_id && !is_account {
-                return Err(error("TargetNotFoundException", "We can't find a root, OU, account, or policy with the TargetId that you specified."));
+                return Err(ApiError::of(ErrorCode::TargetNotFoundException, "We can't find a root, OU, account, or policy with the TargetId that you specified."));
             }
             if target == org.root_id {
-                return Err(error("ConstraintViolationException", "latchkey keeps FullAWSAccess on the root; attach SCPs to accounts."));
+                return Err(ApiError::of(ErrorCode::ConstraintViolationException, "latchkey keeps FullAWSAccess on the root; attach SCPs to accounts."));
             }
             let attached = org.attached.get(target).map_or(&[][..], Vec::as_slice);
             let present = attached.iter().any(|p| p == policy);
             if attach {
                 if present {
-                    return Err(error("DuplicatePolicyAttachmentException", "The selected policy is already attached to the specified target."));
+                    return Err(ApiError::of(ErrorCode::DuplicatePolicyAttachmentException, "The selected policy is already attached to the specified target."));
                 }
                 Ok((vec![Op::AttachScp { policy: policy.to_owned(), target: target.to_owned() }], ()))
             } else {
                 if !present {
-                    return Err(error("PolicyNotAttachedException", "The policy isn't attached to the specified target in the specified root."));
+                    return Err(ApiError::of(ErrorCode::PolicyNotAttachedException, "The policy isn't attached to the specified target in the specified root."));
                 }
                 if attached.len() == 1 {
-                    return Err(error(
-                        "ConstraintViolationException",
+                    return Err(ApiError::of(
+                        ErrorCode::ConstraintViolationException,
                         "You attempted to detach a policy from an entity that would leave it with no SCP attached (MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED).",
                     ));
                 }

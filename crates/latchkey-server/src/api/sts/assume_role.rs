@@ -6,7 +6,7 @@ use latchkey_model::Arn;
 use latchkey_policy::Context;
 use latchkey_token::{SessionClaims, SessionKind};
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 use crate::api::{Answer, Ctx, Output};
 use crate::authn::Principal;
 use crate::authz::{self, Request, base_context, decide};
@@ -106,9 +106,8 @@ fn params<'a>(ctx: &'a Ctx<'_>) -> Result<Params<'a>, ApiError> {
     let mut seen = std::collections::HashSet::new();
     for (k, _) in &tags {
         if !seen.insert(k.to_lowercase()) {
-            return Err(ApiError::new(
-                http::StatusCode::BAD_REQUEST,
-                "InvalidParameterValue",
+            return Err(ApiError::of(
+                ErrorCode::InvalidParameterValue,
                 "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
             ));
         }
@@ -179,18 +178,16 @@ pub(super) async fn assume_role(ctx: &Ctx<'_>) -> Output {
         .unwrap_or_default();
     for (k, _) in &p.tags {
         if inherited_transitive.iter().any(|(ik, _)| ik.eq_ignore_ascii_case(k)) {
-            return Err(ApiError::new(
-                http::StatusCode::BAD_REQUEST,
-                "InvalidParameterValue",
+            return Err(ApiError::of(
+                ErrorCode::InvalidParameterValue,
                 format!("One of the specified transitive tag keys can't be set because it conflicts with a transitive tag key from the calling session: {k}"),
             ));
         }
     }
     for t in &p.transitive {
         if !p.tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(t)) {
-            return Err(ApiError::new(
-                http::StatusCode::BAD_REQUEST,
-                "InvalidParameterValue",
+            return Err(ApiError::of(
+                ErrorCode::InvalidParameterValue,
                 "The specified transitive tag key must be included in the requested tags.",
             ));
         }

@@ -6,7 +6,7 @@ mod tokens;
 use latchkey_model::{AccessKeyId, AccountId, KeyKind, SecretAccessKey, format_iso8601};
 use latchkey_token::SessionClaims;
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Authorized, Request};
 use crate::protocol::query::Violations;
@@ -152,9 +152,8 @@ fn packed_size(policy: Option<&str>, arns: &[&str], tags: &[(String, String)]) -
         + tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     let percent = (packed * 100).div_ceil(PACKED_LIMIT);
     if percent > 100 {
-        return Err(ApiError::new(
-            http::StatusCode::BAD_REQUEST,
-            "PackedPolicyTooLarge",
+        return Err(ApiError::of(
+            ErrorCode::PackedPolicyTooLarge,
             format!("Packed policy consumes {percent}% of allotted space, please use smaller policy."),
         ));
     }
