@@ -557,7 +557,8 @@ def cmd_create_roles(a):
     r = {"kind": "create", "action": "CreateRole", "requests": made, "count": a.count, "created": made, "seconds": round(seconds, 3),
          "roles_per_s": made / seconds if seconds > 0 else 0.0, "capped": capped, "time_cap_s": a.time_cap,
          "seconds_est": round(fit_time(marks, a.count), 1) if capped else round(seconds, 3),
-         "errors": tally.errors, **latency_summary(tally.lat.get("CreateRole", []))}
+         "errors": tally.errors, **latency_summary(tally.lat.get("CreateRole", [])),
+         "marks": [[k, round(t, 3)] for k, t in marks]}  # (roles made, seconds) at every 1 % of --count
     note = f" (capped at {a.time_cap:.0f}s; all {a.count} estimated at {r['seconds_est']:.0f}s)" if capped else ""
     print(f"create-roles: {made} of {a.count} in {seconds:.1f}s = {r['roles_per_s']:.1f} roles/s{note}", file=sys.stderr)
     with open(a.out, "w") as f:
@@ -575,8 +576,8 @@ def poll_worker(opts, created, seen, barrier, results):
     client.call("GetCallerIdentity", service="sts")
     barrier.wait(timeout=120)
     tally = Tally()
-    pending = {}  # role name -> when A answered its CreateRole
-    lags, unseen, polls, writer_done = [], 0, 0, False
+    pending = {}  # role name -> (when its CreateRole was sent to A, when A answered)
+    lags, lags_from_send, unseen, polls, writer_done = [], [], 0, 0, False
     while not writer_done or pending:
         try:
             while True:
@@ -584,15 +585,16 @@ def poll_worker(opts, created, seen, barrier, results):
                 if item is None:
                     writer_done = True
                 else:
-                    pending[item[0]] = item[1]
+                    pending[item[0]] = item[1:]
         except queue.Empty:
             pass
         tick = time.monotonic()
-        for name, acked in list(pending.items()):
+        for name, (sent, acked) in list(pending.items()):
             status, body, seconds = client.call("GetRole", {"RoleName": name})
             polls += 1
             if status == 200:
                 lags.append(time.monotonic() - acked)
+                lags_from_send.append(time.monotonic() - sent)
             else:
                 if status != 404:  # NoSuchEntity is the expected "not yet"
                     tally.add("GetRole", status, body, seconds)
@@ -603,7 +605,7 @@ def poll_worker(opts, created, seen, barrier, results):
             seen.put(name)
         time.sleep(max(0.0, tick + POLL_S - time.monotonic()))
     seen.put(None)
-    results.put(tally.as_dict(lags=lags, unseen=unseen, polls=polls))
+    results.put(tally.as_dict(lags=lags, lags_from_send=lags_from_send, unseen=unseen, polls=polls))
 
 
 def follow_writer(opts, created, seen, barrier, results):
@@ -655,7 +657,8 @@ def follow_writer(opts, created, seen, barrier, results):
                 break
             made[name].add(action)
             if action == "CreateRole":
-                created.put((name, time.monotonic()))
+                acked = time.monotonic()
+                created.put((name, acked - seconds, acked))
         take_seen(block=False)
         if shown:
             delete(shown.pop(0), measured=True)
@@ -689,11 +692,13 @@ def cmd_follow(a):
     lags = poller["lags"]
     r.update({"kind": "lag", "action": "IAM writes", "pace": a.pace, "cycles_per_s": writer["cycles"] / a.duration,
               "seen": len(lags), "unseen": poller["unseen"], "polls": poller["polls"],
-              "poll_errors": poller["errors"], **latency_summary(lags, "lag_")})
+              "poll_errors": poller["errors"], **latency_summary(lags, "lag_"),
+              **latency_summary(poller["lags_from_send"], "lag_from_send_")})
     report_errors(parts, "follow")
     print(f"follow: {r['requests']} writes on A ({r['rps']:.1f}/s, p50 {r['p50_us'] / 1000:.2f} ms), "
           f"{len(lags)} roles seen on B: lag p50 {r['lag_p50_us'] / 1000:.1f} ms, p99 {r['lag_p99_us'] / 1000:.1f} ms, "
-          f"max {r['lag_max_us'] / 1000:.1f} ms; {r['unseen']} never seen; {r['errors'] + r['poll_errors']} errors",
+          f"max {r['lag_max_us'] / 1000:.1f} ms (from sending CreateRole: p50 {r['lag_from_send_p50_us'] / 1000:.1f} ms, "
+          f"max {r['lag_from_send_max_us'] / 1000:.1f} ms); {r['unseen']} never seen; {r['errors'] + r['poll_errors']} errors",
           file=sys.stderr)
     with open(a.out, "w") as f:
         json.dump(r, f)
@@ -745,6 +750,16 @@ def ms(us):
     return f"{us / 1000:.2f}"
 
 
+def num(x):
+    """Whole numbers from 100 up, three significant digits below (a write
+    run at 100,000 roles may do under one write a second)."""
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def times(x):
+    return f"{x:.2f}x" if x >= 0.1 else f"{x:.2g}x"
+
+
 def median(values):
     v = sorted(values)
     if not v:
@@ -783,7 +798,7 @@ def writes_table(rows):
     for r in rows:
         out.append(
             f"| {r['label']} | {r['action']} | {r.get('connections', '-')} | {r.get('pace') or '-'} | {r['roles']} | "
-            f"{r['rps']:.1f} | {ms(r['p50_us'])} | {ms(r['p90_us'])} | {ms(r['p99_us'])} | {ms(r['max_us'])} | "
+            f"{num(r['rps'])} | {ms(r['p50_us'])} | {ms(r['p90_us'])} | {ms(r['p99_us'])} | {ms(r['max_us'])} | "
             f"{r['errors']} | {cpu_us(r)} | {cpu_us(r, 'follower_cpu_s')} |"
         )
     return out
@@ -791,12 +806,14 @@ def writes_table(rows):
 
 def lag_table(rows):
     out = ["| run | roles | pace cycles/s | cycles/s done | writes on A | A p50 ms | roles seen on B | lag p50 ms | "
-           "lag p90 ms | lag p99 ms | lag max ms | never seen | errors | follower CPU µs/write (polls incl.) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "lag p90 ms | lag p99 ms | lag max ms | from send: p50 ms | p99 ms | max ms | never seen | errors | "
+           "follower CPU µs/write (polls incl.) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(
             f"| {r['label']} | {r['roles']} | {r['pace']:g} | {r['cycles_per_s']:.1f} | {r['requests']} | {ms(r['p50_us'])} | "
             f"{r['seen']} | {ms(r['lag_p50_us'])} | {ms(r['lag_p90_us'])} | {ms(r['lag_p99_us'])} | {ms(r['lag_max_us'])} | "
+            f"{ms(r['lag_from_send_p50_us'])} | {ms(r['lag_from_send_p99_us'])} | {ms(r['lag_from_send_max_us'])} | "
             f"{r['unseen']} | {r['errors'] + r['poll_errors']} | {cpu_us(r, 'follower_cpu_s')} |"
         )
     return out
@@ -843,16 +860,16 @@ def cmd_report(a):
         x, y, what = spec.split(":", 2)
         rx, ry = median_of(x, rps), median_of(y, rps)
         if rx is not None and ry:
-            line = f"- ratio {what}: {rx:.0f} / {ry:.0f} req/s = {rx / ry:.2f}x"
+            line = f"- ratio {what}: {num(rx)} / {num(ry)} req/s = {times(rx / ry)}"
             cx, cy = median_of(x, cpu), median_of(y, cpu)
             if cx and cy:
-                line += f"; server CPU per request {cx:.0f} / {cy:.0f} µs, so {cy / cx:.2f}x the requests per CPU-second"
+                line += f"; server CPU per request {num(cx)} / {num(cy)} µs, so {times(cy / cx)} the requests per CPU-second"
             out.append(line)
     for spec in a.field_ratio or []:
         field, x, y, what = spec.split(":", 3)
         vx, vy = median_of(x, lambda r: r.get(field)), median_of(y, lambda r: r.get(field))
         if vx is not None and vy:
-            out.append(f"- ratio {what}: {vx:g} / {vy:g} = {vx / vy:.2f}x")
+            out.append(f"- ratio {what}: {num(vx)} / {num(vy)} = {times(vx / vy)}")
     text = "\n".join(out)
     print(text)
 

@@ -415,6 +415,7 @@ elif [ "$MODE" = pgwrites ]; then
     done
     RATIOS+=(--field-ratio "lag_p50_us:pg-lag-bulk:pg-lag:visibility lag p50 on node B, ${ROLES} roles / 10 roles"
              --field-ratio "lag_p99_us:pg-lag-bulk:pg-lag:visibility lag p99 on node B, ${ROLES} roles / 10 roles"
+             --field-ratio "lag_from_send_p50_us:pg-lag-bulk:pg-lag:visibility lag p50 from sending CreateRole, ${ROLES} roles / 10 roles"
              --field-ratio "follower_cpu_us_per_req:pg-writes-bulk:pg-writes:node B CPU per write, ${ROLES} roles / 10 roles")
 elif [ "$MODE" = postgres ]; then
     # ---------------------------------------------------------------- embedded vs PostgreSQL
