@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: bench/load.sh [--new-connection] [--roles N] [--audit] [--database-url URL] [options]
+usage: bench/load.sh [--new-connection] [--roles N] [--audit] [--database-url URL] [--writes] [options]
 
   (default)          keep-alive: latchkey and moto_server, AssumeRole and
                      GetCallerIdentity at the same connection count, plus
@@ -22,6 +22,16 @@ usage: bench/load.sh [--new-connection] [--roles N] [--audit] [--database-url UR
                      embedded store vs. on PostgreSQL, interleaved. URL names
                      any database on the server (e.g. postgres://postgres@127.0.0.1:5432/postgres);
                      a throwaway database is created there (psql) and dropped
+  --writes           latchkey only: IAM write cycles (CreateRole, PutRolePolicy,
+                     TagRole, DeleteRolePolicy, DeleteRole) from --connections
+                     processes against 10 roles vs. N roles (--roles, default
+                     100000) on the embedded store, interleaved; then 1,000 and
+                     10,000 CreateRole calls in a row on fresh servers
+  --writes --database-url URL
+                     two nodes on one PostgreSQL database (10 roles, and N in a
+                     second database): write cycles on node A at --pace, how
+                     long node B takes to show each new role, and B's CPU per
+                     write
 
 options:
   --duration S       seconds per wrk run (default 12)
@@ -29,6 +39,9 @@ options:
   --threads T        wrk threads (default 1)
   --repeat R         run each load R times, interleaved (default 1)
   --no-moto          skip moto_server (default and --new-connection modes)
+  --pace P           --writes with --database-url: cycles/s on node A (default 50)
+  --create-cap S     --writes: stop each CreateRole series after S seconds and
+                     estimate the rest (default 120)
   --out DIR          results directory (default bench/results/<time>-<mode>)
 env:
   LATCHKEY_BIN=PATH  use this binary instead of `cargo build --release -p latchkey`
@@ -39,6 +52,9 @@ EOF
 ORIG_ARGS="$*"
 MODE=keepalive
 ROLES=0
+WRITES=0
+PACE=50
+CREATE_CAP=120
 PG_ADMIN=
 DURATION=12
 CONNS=4
@@ -52,6 +68,9 @@ while [ $# -gt 0 ]; do
         --roles) ROLES=$2; MODE=roles; shift ;;
         --audit) MODE=audit ;;
         --database-url) PG_ADMIN=$2; MODE=postgres; shift ;;
+        --writes) WRITES=1 ;;
+        --pace) PACE=$2; shift ;;
+        --create-cap) CREATE_CAP=$2; shift ;;
         --duration) DURATION=$2; shift ;;
         --connections) CONNS=$2; shift ;;
         --threads) THREADS=$2; shift ;;
@@ -63,11 +82,15 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+if [ "$WRITES" = 1 ]; then
+    [ "$ROLES" -gt 0 ] || ROLES=100000
+    if [ -n "$PG_ADMIN" ]; then MODE=pgwrites; else MODE=writes; fi
+fi
 [ "$MODE" = postgres ] && MOTO=0
-if [ "$MODE" = roles ] || [ "$MODE" = audit ]; then
+if [ "$MODE" != keepalive ] && [ "$MODE" != newconn ]; then
     MOTO=0
 fi
-if [ "$MODE" = roles ]; then
+if [ "$MODE" = roles ] || [ "$WRITES" = 1 ]; then
     [ "$ROLES" -ge 10 ] || { echo "load.sh: --roles needs at least 10" >&2; exit 2; }
 fi
 
@@ -85,14 +108,14 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # ------------------------------------------------------------------ cleanup
 WORK=$(mktemp -d /tmp/latchkey-bench.XXXXXX)
 PIDS=()
-PGDB=
+PGDBS=()
 cleanup() {
-    local pid
+    local pid db
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [ -n "$PGDB" ]; then
-        psql -X -q -d "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true
-    fi
+    for db in "${PGDBS[@]}"; do
+        psql -X -q -d "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -109,7 +132,7 @@ watchdog() {
 need_apt=()
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v curl >/dev/null || need_apt+=(curl)
-[ "$MODE" != postgres ] || command -v psql >/dev/null || need_apt+=(postgresql-client)
+[ -z "$PG_ADMIN" ] || command -v psql >/dev/null || need_apt+=(postgresql-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing ${need_apt[*]} with apt-get"
@@ -142,12 +165,14 @@ fi
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (work tree modified)')"
     echo "binary: $BIN ($(stat -c %y "$BIN" 2>/dev/null))${LATCHKEY_BIN_NOTE:+ - $LATCHKEY_BIN_NOTE}"
-    echo "mode: $MODE roles=$ROLES duration=${DURATION}s connections=$CONNS threads=$THREADS repeat=$REPEAT moto=$MOTO"
+    echo "mode: $MODE roles=$ROLES duration=${DURATION}s connections=$CONNS threads=$THREADS repeat=$REPEAT moto=$MOTO$([ "$WRITES" = 0 ] || echo " pace=$PACE create-cap=${CREATE_CAP}s")"
     echo "nproc: $(nproc)"
     lscpu | head -n 15
     echo "load before: $(cat /proc/loadavg)"
     echo "wrk: $(wrk -v 2>&1 | head -n 1)"
     echo "moto: $("$PY" -c 'import importlib.metadata as m; print(m.version("moto"))')"
+    echo "python: $("$PY" -V 2>&1), botocore $("$PY" -c 'import botocore; print(botocore.__version__)')"
+    [ -z "$PG_ADMIN" ] || echo "postgresql: $(psql -X -At -d "$PG_ADMIN" -c 'SHOW server_version' 2>&1)"
 } > "$OUT/machine.txt"
 
 # ------------------------------------------------------------------ helpers
@@ -218,6 +243,49 @@ load() {
 
 fact() { "$PY" "$HERE/bench.py" record --results "$RESULTS" --label "$1" "${@:2}"; }
 
+# cpu_s TICKS0 TICKS1: seconds between two cpu_ticks readings
+cpu_s() { awk -v a="$1" -v b="$2" -v t="$TCK" 'BEGIN{printf "%.3f", (b-a)/t}'; }
+
+# writes LABEL ROOT_JSON URL PID FOLLOWER_PID ROLES [bench.py writes args...]
+# One run of `bench.py writes` against URL (FOLLOWER_PID: a second node on the
+# same database whose CPU is recorded too, or -).
+writes() {
+    local label=$1 root=$2 url=$3 pid=$4 fpid=$5 roles=$6 json c0 c1 f0= f1= fcpu=
+    shift 6
+    json=$OUT/$label.$(date +%H%M%S).json
+    log "$label: bench.py writes $* ($roles roles, ${DURATION}s)"
+    c0=$(cpu_ticks "$pid"); [ "$fpid" = - ] || f0=$(cpu_ticks "$fpid")
+    "$PY" "$HERE/bench.py" writes --root "$root" --endpoint "$url" --duration "$DURATION" --out "$json" "$@"
+    c1=$(cpu_ticks "$pid"); [ "$fpid" = - ] || { f1=$(cpu_ticks "$fpid"); fcpu=follower_cpu_s=$(cpu_s "$f0" "$f1"); }
+    "$PY" "$HERE/bench.py" record --results "$RESULTS" --label "$label" --mode "$MODE" --roles "$roles" \
+        --json "$json" server_cpu_s="$(cpu_s "$c0" "$c1")" $fcpu
+}
+
+# create_roles COUNT: `bench.py create-roles` on a fresh server (its own `latchkey init`)
+create_roles() {
+    local count=$1 dir=$WORK/latchkey-create-$1 json=$OUT/latchkey-create-$1.json c0 c1
+    "$BIN" init --data-dir "$dir" --output json > "$WORK/root-create-$count.json" 2>>"$OUT/latchkey-init.log"
+    start_latchkey "latchkey-create-$count" "$dir"
+    log "latchkey-create-$count: $count CreateRole calls in a row, 1 connection (cap ${CREATE_CAP}s)"
+    c0=$(cpu_ticks "$LK_PID")
+    "$PY" "$HERE/bench.py" create-roles --root "$WORK/root-create-$count.json" --endpoint "$LK_URL" \
+        --count "$count" --time-cap "$CREATE_CAP" --out "$json"
+    c1=$(cpu_ticks "$LK_PID")
+    "$PY" "$HERE/bench.py" record --results "$RESULTS" --label "latchkey-create-$count" --mode "$MODE" --roles 0 \
+        --connections 1 --json "$json" server_cpu_s="$(cpu_s "$c0" "$c1")"
+    stop_pid "$LK_PID"
+}
+
+# new_pg_database [SUFFIX] -> sets PGURL: a new throwaway database on
+# PG_ADMIN's server (dropped at exit)
+new_pg_database() {
+    local db=latchkey_bench_$(date +%s)_$$${1:+_$1}
+    PGDBS+=("$db")
+    psql -X -q -v ON_ERROR_STOP=1 -d "$PG_ADMIN" -c "CREATE DATABASE $db"
+    PGURL=${PG_ADMIN%%\?*}
+    PGURL=${PGURL%/*}/$db
+}
+
 # ------------------------------------------------------------------ latchkey: init + seed
 DATA=$WORK/latchkey-data
 "$BIN" init --data-dir "$DATA" --output json > "$WORK/root.json" 2>>"$OUT/latchkey-init.log"
@@ -273,12 +341,85 @@ elif [ "$MODE" = roles ]; then
     sleep 2
     fact "latchkey-${ROLES}roles-after-load" rss_idle_kb="$(rss_kb "$B")" roles="$ROLES"
     RATIOS+=(--ratio "latchkey-AssumeRole-bulk:latchkey-AssumeRole:AssumeRole ${ROLES} roles / 10 roles")
+elif [ "$MODE" = writes ]; then
+    # ---------------------------------------------------------------- IAM writes: 10 vs N roles
+    stop_pid "$LK"
+    BULK=$WORK/latchkey-bulk
+    cp -a "$DATA" "$BULK"
+    t0=$(now_ms)
+    "$PY" "$HERE/bench.py" load-roles --state "$WORK/latchkey.json" --db "$BULK/latchkey.db" --total "$ROLES"
+    fact bulk-load load_ms=$(( $(now_ms) - t0 )) roles="$ROLES" db_bytes="$(stat -c %s "$BULK/latchkey.db")"
+    start_latchkey latchkey-10 "$DATA"
+    A=$LK_PID; AURL=$LK_URL; A_READY=$LK_READY_MS
+    start_latchkey latchkey-bulk "$BULK"
+    B=$LK_PID; BURL=$LK_URL
+    sleep 2
+    fact latchkey-10roles-startup ready_ms="$A_READY" rss_idle_kb="$(rss_kb "$A")" roles=10
+    fact "latchkey-${ROLES}roles-startup" ready_ms="$LK_READY_MS" rss_idle_kb="$(rss_kb "$B")" roles="$ROLES"
+    # What the driver reaches when the server costs little: its own ceiling.
+    writes driver-ceiling "$WORK/root.json" "$AURL" "$A" - 10 --calibrate --connections "$CONNS"
+    for _ in $(seq 1 "$REPEAT"); do
+        writes latchkey-writes "$WORK/root.json" "$AURL" "$A" - 10 --state "$WORK/latchkey.json" --connections "$CONNS"
+        writes latchkey-writes-bulk "$WORK/root.json" "$BURL" "$B" - "$ROLES" --state "$WORK/latchkey.json" --connections "$CONNS"
+    done
+    fact "latchkey-${ROLES}roles-after-writes" rss_idle_kb="$(rss_kb "$B")" roles="$ROLES"
+    stop_pid "$A"; stop_pid "$B"
+    create_roles 1000
+    create_roles 10000
+    RATIOS+=(--field-ratio "p50_us:latchkey-writes-bulk:latchkey-writes:write p50 latency ${ROLES} roles / 10 roles (target <= 1.5)"
+             --ratio "latchkey-writes-bulk:latchkey-writes:writes/s ${ROLES} roles / 10 roles"
+             --field-ratio "seconds_est:latchkey-create-10000:latchkey-create-1000:time for 10,000 CreateRole / 1,000 (target <= 12)")
+elif [ "$MODE" = pgwrites ]; then
+    # ---------------------------------------------------------------- two nodes on PostgreSQL
+    stop_pid "$LK"
+    declare -A NODE_A NODE_B URL_A URL_B
+    for size in 10 "$ROLES"; do
+        new_pg_database "$size"
+        dir=$WORK/pg-$size-a
+        "$BIN" init --data-dir "$dir" --database-url "$PGURL" --output json > "$WORK/root-pg-$size.json" 2>>"$OUT/latchkey-pg-init.log"
+        start_latchkey "pg-$size-a" "$dir" --database-url "$PGURL"
+        ak=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["AccessKeyId"])' "$WORK/root-pg-$size.json")
+        sk=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["SecretAccessKey"])' "$WORK/root-pg-$size.json")
+        "$PY" "$HERE/bench.py" setup --endpoint "$LK_URL" --access-key "$ak" --secret-key "$sk" --out "$WORK/pg-$size.json"
+        if [ "$size" != 10 ]; then
+            stop_pid "$LK_PID"
+            t0=$(now_ms)
+            "$PY" "$HERE/bench.py" load-roles --state "$WORK/pg-$size.json" --database-url "$PGURL" --total "$size"
+            fact pg-bulk-load load_ms=$(( $(now_ms) - t0 )) roles="$size"
+            start_latchkey "pg-$size-a" "$dir" --database-url "$PGURL"
+        fi
+        NODE_A[$size]=$LK_PID; URL_A[$size]=$LK_URL
+        fact "pg-$size-a-startup" ready_ms="$LK_READY_MS" rss_idle_kb="$(rss_kb "$LK_PID")" roles="$size"
+        # Node B: its own data dir, node A's master key, the same database.
+        start_latchkey "pg-$size-b" "$WORK/pg-$size-b" --database-url "$PGURL" --master-key-file "$dir/master.key"
+        NODE_B[$size]=$LK_PID; URL_B[$size]=$LK_URL
+        fact "pg-$size-b-startup" ready_ms="$LK_READY_MS" rss_idle_kb="$(rss_kb "$LK_PID")" roles="$size"
+    done
+    sleep 2
+    for _ in $(seq 1 "$REPEAT"); do
+        for size in 10 "$ROLES"; do
+            tag=$([ "$size" = 10 ] || echo -bulk)
+            # Visibility lag: B polled for every role A creates (B's CPU includes the polls).
+            json=$OUT/pg-lag$tag.$(date +%H%M%S).json
+            log "pg-lag$tag: bench.py follow at $PACE cycles/s ($size roles, ${DURATION}s)"
+            c0=$(cpu_ticks "${NODE_A[$size]}"); f0=$(cpu_ticks "${NODE_B[$size]}")
+            "$PY" "$HERE/bench.py" follow --root "$WORK/root-pg-$size.json" --state "$WORK/pg-$size.json" \
+                --endpoint "${URL_A[$size]}" --follower "${URL_B[$size]}" --pace "$PACE" --duration "$DURATION" --out "$json"
+            c1=$(cpu_ticks "${NODE_A[$size]}"); f1=$(cpu_ticks "${NODE_B[$size]}")
+            "$PY" "$HERE/bench.py" record --results "$RESULTS" --label "pg-lag$tag" --mode "$MODE" --roles "$size" \
+                --connections 1 --json "$json" server_cpu_s="$(cpu_s "$c0" "$c1")" follower_cpu_s="$(cpu_s "$f0" "$f1")"
+            # B's CPU per write with nothing asking B: the same cycles, B untouched.
+            writes "pg-writes$tag" "$WORK/root-pg-$size.json" "${URL_A[$size]}" "${NODE_A[$size]}" "${NODE_B[$size]}" "$size" \
+                --state "$WORK/pg-$size.json" --connections 1 --pace "$PACE"
+        done
+    done
+    RATIOS+=(--field-ratio "lag_p50_us:pg-lag-bulk:pg-lag:visibility lag p50 on node B, ${ROLES} roles / 10 roles"
+             --field-ratio "lag_p99_us:pg-lag-bulk:pg-lag:visibility lag p99 on node B, ${ROLES} roles / 10 roles"
+             --field-ratio "lag_from_send_p50_us:pg-lag-bulk:pg-lag:visibility lag p50 from sending CreateRole, ${ROLES} roles / 10 roles"
+             --field-ratio "follower_cpu_us_per_req:pg-writes-bulk:pg-writes:node B CPU per write, ${ROLES} roles / 10 roles")
 elif [ "$MODE" = postgres ]; then
     # ---------------------------------------------------------------- embedded vs PostgreSQL
-    PGDB=latchkey_bench_$(date +%s)_$$
-    psql -X -q -v ON_ERROR_STOP=1 -d "$PG_ADMIN" -c "CREATE DATABASE $PGDB"
-    PGURL=${PG_ADMIN%%\?*}
-    PGURL=${PGURL%/*}/$PGDB
+    new_pg_database
     PGDIR=$WORK/latchkey-pg
     "$BIN" init --data-dir "$PGDIR" --database-url "$PGURL" --output json > "$WORK/root-pg.json" 2>>"$OUT/latchkey-pg-init.log"
     PG_AK=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["AccessKeyId"])' "$WORK/root-pg.json")
