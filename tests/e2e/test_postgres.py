@@ -192,6 +192,18 @@ def until(deadline_s, attempt):
             time.sleep(0.02)
 
 
+def until_true(deadline_s, attempt):
+    """As `until`, for an attempt that fails with AssertionError."""
+    start = time.monotonic()
+    while True:
+        try:
+            return attempt(), time.monotonic() - start
+        except AssertionError:
+            if time.monotonic() - start > deadline_s:
+                raise
+            time.sleep(0.005)
+
+
 def test_a_role_created_on_one_node_is_assumable_on_another_within_a_second(cluster):
     (n1, n2, n3), root, _, _, _ = cluster
     account = root["AccountId"]
@@ -210,6 +222,62 @@ def test_a_role_created_on_one_node_is_assumable_on_another_within_a_second(clus
         got, _ = until(3, lambda: client(n, root, "iam").get_role(RoleName="deployer"))
         seen = time.monotonic() - created
         assert got["Role"]["RoleName"] == "deployer" and seen < 1.0, f"seen after {seen:.2f} s"
+
+
+def test_each_write_on_one_node_is_seen_by_the_next_request_to_another(cluster):
+    """No waiting: a write answered by one node, then at once a request to
+    another node that needs it (a new role to read and assume, a new key to
+    sign with, a new permission), interleaved with AssumeRole. A node that
+    refuses for want of something another node just wrote catches up and
+    judges again. Revocations (a removed permission, a deleted role) reach
+    the other nodes within moments, as in IAM, which is eventually
+    consistent."""
+    (n1, n2, n3), root, _, _, _ = cluster
+    account = root["AccountId"]
+    iam1, iam2 = client(n1, root, "iam"), client(n2, root, "iam")
+    caller = make_caller(iam1)
+    sts2, sts3 = client(n2, caller, "sts"), client(n3, caller, "sts")
+    for i in range(15):
+        name = f"interleaved-{i}"
+        writer, reader_iam, reader_sts = (iam1, iam2, sts2) if i % 2 == 0 else (iam2, iam1, sts3)
+        writer.create_role(RoleName=name, AssumeRolePolicyDocument=trust_root(account))
+        assert reader_iam.get_role(RoleName=name)["Role"]["RoleName"] == name
+        creds = reader_sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{name}", RoleSessionName="s1")["Credentials"]
+        # A permission granted on one node is in force on the next request elsewhere.
+        writer.put_role_policy(RoleName=name, PolicyName="list", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"}]}))
+        session_iam = client(n3, root, "iam", creds)
+        assert any(r["RoleName"] == name for r in session_iam.list_roles()["Roles"])
+        # Its removal is in force everywhere within moments: a node that has
+        # not heard of it yet would allow (as IAM, eventually consistent).
+        writer.delete_role_policy(RoleName=name, PolicyName="list")
+        revoked = client(n2, root, "iam", creds)
+
+        def refused():
+            try:
+                revoked.list_roles()
+            except ClientError as e:
+                return e.response["Error"]["Code"]
+            raise AssertionError("still allowed")
+
+        code, took = until_true(1, refused)
+        assert code == "AccessDenied" and took < 1.0
+        writer.delete_role(RoleName=name)
+
+        def gone():
+            try:
+                reader_iam.get_role(RoleName=name)
+            except ClientError as e:
+                return e.response["Error"]["Code"]
+            raise AssertionError("still there")
+
+        code, took = until_true(1, gone)
+        assert code == "NoSuchEntity" and took < 1.0
+    # A key made on one node signs on another at once.
+    iam1.create_user(UserName="fresh")
+    key = iam1.create_access_key(UserName="fresh")["AccessKey"]
+    who = n3.client("sts", key["AccessKeyId"], key["SecretAccessKey"]).get_caller_identity()
+    assert who["Arn"] == f"arn:aws:iam::{account}:user/fresh"
 
 
 def test_key_rotation_on_one_node_keeps_old_tokens_valid_on_the_others(cluster, tmp_path):

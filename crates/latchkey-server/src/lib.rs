@@ -112,9 +112,9 @@ pub struct App {
     pub trail: latchkey_audit::Trail,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
-    /// When a request last made this node catch up for a token key it did
-    /// not know (milliseconds since the Unix epoch).
-    token_key_refresh: std::sync::atomic::AtomicU64,
+    /// When a refused request last made this node catch up with the store
+    /// (milliseconds since the Unix epoch).
+    last_catch_up: std::sync::atomic::AtomicU64,
 }
 
 impl App {
@@ -139,20 +139,21 @@ impl App {
             mfa_guard: authn::mfa::Guard::default(),
             trail,
             metrics,
-            token_key_refresh: std::sync::atomic::AtomicU64::new(0),
+            last_catch_up: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
-    /// Whether a request may make this node catch up with the store for an
-    /// unknown, newer session-token key: at most ten times a second.
-    pub fn may_refresh_token_keys(&self) -> bool {
+    /// Whether a refused request may make this node catch up with the
+    /// store: at most a hundred times a second, so that a flood of refused
+    /// or forged requests cannot make every request read the database.
+    pub fn may_catch_up(&self) -> bool {
         use std::sync::atomic::Ordering;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let last = self.token_key_refresh.load(Ordering::Relaxed);
-        now.saturating_sub(last) >= 100
-            && self.token_key_refresh.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        let last = self.last_catch_up.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= 10
+            && self.last_catch_up.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
     /// Notes that `role` was assumed at `at` in `region`.

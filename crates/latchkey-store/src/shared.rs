@@ -44,9 +44,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
 /// (down for a while, or partitioned) reads the whole store instead.
 const CHANGES_KEPT: i64 = 10_000;
 
-/// The most entities a refresh reads one by one; past it (a bulk change,
-/// an import) one full load costs less than thousands of keyed reads.
-const MAX_TOUCHED: usize = 1_000;
+/// The most entities a refresh reads by key; past it (a bulk change) one
+/// full load is simpler, and with a store that size it is not dearer.
+/// Within both databases' limits of bound parameters per statement.
+const MAX_TOUCHED: usize = 5_000;
 
 const SCHEMA_MIGRATIONS: &str =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version {int} PRIMARY KEY, applied {int} NOT NULL)";

@@ -541,10 +541,10 @@ async fn a_gap_in_the_change_log_reads_everything(b: &dyn Backend) {
 async fn a_bulk_change_reads_everything(b: &dyn Backend) {
     let (store, _, boot) = initialized(b).await;
     let v0 = store.version().await.unwrap();
-    let ops: Vec<Op> = (0..1_001).map(|i| Op::InsertUser(user(boot.account.id, &format!("bulk{i}")))).collect();
+    let ops: Vec<Op> = (0..5_001).map(|i| Op::InsertUser(user(boot.account.id, &format!("bulk{i}")))).collect();
     store.apply(&ops).await.unwrap();
-    let Update::Everything(all) = store.load_since(v0).await.unwrap() else { panic!("1,001 entities: one full load") };
-    assert_eq!(all.users.len(), 1_001);
+    let Update::Everything(all) = store.load_since(v0).await.unwrap() else { panic!("5,001 entities: one full load") };
+    assert_eq!(all.users.len(), 5_001);
     store.close().await;
 }
 

@@ -61,6 +61,29 @@ struct Outcome {
     allowed_by: Option<authz::Basis>,
 }
 
+impl Outcome {
+    /// Nothing known yet.
+    fn new() -> Self {
+        Self {
+            service: Service::Sts,
+            action: String::new(),
+            caller: None,
+            who: None,
+            region: String::new(),
+            json: serde_json::Value::Null,
+            notes: audit::Notes::default(),
+            allowed_by: None,
+        }
+    }
+}
+
+/// Refusals that a node behind the store may give wrongly: the key, entity
+/// or policy that would change the answer may have been written by another
+/// node a moment ago. Worth one catch-up with the store and a second try.
+fn may_be_stale(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::InvalidClientTokenId | ErrorCode::NoSuchEntity | ErrorCode::AccessDenied)
+}
+
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let snap = app.state.snapshot();
     let now = app.clock.now();
@@ -93,19 +116,33 @@ async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Sock
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
-    let mut outcome = Outcome {
-        service: Service::Sts,
-        action: String::new(),
-        caller: None,
-        who: None,
-        region: String::new(),
-        json: serde_json::Value::Null,
-        notes: audit::Notes::default(),
-        allowed_by: None,
-    };
+    let mut outcome = Outcome::new();
     let mut params = Params::default();
     let mut result = match axum::body::to_bytes(body, app.config.body_limit).await {
-        Ok(body) => call(&app, peer, &parts, &body, &mut params, &mut outcome).await,
+        Ok(body) => {
+            let judged_at = app.state.snapshot().version;
+            let first = call(&app, peer, &parts, &body, &mut params, &mut outcome).await;
+            // (A refresh by the follower may have run meanwhile, so the
+            // test is whether the snapshot moved, not whether this refresh
+            // moved it.)
+            if first.as_ref().is_err_and(|e| may_be_stale(e.kind()))
+                && app.may_catch_up()
+                && app.state.refresh().await.is_ok()
+                && app.state.snapshot().version > judged_at
+            {
+                // Refused for something this node has not heard of yet (a
+                // key, role, user or policy another node wrote a moment
+                // ago, before its notification arrived): the store was
+                // ahead, so judge the call again, once, on the caught-up
+                // snapshot. A refused call wrote nothing, so running it
+                // again is safe; only this run is audited.
+                outcome = Outcome::new();
+                params = Params::default();
+                call(&app, peer, &parts, &body, &mut params, &mut outcome).await
+            } else {
+                first
+            }
+        }
         Err(_) => Err(ApiError::of(ErrorCode::RequestEntityTooLarge, "Request body too large")),
     };
     if let Some(who) = &outcome.who {
@@ -195,7 +232,7 @@ async fn call(
     }
 
     let signed = latchkey_sigv4::parse(&http_req)?;
-    let mut snap = app.state.snapshot();
+    let snap = app.state.snapshot();
     let Some(signed) = signed else {
         // Unsigned: only the federation actions may be (they arrive later);
         // name the service from the action for the error's namespace.
@@ -210,20 +247,7 @@ async fn call(
         outcome.service = service;
     }
     signed.scope().region().clone_into(&mut outcome.region);
-    let mut verdict = authn::authenticate(&snap, &app.signing_keys, &app.regions, &http_req, &signed, now);
-    if matches!(verdict, Err(authn::AuthnError::InvalidToken))
-        && let Some(token) = signed.session_token()
-        && snap.token_ring.as_ref().is_some_and(|r| r.names_newer_key(token))
-        && app.may_refresh_token_keys()
-        && app.state.refresh().await.is_ok()
-    {
-        // Another node created a session-token key a moment ago and this
-        // node has not heard of it yet: catch up with the store once, then
-        // judge again. Rate-limited, so forged key ids cannot make every
-        // request read the database.
-        snap = app.state.snapshot();
-        verdict = authn::authenticate(&snap, &app.signing_keys, &app.regions, &http_req, &signed, now);
-    }
+    let verdict = authn::authenticate(&snap, &app.signing_keys, &app.regions, &http_req, &signed, now);
     let authed = match verdict {
         Ok(authed) => authed,
         Err(e) => {

@@ -156,7 +156,7 @@ impl State {
             .await;
         match result {
             // Another node created the same key id first; its key is as good.
-            Err(e) if e.kind() == crate::ErrorCode::EntityAlreadyExists => self.refresh().await,
+            Err(e) if e.kind() == crate::ErrorCode::EntityAlreadyExists => self.refresh().await.map(drop),
             other => other,
         }
     }
@@ -197,19 +197,23 @@ impl State {
         let proof = Authorized::internal(Internal::LAST_USED);
         let _guard = self.write_lock.lock().await;
         tracing::trace!(allowed_by = %proof.basis(), ops = ops.len(), "bookkeeping write");
-        self.store.apply(ops).await.map_err(ApiError::from_write)?;
+        // In batches small enough for every node to refresh by key (a
+        // minute of AssumeRole over many roles can touch thousands).
+        for batch in ops.chunks(1_000) {
+            self.store.apply(batch).await.map_err(ApiError::from_write)?;
+        }
         Ok(())
     }
 
     /// Brings the snapshot up to the store's version: nothing when it is
     /// current; otherwise the entities changed since are read and patched
     /// into the next snapshot (or, past a gap in the change log, everything
-    /// is read and built anew).
-    pub async fn refresh(&self) -> Result<(), ApiError> {
+    /// is read and built anew). Whether the snapshot moved.
+    pub async fn refresh(&self) -> Result<bool, ApiError> {
         let _guard = self.refresh_lock.lock().await;
         let current = self.snapshot();
         let next = match self.store.load_since(current.version).await? {
-            Update::Current => return Ok(()),
+            Update::Current => return Ok(false),
             Update::Changed { touched, rows } => {
                 let patched = current.patched(&touched, rows);
                 if self.check.load(std::sync::atomic::Ordering::Relaxed) {
@@ -224,7 +228,7 @@ impl State {
             }
         };
         self.current.store(Arc::new(next));
-        Ok(())
+        Ok(true)
     }
 
     /// `patched` compared with a snapshot built from a full load at the
