@@ -300,7 +300,9 @@ pub fn decide(
             return Ok(Authorized::root_user(req.action, req.resource));
         }
     }
-    let effective = effective.unwrap_or_default();
+    // No policies: an empty set on the stack (allocating nothing).
+    let none = crate::state::Effective::default();
+    let effective: &crate::state::Effective = effective.as_deref().unwrap_or(&none);
     let identity: Vec<PolicyRef<'_>> = effective.identity.iter().map(|p| PolicyRef { id: &p.id, policy: &p.policy }).collect();
     let boundary = effective.boundary.as_ref().map(|p| PolicyRef { id: &p.id, policy: &p.policy });
 

@@ -80,7 +80,16 @@ pub struct State {
 impl State {
     /// Loads the first snapshot from `store`.
     pub async fn load(store: Arc<dyn Store>) -> Result<Self, latchkey_store::StoreError> {
-        let snap = Snapshot::build(store.load().await?);
+        let started = std::time::Instant::now();
+        let loaded = store.load().await?;
+        let read = started.elapsed();
+        let snap = Snapshot::build(loaded);
+        tracing::info!(
+            version = snap.version,
+            read_ms = read.as_millis(),
+            build_ms = (started.elapsed() - read).as_millis(),
+            "loaded the store"
+        );
         Ok(Self {
             current: ArcSwap::from_pointee(snap),
             store,
