@@ -59,6 +59,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// change log, in the same transaction.
     async fn apply(&self, ops: &[Op]) -> Result<i64, StoreError>;
 
+    /// Applies `ops` as [`Store::apply`] does, then, in the same
+    /// transaction, reads what changed since `since` (this batch and any
+    /// other committed after `since`) as [`Store::load_since`] would: the
+    /// writer's refresh without a second transaction.
+    async fn apply_since(&self, ops: &[Op], since: i64) -> Result<Update, StoreError>;
+
     /// Writes everything another store's [`Store::load`] returned into this
     /// one, which must be empty (never initialised), in one transaction:
     /// same ids, same secrets (sealed again under this store's master key),

@@ -222,6 +222,13 @@ impl Store for PostgresStore {
         bounded(shared::apply(&self.pool, &self.master, ops)).await
     }
 
+    async fn apply_since(&self, ops: &[Op], since: i64) -> Result<Update, StoreError> {
+        // It may read everything (a gap in the log): a load's time limit.
+        tokio::time::timeout(LOAD_TIMEOUT, shared::apply_since(&self.pool, &self.master, ops, since))
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Backend("writing to the database timed out".into())))
+    }
+
     async fn import(&self, loaded: &Loaded) -> Result<(), StoreError> {
         tokio::time::timeout(LOAD_TIMEOUT, shared::import(&self.pool, &self.master, loaded))
             .await

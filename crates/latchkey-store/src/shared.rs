@@ -157,18 +157,52 @@ pub(crate) async fn initialize<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey,
 pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey, ops: &[Op]) -> Result<i64, StoreError> {
     let mut tx = pool.begin().await?;
     let c: &mut DB::Connection = &mut tx;
+    let (version, _) = write_batch::<DB>(c, master, ops).await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+/// [`crate::Store::apply_since`]: the batch, then what changed since
+/// `since`, read in the same transaction (so with no statement of its own
+/// to begin or end, and no other writer's batch in between unnoticed).
+pub(crate) async fn apply_since<DB: Dialect>(
+    pool: &Pool<DB>,
+    master: &MasterKey,
+    ops: &[Op],
+    since: i64,
+) -> Result<Update, StoreError> {
+    let mut tx = pool.begin().await?;
+    let c: &mut DB::Connection = &mut tx;
+    let (version, touched) = write_batch::<DB>(c, master, ops).await?;
+    let update = if version == since + 1 {
+        // Versions are consecutive: no other batch since, so the change is
+        // this batch's alone and the log need not be read.
+        read_touched::<DB>(c, master, version, Some(touched)).await?
+    } else {
+        read_since::<DB>(c, master, since, version).await?
+    };
+    tx.commit().await?;
+    Ok(update)
+}
+
+/// Applies `ops`, bumps the version, logs what they touch and announces
+/// the version (PostgreSQL), on the caller's transaction.
+async fn write_batch<DB: Dialect>(c: &mut DB::Connection, master: &MasterKey, ops: &[Op]) -> Result<(i64, Touched), StoreError> {
     for op in ops {
         apply_op(c, master, op).await?;
     }
     let version = bump_version(c).await?;
-    let touched = crate::ops::Touched::of(ops).encode();
-    c.execute("INSERT INTO changes (version, touched) VALUES ($1, $2)", args![version, touched]).await?;
-    c.execute("DELETE FROM changes WHERE version <= $1", args![version - CHANGES_KEPT]).await?;
+    let touched = Touched::of(ops);
+    c.execute("INSERT INTO changes (version, touched) VALUES ($1, $2)", args![version, touched.encode()]).await?;
+    // Pruned now and then, not by every batch: the log only needs to reach
+    // back about CHANGES_KEPT batches.
+    if version % 100 == 0 {
+        c.execute("DELETE FROM changes WHERE version <= $1", args![version - CHANGES_KEPT]).await?;
+    }
     if let Some((sql, args)) = DB::announce(version) {
         c.execute(sql, args).await?;
     }
-    tx.commit().await?;
-    Ok(version)
+    Ok((version, touched))
 }
 
 /// [`crate::Store::import`], in one transaction.
@@ -247,22 +281,39 @@ pub(crate) async fn load_since<DB: Dialect>(pool: &Pool<DB>, master: &MasterKey,
         c.execute(sql, args![]).await?;
     }
     let version = read_version(c).await?;
+    let update = read_since::<DB>(c, master, since, version).await?;
+    tx.commit().await?;
+    Ok(update)
+}
+
+/// What changed from `since` up to `version`, read on the caller's
+/// transaction: the log, then the rows it names.
+async fn read_since<DB: Dialect>(c: &mut DB::Connection, master: &MasterKey, since: i64, version: i64) -> Result<Update, StoreError> {
     let log = rows(
         c,
         Some(Select { sql: "SELECT version, touched FROM changes WHERE version > $1 ORDER BY version".into_sql_str(), args: args![since] }),
         |row| Ok((row.get("version")?, row.get("touched")?)),
     )
     .await?;
-    let update = match gather(since, version, log) {
+    read_touched::<DB>(c, master, version, gather(since, version, log)).await
+}
+
+/// The rows of `touched` as of `version`, or everything when the log had
+/// a gap (`None`) or names too much to read by key.
+async fn read_touched<DB: Dialect>(
+    c: &mut DB::Connection,
+    master: &MasterKey,
+    version: i64,
+    touched: Option<Touched>,
+) -> Result<Update, StoreError> {
+    Ok(match touched {
         Some(touched) if touched.is_empty() => Update::Changed { touched, rows: Loaded { version, ..Loaded::default() } },
         Some(touched) if touched.len() <= MAX_TOUCHED => {
             let rows = load_rows::<DB>(c, master, version, Scope::Only(&touched)).await?;
             Update::Changed { touched, rows }
         }
         _ => Update::Everything(load_rows::<DB>(c, master, version, Scope::All).await?),
-    };
-    tx.commit().await?;
-    Ok(update)
+    })
 }
 
 /// What the change log says changed from `since` to `version`, or `None`

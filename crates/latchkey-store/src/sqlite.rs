@@ -89,6 +89,10 @@ impl Store for SqliteStore {
         shared::apply(&self.pool, &self.master, ops).await
     }
 
+    async fn apply_since(&self, ops: &[Op], since: i64) -> Result<Update, StoreError> {
+        shared::apply_since(&self.pool, &self.master, ops, since).await
+    }
+
     async fn import(&self, loaded: &Loaded) -> Result<(), StoreError> {
         shared::import(&self.pool, &self.master, loaded).await
     }

@@ -164,6 +164,7 @@ suite!(
     the_change_log_gives_the_rows_of_what_changed,
     a_gap_in_the_change_log_reads_everything,
     a_bulk_change_reads_everything,
+    apply_since_returns_the_batch_and_what_came_before_it,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -522,6 +523,29 @@ async fn the_change_log_gives_the_rows_of_what_changed(b: &dyn Backend) {
     assert_eq!(rows.attachments.len(), 1, "alice's attachment, read because alice was touched");
     assert!(rows.roles.is_empty() && rows.policies.is_empty() && rows.access_keys.is_empty(), "nothing else is read");
     assert!(matches!(store.load_since(v3).await.unwrap(), Update::Current));
+    store.close().await;
+}
+
+async fn apply_since_returns_the_batch_and_what_came_before_it(b: &dyn Backend) {
+    let (store, _, boot) = initialized(b).await;
+    let v0 = store.version().await.unwrap();
+    let u1 = user(boot.account.id, "u1");
+    let Update::Changed { touched, rows } = store.apply_since(&[Op::InsertUser(u1.clone())], v0).await.unwrap() else {
+        panic!("expected the changed rows")
+    };
+    assert_eq!((touched.users.len(), rows.version, rows.users.len()), (1, v0 + 1, 1));
+    // Another writer's batch between the snapshot and this one comes too.
+    let u2 = user(boot.account.id, "u2");
+    store.apply(&[Op::InsertUser(u2.clone())]).await.unwrap();
+    let u3 = user(boot.account.id, "u3");
+    let Update::Changed { touched, rows } = store.apply_since(&[Op::InsertUser(u3.clone())], v0 + 1).await.unwrap() else {
+        panic!("expected the changed rows")
+    };
+    assert!(touched.users.contains(&u2.id) && touched.users.contains(&u3.id) && !touched.users.contains(&u1.id));
+    assert_eq!((rows.version, rows.users.len()), (v0 + 3, 2));
+    // A failed batch changes nothing and reads nothing.
+    assert!(matches!(store.apply_since(&[Op::InsertUser(u3)], v0 + 3).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.load_since(v0 + 3).await.unwrap(), Update::Current));
     store.close().await;
 }
 

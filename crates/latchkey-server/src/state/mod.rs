@@ -133,8 +133,9 @@ impl State {
             return Ok(out);
         }
         tracing::debug!(action = proof.action(), resource = proof.resource(), allowed_by = %proof.basis(), ops = ops.len(), "write");
-        self.store.apply(&ops).await.map_err(ApiError::from_write)?;
-        self.refresh().await?;
+        // The batch and the rows it changed come back from one transaction.
+        let update = self.store.apply_since(&ops, snap.version).await.map_err(ApiError::from_write)?;
+        self.install(update).await?;
         Ok(out)
     }
 
@@ -219,9 +220,28 @@ impl State {
     /// into the next snapshot (or, past a gap in the change log, everything
     /// is read and built anew). Whether the snapshot moved.
     pub async fn refresh(&self) -> Result<bool, ApiError> {
+        let since = self.snapshot().version;
+        let update = self.store.load_since(since).await?;
+        self.install(update).await
+    }
+
+    /// Patches `update` into the snapshot in force and swaps the result in;
+    /// whether the snapshot moved. The snapshot may have moved past the
+    /// version `update` was read from (a follower's refresh in between):
+    /// patching replaces entities by their current rows, so applying it
+    /// again is harmless, and an update older than the snapshot is dropped.
+    async fn install(&self, update: Update) -> Result<bool, ApiError> {
         let _guard = self.refresh_lock.lock().await;
         let current = self.snapshot();
-        let next = match self.store.load_since(current.version).await? {
+        let version = match &update {
+            Update::Current => return Ok(false),
+            Update::Changed { rows, .. } => rows.version,
+            Update::Everything(loaded) => loaded.version,
+        };
+        if version <= current.version {
+            return Ok(false);
+        }
+        let next = match update {
             Update::Current => return Ok(false),
             Update::Changed { touched, rows } => {
                 let patched = current.patched(&touched, rows);
