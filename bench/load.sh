@@ -243,6 +243,18 @@ load() {
 
 fact() { "$PY" "$HERE/bench.py" record --results "$RESULTS" --label "$1" "${@:2}"; }
 
+# Stops the seeded server ($LK on $DATA) and makes BULK, a copy of its data
+# dir holding $ROLES roles in all, bulk-loaded while no server runs.
+make_bulk_copy() {
+    local t0
+    stop_pid "$LK"
+    BULK=$WORK/latchkey-bulk
+    cp -a "$DATA" "$BULK"
+    t0=$(now_ms)
+    "$PY" "$HERE/bench.py" load-roles --state "$WORK/latchkey.json" --db "$BULK/latchkey.db" --total "$ROLES"
+    fact bulk-load load_ms=$(( $(now_ms) - t0 )) roles="$ROLES" db_bytes="$(stat -c %s "$BULK/latchkey.db")"
+}
+
 # cpu_s TICKS0 TICKS1: seconds between two cpu_ticks readings
 cpu_s() { awk -v a="$1" -v b="$2" -v t="$TCK" 'BEGIN{printf "%.3f", (b-a)/t}'; }
 
@@ -318,12 +330,7 @@ if [ "$MODE" = audit ]; then
     RATIOS+=(--ratio "latchkey-AssumeRole-audit:latchkey-AssumeRole-discarded:AssumeRole durable audit / audit discarded")
 elif [ "$MODE" = roles ]; then
     # ---------------------------------------------------------------- 10 vs N roles
-    stop_pid "$LK"
-    BULK=$WORK/latchkey-bulk
-    cp -a "$DATA" "$BULK"
-    t0=$(now_ms)
-    "$PY" "$HERE/bench.py" load-roles --state "$WORK/latchkey.json" --db "$BULK/latchkey.db" --total "$ROLES"
-    fact bulk-load load_ms=$(( $(now_ms) - t0 )) roles="$ROLES" db_bytes="$(stat -c %s "$BULK/latchkey.db")"
+    make_bulk_copy
 
     start_latchkey latchkey-10 "$DATA"
     A=$LK_PID; AURL=$LK_URL
@@ -343,12 +350,7 @@ elif [ "$MODE" = roles ]; then
     RATIOS+=(--ratio "latchkey-AssumeRole-bulk:latchkey-AssumeRole:AssumeRole ${ROLES} roles / 10 roles")
 elif [ "$MODE" = writes ]; then
     # ---------------------------------------------------------------- IAM writes: 10 vs N roles
-    stop_pid "$LK"
-    BULK=$WORK/latchkey-bulk
-    cp -a "$DATA" "$BULK"
-    t0=$(now_ms)
-    "$PY" "$HERE/bench.py" load-roles --state "$WORK/latchkey.json" --db "$BULK/latchkey.db" --total "$ROLES"
-    fact bulk-load load_ms=$(( $(now_ms) - t0 )) roles="$ROLES" db_bytes="$(stat -c %s "$BULK/latchkey.db")"
+    make_bulk_copy
     start_latchkey latchkey-10 "$DATA"
     A=$LK_PID; AURL=$LK_URL; A_READY=$LK_READY_MS
     start_latchkey latchkey-bulk "$BULK"

@@ -284,6 +284,10 @@ impl TrailStore for PgTrail {
     }
 
     async fn purge(&self, before: i64) -> Result<u64, TrailError> {
+        // At a first start the forwarder may not have made the table yet
+        // (it runs once the database answers); purging is hourly, so making
+        // sure here costs nothing worth saving.
+        ensure_schema(&self.pool).await?;
         Ok(sqlx::query("DELETE FROM audit_events WHERE event_time < $1").bind(before).execute(&self.pool).await?.rows_affected())
     }
 
