@@ -228,10 +228,17 @@ pub(crate) fn normalize_path(path: &[u8]) -> Cow<'_, [u8]> {
 }
 
 /// Appends the canonical URI: the (optionally normalized) path as received,
-/// URI-encoded once more. STS, IAM and every non-S3 service "double encode":
-/// the client encodes the already-encoded wire path again, so `%20` on the
-/// wire becomes `%2520` here.
-pub(crate) fn push_canonical_path(out: &mut Vec<u8>, path: &[u8], normalize: bool) {
+/// URI-encoded once more when `double_encode`. STS, IAM and every non-S3
+/// service "double encode": the client encodes the already-encoded wire
+/// path again, so `%20` on the wire becomes `%2520` here. S3 does neither:
+/// botocore's `S3SigV4Auth` signs the wire path exactly as sent (an empty
+/// one as `/`), so for S3 `double_encode` and `normalize` are both off.
+pub(crate) fn push_canonical_path(
+    out: &mut Vec<u8>,
+    path: &[u8],
+    normalize: bool,
+    double_encode: bool,
+) {
     if path.is_empty() {
         out.push(b'/');
         return;
@@ -241,7 +248,11 @@ pub(crate) fn push_canonical_path(out: &mut Vec<u8>, path: &[u8], normalize: boo
     } else {
         Cow::Borrowed(path)
     };
-    push_uri_encoded(out, &path, true);
+    if double_encode {
+        push_uri_encoded(out, &path, true);
+    } else {
+        out.extend_from_slice(&path);
+    }
 }
 
 /// Appends a header value with leading/trailing whitespace removed and inner
@@ -322,6 +333,15 @@ pub(crate) fn sha256_hex(data: &[u8]) -> [u8; 64] {
     hex_lower(&Sha256::digest(data).into())
 }
 
+/// How the path enters the canonical request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PathStyle {
+    /// Remove dot segments and duplicate slashes first.
+    pub(crate) normalize: bool,
+    /// URI-encode the (already encoded) wire path once more.
+    pub(crate) double_encode: bool,
+}
+
 /// Everything of the canonical request except the final payload-hash line.
 pub(crate) fn canonical_request_prefix(
     req: &HttpRequest<'_>,
@@ -329,7 +349,7 @@ pub(crate) fn canonical_request_prefix(
     exclude_signature: bool,
     headers: &[(&str, &[u8])],
     signed_headers: &str,
-    normalize: bool,
+    path: PathStyle,
 ) -> Result<Vec<u8>, Error> {
     let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
     let mut out = Vec::with_capacity(
@@ -342,7 +362,12 @@ pub(crate) fn canonical_request_prefix(
     );
     out.extend_from_slice(req.method.as_bytes());
     out.push(b'\n');
-    push_canonical_path(&mut out, req.path.as_bytes(), normalize);
+    push_canonical_path(
+        &mut out,
+        req.path.as_bytes(),
+        path.normalize,
+        path.double_encode,
+    );
     out.push(b'\n');
     push_canonical_query(&mut out, query.as_bytes(), exclude_signature)?;
     out.push(b'\n');
@@ -365,7 +390,7 @@ mod tests {
 
     fn path(p: &str, normalize: bool) -> String {
         let mut out = Vec::new();
-        push_canonical_path(&mut out, p.as_bytes(), normalize);
+        push_canonical_path(&mut out, p.as_bytes(), normalize, true);
         String::from_utf8(out).unwrap()
     }
 
@@ -426,6 +451,19 @@ mod tests {
         }
         assert_eq!(path("//example//", false), "//example//");
         assert_eq!(path("/a/../b", false), "/a/../b");
+    }
+
+    #[test]
+    fn s3_paths_are_signed_as_sent() {
+        let s3 = |p: &str| {
+            let mut out = Vec::new();
+            push_canonical_path(&mut out, p.as_bytes(), false, false);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(s3(""), "/");
+        assert_eq!(s3("/bucket/a%20b"), "/bucket/a%20b");
+        assert_eq!(s3("//a/./b/../c"), "//a/./b/../c");
+        assert_eq!(s3("/k%2Fey~"), "/k%2Fey~");
     }
 
     #[test]

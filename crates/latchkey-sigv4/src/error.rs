@@ -136,6 +136,22 @@ pub enum Error {
     InvalidClientTokenId,
     /// The signature does not match the one computed from the request.
     SignatureDoesNotMatch,
+    /// A header-signed request verified with
+    /// [`verify_deferred`](crate::SignedRequest::verify_deferred) has no
+    /// `x-amz-content-sha256` header. S3 needs it on every SigV4 request,
+    /// since the body is not at hand to hash when the signature is checked,
+    /// and answers `InvalidRequest`.
+    MissingContentSha256,
+    /// `x-amz-content-sha256` is neither 64 hex digits nor one of the
+    /// values [`verify_deferred`](crate::SignedRequest::verify_deferred)
+    /// accepts. That includes SigV4a's
+    /// `STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD[-TRAILER]`, which a SigV4
+    /// signature cannot go with; S3 answers a value it does not know with
+    /// `InvalidArgument`.
+    InvalidContentSha256 {
+        /// The value received (lossily decoded).
+        value: String,
+    },
 }
 
 /// The ways a credential scope can fail to fit; any combination can occur.
@@ -208,12 +224,18 @@ pub enum Code {
     MalformedQueryString,
     /// `InvalidClientTokenId` (403).
     InvalidClientTokenId,
+    /// `InvalidRequest` (400), S3's answer to a missing
+    /// `x-amz-content-sha256`.
+    InvalidRequest,
+    /// `InvalidArgument` (400), S3's answer to an `x-amz-content-sha256`
+    /// it does not accept.
+    InvalidArgument,
 }
 
 impl Code {
     /// Every code, so that a mapping onto another error type can be checked
     /// whole.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::MissingAuthenticationToken,
         Self::IncompleteSignature,
         Self::SignatureDoesNotMatch,
@@ -222,6 +244,8 @@ impl Code {
         Self::XAmzContentSHA256Mismatch,
         Self::MalformedQueryString,
         Self::InvalidClientTokenId,
+        Self::InvalidRequest,
+        Self::InvalidArgument,
     ];
 
     /// The code as AWS spells it, e.g. `SignatureDoesNotMatch`.
@@ -235,6 +259,8 @@ impl Code {
             Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
             Self::MalformedQueryString => "MalformedQueryString",
             Self::InvalidClientTokenId => "InvalidClientTokenId",
+            Self::InvalidRequest => "InvalidRequest",
+            Self::InvalidArgument => "InvalidArgument",
         }
     }
 
@@ -243,7 +269,9 @@ impl Code {
         match self {
             Self::IncompleteSignature
             | Self::AuthorizationQueryParametersError
-            | Self::XAmzContentSHA256Mismatch => 400,
+            | Self::XAmzContentSHA256Mismatch
+            | Self::InvalidRequest
+            | Self::InvalidArgument => 400,
             // The AWS Common Errors pages give 404 for this one.
             Self::MalformedQueryString => 404,
             Self::MissingAuthenticationToken
@@ -286,6 +314,8 @@ impl Error {
             Self::ContentSha256Mismatch => Code::XAmzContentSHA256Mismatch,
             Self::MalformedQueryString(_) => Code::MalformedQueryString,
             Self::InvalidSecurityToken | Self::InvalidClientTokenId => Code::InvalidClientTokenId,
+            Self::MissingContentSha256 => Code::InvalidRequest,
+            Self::InvalidContentSha256 { .. } => Code::InvalidArgument,
         }
     }
 
@@ -434,6 +464,10 @@ impl Error {
             Self::InvalidSecurityToken | Self::InvalidClientTokenId => {
                 "The security token included in the request is invalid.".to_owned()
             }
+            Self::MissingContentSha256 => {
+                "Missing required header for this request: x-amz-content-sha256".to_owned()
+            }
+            Self::InvalidContentSha256 { .. } => "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.".to_owned(),
             // A missing signed header makes the canonical request unbuildable;
             // AWS reports that as an ordinary mismatch.
             Self::SignedHeaderMissing { .. }
@@ -450,3 +484,222 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Why a request body was refused after its headers were accepted: an
+/// aws-chunked body that does not decode or whose chunk signatures do not
+/// verify, or a body that does not match the hash or checksum its headers
+/// declared.
+///
+/// [`BodyError::s3_code`], [`BodyError::message`] and
+/// [`BodyError::http_status`] give what S3 answers; `Display` prints the
+/// message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// A chunk header, or the line break after a chunk's data, is not what
+    /// aws-chunked prescribes.
+    MalformedChunk {
+        /// What is wrong, for logs.
+        problem: &'static str,
+    },
+    /// A signed chunk is larger than the decoder buffers (each one is held
+    /// until its signature is checked).
+    ChunkTooLarge {
+        /// The size the chunk header announced.
+        size: u64,
+        /// The largest size accepted.
+        max: u64,
+    },
+    /// A chunk's signature does not match its data and the signature
+    /// before it.
+    ChunkSignatureMismatch,
+    /// The trailer's `x-amz-trailer-signature` is missing or does not
+    /// match the trailing headers.
+    TrailerSignatureMismatch,
+    /// The body ended before the final chunk (or the trailer) did.
+    Truncated,
+    /// Bytes follow the end of the aws-chunked body.
+    DataAfterEnd,
+    /// The decoded payload is not `x-amz-decoded-content-length` long.
+    DecodedLengthMismatch {
+        /// The length the header declared.
+        declared: u64,
+        /// How many bytes the body holds (or had reached when it went past
+        /// the declared length).
+        received: u64,
+    },
+    /// `x-amz-decoded-content-length` is not a decimal number.
+    InvalidDecodedContentLength,
+    /// `x-amz-trailer` names something other than one supported checksum
+    /// header.
+    UnsupportedTrailer {
+        /// The header's value (lossily decoded).
+        value: String,
+    },
+    /// The trailer section is malformed, too large, repeats or adds a
+    /// header `x-amz-trailer` did not announce, or lacks the one it did.
+    MalformedTrailer {
+        /// What is wrong, for logs.
+        problem: &'static str,
+    },
+    /// More than one `x-amz-checksum-*` header.
+    MultipleChecksums,
+    /// A checksum value is not the base64 of a digest of the right size.
+    InvalidChecksum {
+        /// The checksum header, e.g. `x-amz-checksum-crc32`.
+        header: &'static str,
+    },
+    /// The body does not have the checksum its header or trailer declared.
+    ChecksumMismatch {
+        /// The algorithm's name as S3 words it, e.g. `CRC32`.
+        algorithm: &'static str,
+    },
+    /// The body's SHA-256 is not the `x-amz-content-sha256` it was signed
+    /// with.
+    ContentSha256Mismatch,
+}
+
+/// The S3 error code of a [`BodyError`].
+///
+/// Not `#[non_exhaustive]`, like [`Code`]: a server maps each code onto its
+/// own error type, and a new one should break that mapping at compile time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BodyCode {
+    /// `SignatureDoesNotMatch` (403).
+    SignatureDoesNotMatch,
+    /// `IncompleteBody` (400).
+    IncompleteBody,
+    /// `InvalidRequest` (400).
+    InvalidRequest,
+    /// `MalformedTrailerError` (400).
+    MalformedTrailerError,
+    /// `BadDigest` (400).
+    BadDigest,
+    /// `XAmzContentSHA256Mismatch` (400).
+    XAmzContentSHA256Mismatch,
+}
+
+impl BodyCode {
+    /// Every code, so that a mapping onto another error type can be checked
+    /// whole.
+    pub const ALL: [Self; 6] = [
+        Self::SignatureDoesNotMatch,
+        Self::IncompleteBody,
+        Self::InvalidRequest,
+        Self::MalformedTrailerError,
+        Self::BadDigest,
+        Self::XAmzContentSHA256Mismatch,
+    ];
+
+    /// The code as S3 spells it, e.g. `BadDigest`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::IncompleteBody => "IncompleteBody",
+            Self::InvalidRequest => "InvalidRequest",
+            Self::MalformedTrailerError => "MalformedTrailerError",
+            Self::BadDigest => "BadDigest",
+            Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+        }
+    }
+
+    /// The HTTP status S3 answers with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::SignatureDoesNotMatch => 403,
+            Self::IncompleteBody
+            | Self::InvalidRequest
+            | Self::MalformedTrailerError
+            | Self::BadDigest
+            | Self::XAmzContentSHA256Mismatch => 400,
+        }
+    }
+}
+
+impl fmt::Display for BodyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl BodyError {
+    /// The S3 error code.
+    pub fn s3_code(&self) -> BodyCode {
+        match self {
+            Self::ChunkSignatureMismatch | Self::TrailerSignatureMismatch => {
+                BodyCode::SignatureDoesNotMatch
+            }
+            Self::Truncated | Self::DecodedLengthMismatch { .. } => BodyCode::IncompleteBody,
+            // S3 documents no code of its own for broken aws-chunked framing;
+            // this is its generic answer to a request it cannot take.
+            Self::MalformedChunk { .. }
+            | Self::ChunkTooLarge { .. }
+            | Self::DataAfterEnd
+            | Self::InvalidDecodedContentLength
+            | Self::UnsupportedTrailer { .. }
+            | Self::MultipleChecksums
+            | Self::InvalidChecksum { .. } => BodyCode::InvalidRequest,
+            Self::MalformedTrailer { .. } => BodyCode::MalformedTrailerError,
+            Self::ChecksumMismatch { .. } => BodyCode::BadDigest,
+            Self::ContentSha256Mismatch => BodyCode::XAmzContentSHA256Mismatch,
+        }
+    }
+
+    /// The S3 error code as it goes on the wire, e.g. `BadDigest`.
+    pub fn code(&self) -> &'static str {
+        self.s3_code().as_str()
+    }
+
+    /// The HTTP status S3 answers with.
+    pub fn http_status(&self) -> u16 {
+        self.s3_code().http_status()
+    }
+
+    /// The message S3 puts in the error body (or, where S3's own wording is
+    /// not known, a plain description).
+    pub fn message(&self) -> String {
+        match self {
+            Self::MalformedChunk { problem } => {
+                format!("The aws-chunked request body is malformed: {problem}.")
+            }
+            Self::ChunkTooLarge { size, max } => format!(
+                "A chunk of {size} bytes exceeds the largest signed chunk accepted ({max} bytes)."
+            ),
+            Self::ChunkSignatureMismatch | Self::TrailerSignatureMismatch => {
+                MSG_SIGNATURE_MISMATCH.to_owned()
+            }
+            Self::Truncated | Self::DecodedLengthMismatch { .. } => {
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+                    .to_owned()
+            }
+            Self::DataAfterEnd => "The aws-chunked request body has data after its end.".to_owned(),
+            Self::InvalidDecodedContentLength => {
+                "Value for x-amz-decoded-content-length header is invalid.".to_owned()
+            }
+            Self::UnsupportedTrailer { .. } => {
+                "The value specified in the x-amz-trailer header is not supported".to_owned()
+            }
+            Self::MalformedTrailer { .. } => "The request contained trailing data that was not well-formed or did not conform to our published schema.".to_owned(),
+            Self::MultipleChecksums => {
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+                    .to_owned()
+            }
+            Self::InvalidChecksum { header } => format!("Value for {header} header is invalid."),
+            Self::ChecksumMismatch { algorithm } => {
+                format!("The {algorithm} you specified did not match the calculated checksum.")
+            }
+            Self::ContentSha256Mismatch => {
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+                    .to_owned()
+            }
+        }
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for BodyError {}

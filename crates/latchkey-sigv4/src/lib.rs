@@ -60,15 +60,30 @@
 #![deny(missing_docs)]
 
 mod canonical;
+mod chunked;
 mod error;
 mod key;
+mod payload;
 mod sign;
 mod time;
 mod verify;
 
-pub use error::{Code, Error, ExpiresProblem, QueryEscapeProblem, ScopeMismatch};
+pub use chunked::{
+    ChunkVerifier, ChunkedDecoder, ChunkedOptions, ChunkedSummary, DEFAULT_MAX_CHUNK_SIZE,
+    MAX_CHUNK_HEADER, MAX_TRAILER,
+};
+pub use error::{
+    BodyCode, BodyError, Code, Error, ExpiresProblem, QueryEscapeProblem, ScopeMismatch,
+};
 pub use key::{CredentialScope, SigningKey, SigningKeyCache};
-pub use sign::{HeaderSignature, PayloadSigning, SigningParams, presign_query, sign_headers};
+pub use payload::{
+    Checksum, ChecksumAlgorithm, ChecksumCheck, ChecksumValue, ChunkedMode, PayloadCheck,
+    Sha256Check,
+};
+pub use sign::{
+    ChunkSigner, ChunkedEncoder, HeaderSignature, PayloadSigning, SigningParams, presign_query,
+    sign_headers,
+};
 pub use verify::{MAX_PRESIGNED_AGE_S3, SignatureValid, SignedRequest, VerifyOptions, parse};
 
 /// The parts of a received HTTP request that SigV4 covers, borrowed from the

@@ -3,12 +3,17 @@
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
 use crate::HttpRequest;
 use crate::canonical::{
-    ALGORITHM, UNSIGNED_PAYLOAD, canonical_request_prefix, hex_lower, sha256_hex, uri_encode,
+    ALGORITHM, PathStyle, UNSIGNED_PAYLOAD, canonical_request_prefix, decode_hex32, hex_lower,
+    sha256_hex, uri_encode,
 };
+use crate::chunked::ChunkChain;
 use crate::error::{Error, ExpiresProblem};
 use crate::key::{CredentialScope, SigningKey};
+use crate::payload::{Checksum, ChecksumAlgorithm, ChunkedMode};
 use crate::time::iso_basic_bytes;
 use crate::verify::compute_signature;
 
@@ -20,6 +25,12 @@ pub enum PayloadSigning {
     BodySha256,
     /// `UNSIGNED-PAYLOAD` is signed instead; the body is not covered.
     Unsigned,
+    /// The body will be sent aws-chunked in this mode (S3): its
+    /// `x-amz-content-sha256` value is signed, and the body is encoded with
+    /// a [`ChunkedEncoder`] seeded with the resulting signature. Set
+    /// `content_sha256_header` too, and sign `content-encoding:
+    /// aws-chunked` and `x-amz-decoded-content-length` headers as S3 wants.
+    Chunked(ChunkedMode),
 }
 
 /// What to sign with, and how.
@@ -49,6 +60,9 @@ pub struct SigningParams<'a> {
     pub sign_session_token: bool,
     /// Normalize the path before signing (all services except S3).
     pub normalize_path: bool,
+    /// URI-encode the (already encoded) path once more before signing (all
+    /// services except S3).
+    pub double_encode_path: bool,
 }
 
 impl<'a> SigningParams<'a> {
@@ -72,6 +86,24 @@ impl<'a> SigningParams<'a> {
             content_sha256_header: false,
             sign_session_token: true,
             normalize_path: true,
+            double_encode_path: true,
+        }
+    }
+
+    /// The same parameters the way S3 clients sign: the path as sent
+    /// (neither normalized nor encoded again) and an
+    /// `x-amz-content-sha256` header.
+    pub fn for_s3(mut self) -> Self {
+        self.normalize_path = false;
+        self.double_encode_path = false;
+        self.content_sha256_header = true;
+        self
+    }
+
+    fn path_style(&self) -> PathStyle {
+        PathStyle {
+            normalize: self.normalize_path,
+            double_encode: self.double_encode_path,
         }
     }
 
@@ -95,6 +127,7 @@ impl fmt::Debug for SigningParams<'_> {
             .field("content_sha256_header", &self.content_sha256_header)
             .field("sign_session_token", &self.sign_session_token)
             .field("normalize_path", &self.normalize_path)
+            .field("double_encode_path", &self.double_encode_path)
             .finish()
     }
 }
@@ -174,16 +207,25 @@ struct Prepared {
     payload: String,
 }
 
-fn prepare(params: &SigningParams<'_>, req: &HttpRequest<'_>) -> Result<Prepared, Error> {
+/// The request date, scope and signing key `params` sign with.
+fn date_scope_key(
+    params: &SigningParams<'_>,
+) -> Result<([u8; 16], CredentialScope, SigningKey), Error> {
     let amz_date = iso_basic_bytes(params.time_unix).ok_or_else(|| Error::InvalidDate {
         value: params.time_unix.to_string(),
     })?;
     let day = std::str::from_utf8(amz_date.get(..8).unwrap_or_default()).unwrap_or_default();
     let scope = CredentialScope::new(day, params.region, params.service);
     let key = SigningKey::derive(params.secret_access_key, &scope);
+    Ok((amz_date, scope, key))
+}
+
+fn prepare(params: &SigningParams<'_>, req: &HttpRequest<'_>) -> Result<Prepared, Error> {
+    let (amz_date, scope, key) = date_scope_key(params)?;
     let payload = match params.payload {
         PayloadSigning::BodySha256 => String::from_utf8_lossy(&sha256_hex(req.body)).into_owned(),
         PayloadSigning::Unsigned => UNSIGNED_PAYLOAD.to_owned(),
+        PayloadSigning::Chunked(mode) => mode.content_sha256().to_owned(),
     };
     Ok(Prepared {
         amz_date,
@@ -237,7 +279,7 @@ pub fn sign_headers(
         false,
         &headers,
         &signed_headers,
-        params.normalize_path,
+        params.path_style(),
     )?;
     let signature = compute_signature(&p.key, &p.amz_date, &p.scope, &prefix, p.payload.as_bytes());
     let signature = ascii(&hex_lower(&signature));
@@ -312,7 +354,7 @@ pub fn presign_query(
         false,
         req.headers,
         &signed_headers,
-        params.normalize_path,
+        params.path_style(),
     )?;
     let signature = compute_signature(&p.key, &p.amz_date, &p.scope, &prefix, p.payload.as_bytes());
     if let (Some(t), false) = (&token, params.sign_session_token) {
@@ -322,4 +364,144 @@ pub fn presign_query(
     query.push_str("&X-Amz-Signature=");
     query.push_str(&ascii(&hex_lower(&signature)));
     Ok(query)
+}
+
+/// Signs the chunks of an aws-chunked body, each chained to the one before,
+/// starting from the request's signature (the "seed").
+#[derive(Clone)]
+pub struct ChunkSigner {
+    chain: ChunkChain,
+}
+
+impl ChunkSigner {
+    /// A signer for the body of a request signed with `params`, whose
+    /// signature (64 hex digits, e.g. [`HeaderSignature::signature`]) is
+    /// `seed_signature`.
+    pub fn new(params: &SigningParams<'_>, seed_signature: &str) -> Result<Self, Error> {
+        let (amz_date, scope, key) = date_scope_key(params)?;
+        let seed = decode_hex32(seed_signature.as_bytes()).ok_or(Error::SignatureDoesNotMatch)?;
+        Ok(Self {
+            chain: ChunkChain::new(key, amz_date, scope, seed),
+        })
+    }
+
+    /// The signature of the next chunk (the final, empty one included),
+    /// lowercase hex.
+    pub fn sign_chunk(&mut self, data: &[u8]) -> String {
+        let signature = self.chain.chunk_signature(&Sha256::digest(data).into());
+        self.chain.advance(signature);
+        ascii(&hex_lower(&signature))
+    }
+
+    /// The signature of the trailer, given its headers as signed:
+    /// `name:value\n` each. Lowercase hex.
+    pub fn sign_trailer(&mut self, canonical_trailer: &[u8]) -> String {
+        let signature = self
+            .chain
+            .trailer_signature(&Sha256::digest(canonical_trailer).into());
+        self.chain.advance(signature);
+        ascii(&hex_lower(&signature))
+    }
+}
+
+impl fmt::Debug for ChunkSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChunkSigner(<redacted>)")
+    }
+}
+
+/// Writes a body in aws-chunked framing, for clients, tests and load
+/// generators: what [`ChunkedDecoder`](crate::ChunkedDecoder) reads.
+#[derive(Debug)]
+pub struct ChunkedEncoder {
+    mode: ChunkedMode,
+    signer: Option<ChunkSigner>,
+    checksum: Option<Checksum>,
+}
+
+impl ChunkedEncoder {
+    /// An encoder in `mode`. Signed modes need a `signer`
+    /// ([`ChunkSigner::new`]) and an unsigned one ignores it; a signed
+    /// mode without a signer writes signatures of zeros (for negative
+    /// tests). With `checksum`, the trailer carries that checksum of the
+    /// payload (which `x-amz-trailer` must announce); a mode without a
+    /// trailer ignores it.
+    pub fn new(
+        mode: ChunkedMode,
+        signer: Option<ChunkSigner>,
+        checksum: Option<ChecksumAlgorithm>,
+    ) -> Self {
+        Self {
+            mode,
+            signer: if mode.is_signed() { signer } else { None },
+            checksum: if mode.has_trailer() {
+                checksum.map(Checksum::new)
+            } else {
+                None
+            },
+        }
+    }
+
+    fn signature(&mut self, data: &[u8]) -> String {
+        match &mut self.signer {
+            Some(s) => s.sign_chunk(data),
+            None => "0".repeat(64),
+        }
+    }
+
+    /// Appends `data` as one chunk to `out`. Empty data writes nothing
+    /// (an empty chunk would end the body).
+    pub fn chunk(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        if let Some(c) = &mut self.checksum {
+            c.update(data);
+        }
+        out.extend_from_slice(format!("{:x}", data.len()).as_bytes());
+        if self.mode.is_signed() {
+            let signature = self.signature(data);
+            out.extend_from_slice(b";chunk-signature=");
+            out.extend_from_slice(signature.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Appends the final chunk and, in trailer modes, the trailer (with
+    /// the checksum and, when signed, the trailer signature) to `out`.
+    pub fn finish(mut self, out: &mut Vec<u8>) {
+        out.push(b'0');
+        if self.mode.is_signed() {
+            let signature = self.signature(b"");
+            out.extend_from_slice(b";chunk-signature=");
+            out.extend_from_slice(signature.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        if self.mode.has_trailer() {
+            let mut canonical = Vec::new();
+            if let Some(c) = self.checksum.take() {
+                let algorithm = c.algorithm();
+                canonical.extend_from_slice(algorithm.header_name().as_bytes());
+                canonical.push(b':');
+                canonical.extend_from_slice(c.finalize().to_base64().as_bytes());
+                canonical.push(b'\n');
+            }
+            for line in canonical.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\r\n");
+            }
+            if self.mode.is_signed() {
+                let signature = match &mut self.signer {
+                    Some(s) => s.sign_trailer(&canonical),
+                    None => "0".repeat(64),
+                };
+                out.extend_from_slice(b"x-amz-trailer-signature:");
+                out.extend_from_slice(signature.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
 }

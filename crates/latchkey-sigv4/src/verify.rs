@@ -9,9 +9,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::canonical::{
-    ALGORITHM, UNSIGNED_PAYLOAD, canonical_request_prefix, decode_hex32, hex_lower, percent_decode,
-    sha256_hex,
+    ALGORITHM, PathStyle, UNSIGNED_PAYLOAD, canonical_request_prefix, decode_hex32, hex_lower,
+    percent_decode, sha256_hex,
 };
+use crate::chunked::{ChunkChain, ChunkVerifier};
+use crate::payload::{ChunkedMode, PayloadCheck};
 use crate::error::{Error, ExpiresProblem, ScopeMismatch};
 use crate::key::{CredentialScope, SigningKey, hmac};
 use crate::time::{iso_basic_bytes, parse_iso_basic, parse_rfc1123};
@@ -34,6 +36,9 @@ pub struct VerifyOptions {
     /// Remove `.`/`..` segments and duplicate slashes from the path before
     /// encoding it (every AWS service except S3 does).
     pub normalize_path: bool,
+    /// URI-encode the wire path once more for the canonical request (every
+    /// AWS service except S3 does; S3 signs the path exactly as sent).
+    pub double_encode_path: bool,
     /// Accept `UNSIGNED-PAYLOAD` as the payload hash of any request. Such a
     /// signature does not cover the body, so anyone holding the request can
     /// replay it with another body until it expires. Only S3 accepts that
@@ -56,8 +61,35 @@ impl Default for VerifyOptions {
         Self {
             max_clock_skew_secs: 900,
             normalize_path: true,
+            double_encode_path: true,
             allow_unsigned_payload: false,
             max_presigned_age_secs: DEFAULT_EXPIRES,
+        }
+    }
+}
+
+impl VerifyOptions {
+    /// What S3 does: the path is signed as sent (neither normalized nor
+    /// encoded again; botocore's `S3SigV4Auth` leaves it alone),
+    /// `UNSIGNED-PAYLOAD` is accepted, and a presigned URL lives as long as
+    /// its `X-Amz-Expires` says, up to a week ([`MAX_PRESIGNED_AGE_S3`]).
+    ///
+    /// Use it with [`SignedRequest::verify_deferred`], since an S3 body is
+    /// streamed after the headers are checked.
+    pub fn s3() -> Self {
+        Self {
+            max_clock_skew_secs: 900,
+            normalize_path: false,
+            double_encode_path: false,
+            allow_unsigned_payload: true,
+            max_presigned_age_secs: MAX_PRESIGNED_AGE_S3,
+        }
+    }
+
+    fn path_style(&self) -> PathStyle {
+        PathStyle {
+            normalize: self.normalize_path,
+            double_encode: self.double_encode_path,
         }
     }
 }
@@ -146,6 +178,7 @@ struct AuthQuery<'a> {
     signature: Option<Cow<'a, [u8]>>,
     expires: Option<Cow<'a, [u8]>>,
     security_token: Option<Cow<'a, [u8]>>,
+    content_sha256: Option<Cow<'a, [u8]>>,
 }
 
 impl<'a> AuthQuery<'a> {
@@ -175,6 +208,7 @@ impl<'a> AuthQuery<'a> {
                 b"X-Amz-Signature" => &mut q.signature,
                 b"X-Amz-Expires" => &mut q.expires,
                 b"X-Amz-Security-Token" => &mut q.security_token,
+                b"X-Amz-Content-Sha256" => &mut q.content_sha256,
                 _ => continue,
             };
             // First occurrence wins; an undecodable value is kept raw so
@@ -635,7 +669,7 @@ impl SignedRequest {
             return Err(Error::ScopeMismatch(mismatch));
         }
         let payload = self.payload(req, opts)?;
-        let prefix = self.canonical_prefix(req, opts.normalize_path)?;
+        let prefix = self.canonical_prefix(req, opts)?;
         let Some(provided) = self.signature else {
             return Err(Error::SignatureDoesNotMatch);
         };
@@ -654,6 +688,119 @@ impl SignedRequest {
             return Ok(SignatureValid { _private: () });
         }
         Err(Error::SignatureDoesNotMatch)
+    }
+
+    /// Checks the time window and the signature of a request whose body
+    /// has not been read yet, as S3 must (the body streams in after the
+    /// headers are accepted), and says what is left to check on the body.
+    ///
+    /// The signature is checked over the payload hash the request
+    /// *declares*; `req.body` is ignored. The returned [`PayloadCheck`] is
+    /// the caller's to carry out on the body as it streams, before
+    /// committing anything: a [`Sha256Check`](crate::Sha256Check) for a
+    /// declared hash, a [`ChunkedDecoder`](crate::ChunkedDecoder) for an
+    /// aws-chunked body.
+    ///
+    /// A header-signed request must carry `x-amz-content-sha256`
+    /// ([`Error::MissingContentSha256`]). A presigned one is signed over
+    /// `UNSIGNED-PAYLOAD` unless an `x-amz-content-sha256` header (or
+    /// `X-Amz-Content-Sha256` query parameter) says otherwise. The value
+    /// must be 64 hex digits, `UNSIGNED-PAYLOAD`,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER` or
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`; anything else, SigV4a's
+    /// `STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD` included, is
+    /// [`Error::InvalidContentSha256`]. The two unsigned values need
+    /// [`VerifyOptions::allow_unsigned_payload`] (on in
+    /// [`VerifyOptions::s3`]), presigned or not, since the body cannot be
+    /// seen to be empty here.
+    pub fn verify_deferred(
+        &self,
+        req: &HttpRequest<'_>,
+        key: &SigningKey,
+        now_unix: i64,
+        opts: &VerifyOptions,
+    ) -> Result<(SignatureValid, PayloadCheck), Error> {
+        self.check_time(now_unix, opts)?;
+        let mismatch = self.scope_mismatch();
+        if !mismatch.is_empty() {
+            return Err(Error::ScopeMismatch(mismatch));
+        }
+        let (declared, check) = self.declared_payload(req, opts)?;
+        let prefix = self.canonical_prefix(req, opts)?;
+        let Some(provided) = self.signature else {
+            return Err(Error::SignatureDoesNotMatch);
+        };
+        if self.signature_matches(key, &prefix, &declared, &provided) {
+            Ok((SignatureValid { _private: () }, check))
+        } else {
+            Err(Error::SignatureDoesNotMatch)
+        }
+    }
+
+    /// The payload hash line a deferred verification signs over, and what
+    /// it leaves to check on the body.
+    fn declared_payload<'r>(
+        &self,
+        req: &HttpRequest<'r>,
+        opts: &VerifyOptions,
+    ) -> Result<(Cow<'r, [u8]>, PayloadCheck), Error> {
+        let declared = match header(req, "x-amz-content-sha256") {
+            Some(v) => v,
+            None if self.placement == Placement::Query => {
+                match AuthQuery::scan(req.query).content_sha256 {
+                    Some(v) => v,
+                    None => Cow::Borrowed(UNSIGNED_PAYLOAD.as_bytes()),
+                }
+            }
+            None => return Err(Error::MissingContentSha256),
+        };
+        // The client hashed the value's text as it sent it.
+        let declared = match declared {
+            Cow::Borrowed(b) => Cow::Borrowed(trim_ascii(b)),
+            Cow::Owned(b) => Cow::Owned(trim_ascii(&b).to_vec()),
+        };
+        let check = if &*declared == UNSIGNED_PAYLOAD.as_bytes() {
+            PayloadCheck::Unsigned
+        } else if let Some(mode) = ChunkedMode::from_content_sha256(&declared) {
+            PayloadCheck::Chunked(mode)
+        } else if let Some(hash) = decode_hex32(&declared) {
+            PayloadCheck::Sha256(hash)
+        } else {
+            return Err(Error::InvalidContentSha256 {
+                value: lossy(&declared),
+            });
+        };
+        let unsigned = matches!(
+            check,
+            PayloadCheck::Unsigned | PayloadCheck::Chunked(ChunkedMode::UnsignedWithTrailer)
+        );
+        if unsigned && !opts.allow_unsigned_payload {
+            return Err(Error::UnsignedPayloadNotAllowed);
+        }
+        Ok((declared, check))
+    }
+
+    /// The verifier of an aws-chunked body's chunk signatures, chained from
+    /// this request's signature; for a request that
+    /// [`verify_deferred`](Self::verify_deferred) accepted (hence `_proof`)
+    /// with [`PayloadCheck::Chunked`] in a signed mode.
+    ///
+    /// `key` must be the key the request was verified with. Fails only when
+    /// the request's signature is not 64 hex digits, which a verified
+    /// request's is.
+    pub fn chunk_verifier(
+        &self,
+        key: &SigningKey,
+        _proof: &SignatureValid,
+    ) -> Result<ChunkVerifier, Error> {
+        let seed = self.signature.ok_or(Error::SignatureDoesNotMatch)?;
+        Ok(ChunkVerifier::new(ChunkChain::new(
+            key.clone(),
+            self.amz_date,
+            self.scope.clone(),
+            seed,
+        )))
     }
 
     fn check_time(&self, now: i64, opts: &VerifyOptions) -> Result<(), Error> {
@@ -722,14 +869,18 @@ impl SignedRequest {
         }))
     }
 
-    fn canonical_prefix(&self, req: &HttpRequest<'_>, normalize: bool) -> Result<Vec<u8>, Error> {
+    fn canonical_prefix(
+        &self,
+        req: &HttpRequest<'_>,
+        opts: &VerifyOptions,
+    ) -> Result<Vec<u8>, Error> {
         canonical_request_prefix(
             req,
             req.query,
             self.placement == Placement::Query,
             req.headers,
             &self.signed_headers,
-            normalize,
+            opts.path_style(),
         )
     }
 
@@ -753,7 +904,7 @@ impl SignedRequest {
         opts: &VerifyOptions,
     ) -> Result<Vec<u8>, Error> {
         let payload = self.payload(req, opts)?;
-        let mut out = self.canonical_prefix(req, opts.normalize_path)?;
+        let mut out = self.canonical_prefix(req, opts)?;
         out.extend_from_slice(payload.bytes());
         Ok(out)
     }
