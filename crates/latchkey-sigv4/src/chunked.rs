@@ -684,9 +684,12 @@ impl ChunkedDecoder {
             }
         }
         if let Some(algorithm) = self.options.trailer_checksum {
-            let value = self.trailer_value.as_deref().ok_or(BodyError::MalformedTrailer {
-                problem: "the checksum x-amz-trailer announced is missing",
-            })?;
+            let value = self
+                .trailer_value
+                .as_deref()
+                .ok_or(BodyError::MalformedTrailer {
+                    problem: "the checksum x-amz-trailer announced is missing",
+                })?;
             let expected = algorithm.decode_value(value)?;
             let computed = self
                 .checksum

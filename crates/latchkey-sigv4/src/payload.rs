@@ -41,9 +41,13 @@ impl ChunkedMode {
 
     /// The mode an `x-amz-content-sha256` value announces, if any.
     pub fn from_content_sha256(value: &[u8]) -> Option<Self> {
-        [Self::Signed, Self::SignedWithTrailer, Self::UnsignedWithTrailer]
-            .into_iter()
-            .find(|m| m.content_sha256().as_bytes() == value)
+        [
+            Self::Signed,
+            Self::SignedWithTrailer,
+            Self::UnsignedWithTrailer,
+        ]
+        .into_iter()
+        .find(|m| m.content_sha256().as_bytes() == value)
     }
 
     /// Whether chunks carry signatures.
@@ -372,10 +376,7 @@ mod tests {
             "15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225",
         );
         // The trailer in AWS's chunked-upload example: 66560 × 'a'.
-        assert_eq!(
-            b64(ChecksumAlgorithm::Crc32c, &[b'a'; 66_560]),
-            "sOO8/Q=="
-        );
+        assert_eq!(b64(ChecksumAlgorithm::Crc32c, &[b'a'; 66_560]), "sOO8/Q==");
     }
 
     #[test]

@@ -13,9 +13,9 @@ use crate::canonical::{
     percent_decode, sha256_hex,
 };
 use crate::chunked::{ChunkChain, ChunkVerifier};
-use crate::payload::{ChunkedMode, PayloadCheck};
 use crate::error::{Error, ExpiresProblem, ScopeMismatch};
 use crate::key::{CredentialScope, SigningKey, hmac};
+use crate::payload::{ChunkedMode, PayloadCheck};
 use crate::time::{iso_basic_bytes, parse_iso_basic, parse_rfc1123};
 use crate::{HttpRequest, Placement};
 
