@@ -9,10 +9,11 @@
 //! checks the time window and the signature. Errors carry the code,
 //! message and HTTP status AWS STS and IAM answer with.
 //!
-//! Canonicalization follows what non-S3 services (STS, IAM) do: the path is
-//! normalized and URI-encoded again ("double encoding"), query parameters
-//! are decoded, re-encoded and sorted, header values are trimmed with inner
-//! whitespace collapsed. It passes AWS's SigV4 test suite.
+//! Canonicalization follows, by default, what non-S3 services (STS, IAM)
+//! do: the path is normalized and URI-encoded again ("double encoding"),
+//! query parameters are decoded, re-encoded and sorted, header values are
+//! trimmed with inner whitespace collapsed. It passes AWS's SigV4 test
+//! suite. S3 is covered too (see [below](#s3)).
 //!
 //! # Example
 //!
@@ -53,6 +54,84 @@
 //! assert_eq!(err.code(), "SignatureDoesNotMatch");
 //! assert_eq!(err.http_status(), 403);
 //! # let _ = CredentialScope::new("20150830", "us-east-1", "sts");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # S3
+//!
+//! S3 canonicalizes differently and reads its body after checking the
+//! headers, so it has its own entry points:
+//!
+//! - [`VerifyOptions::s3`]: the path signed as sent (not normalized, not
+//!   encoded again), `UNSIGNED-PAYLOAD` accepted, presigned URLs valid up
+//!   to their `X-Amz-Expires` (a week at most).
+//! - [`SignedRequest::verify_deferred`] checks the signature over the
+//!   *declared* `x-amz-content-sha256` without the body, and returns a
+//!   [`PayloadCheck`]: what to check on the body as it streams, before
+//!   committing it. [`Sha256Check`] does a declared hash;
+//!   [`ChecksumCheck::from_headers`] an `x-amz-checksum-*` header;
+//!   [`ChunkedDecoder`] an aws-chunked body, with a [`ChunkVerifier`] from
+//!   [`SignedRequest::chunk_verifier`] for its chunk signatures and
+//!   [`ChunkedOptions::from_headers`] for `x-amz-decoded-content-length`
+//!   and the `x-amz-trailer` checksum.
+//! - Body problems are [`BodyError`]s, each with the S3 code
+//!   ([`BodyCode`]) and status S3 answers with.
+//! - Signing: [`SigningParams::for_s3`], [`PayloadSigning::Chunked`],
+//!   [`ChunkSigner`] and [`ChunkedEncoder`], for clients, tests and load
+//!   generators.
+//!
+//! ```
+//! use latchkey_sigv4::{
+//!     ChecksumAlgorithm, ChunkSigner, ChunkedDecoder, ChunkedEncoder, ChunkedMode,
+//!     ChunkedOptions, HttpRequest, PayloadCheck, PayloadSigning, SigningKey, SigningParams,
+//!     VerifyOptions, parse, sign_headers,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let now = 1_369_353_600;
+//! let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+//! let payload = vec![b'a'; 100_000];
+//! let mode = ChunkedMode::SignedWithTrailer;
+//!
+//! // Client side: sign the headers, then encode the body in 64 KiB chunks.
+//! let mut params = SigningParams::new("AKIAIOSFODNN7EXAMPLE", secret, "us-east-1", "s3", now)
+//!     .for_s3();
+//! params.payload = PayloadSigning::Chunked(mode);
+//! let length = payload.len().to_string();
+//! let mut headers: Vec<(&str, &[u8])> = vec![
+//!     ("Host", b"examplebucket.s3.amazonaws.com"),
+//!     ("Content-Encoding", b"aws-chunked"),
+//!     ("x-amz-decoded-content-length", length.as_bytes()),
+//!     ("x-amz-trailer", b"x-amz-checksum-crc32"),
+//! ];
+//! let unsigned = HttpRequest { method: "PUT", path: "/key", query: "", headers: &headers, body: b"" };
+//! let signature = sign_headers(&params, &unsigned)?;
+//! let signer = ChunkSigner::new(&params, &signature.signature)?;
+//! let mut encoder = ChunkedEncoder::new(mode, Some(signer), Some(ChecksumAlgorithm::Crc32));
+//! let mut body = Vec::new();
+//! for piece in payload.chunks(65_536) {
+//!     encoder.chunk(piece, &mut body);
+//! }
+//! encoder.finish(&mut body);
+//! let added = signature.headers();
+//! headers.extend(added.iter().map(|(n, v)| (*n, v.as_bytes())));
+//!
+//! // Server side: verify the headers, then decode the body as it arrives.
+//! let req = HttpRequest { method: "PUT", path: "/key", query: "", headers: &headers, body: b"" };
+//! let claimed = parse(&req)?.expect("the request is signed");
+//! let key = SigningKey::derive(secret, claimed.scope());
+//! let (valid, check) = claimed.verify_deferred(&req, &key, now, &VerifyOptions::s3())?;
+//! let PayloadCheck::Chunked(mode) = check else { unreachable!() };
+//! let verifier = mode.is_signed().then(|| claimed.chunk_verifier(&key, &valid)).transpose()?;
+//! let mut decoder = ChunkedDecoder::new(mode, verifier, ChunkedOptions::from_headers(&headers)?);
+//! let mut decoded = Vec::new();
+//! for piece in body.chunks(1500) {
+//!     decoder.feed(piece, &mut decoded)?; // stream `decoded` out, but commit nothing yet
+//! }
+//! let summary = decoder.finish()?; // now the payload is whole and checked
+//! assert_eq!(decoded, payload);
+//! assert_eq!(summary.checksum.map(|c| c.algorithm), Some(ChecksumAlgorithm::Crc32));
 //! # Ok(())
 //! # }
 //! ```

@@ -1005,3 +1005,41 @@ fn debug_output_hides_keys() {
     assert_eq!(format!("{signer:?}"), "ChunkSigner(<redacted>)");
     assert!(ChunkSigner::new(&params, "zz").is_err());
 }
+
+#[test]
+fn codes_are_listed_whole() {
+    use latchkey_sigv4::{BodyCode, Code};
+    let names: std::collections::HashSet<&str> = BodyCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(names.len(), BodyCode::ALL.len());
+    assert!(Code::ALL.contains(&Code::InvalidRequest));
+    assert!(Code::ALL.contains(&Code::InvalidArgument));
+    assert_eq!(Code::InvalidRequest.http_status(), 400);
+    assert_eq!(Code::InvalidArgument.http_status(), 400);
+    for (e, code, status) in [
+        (
+            BodyError::ChunkSignatureMismatch,
+            "SignatureDoesNotMatch",
+            403,
+        ),
+        (
+            BodyError::TrailerSignatureMismatch,
+            "SignatureDoesNotMatch",
+            403,
+        ),
+        (BodyError::Truncated, "IncompleteBody", 400),
+        (BodyError::DataAfterEnd, "InvalidRequest", 400),
+        (
+            BodyError::MalformedTrailer { problem: "x" },
+            "MalformedTrailerError",
+            400,
+        ),
+        (
+            BodyError::ContentSha256Mismatch,
+            "XAmzContentSHA256Mismatch",
+            400,
+        ),
+    ] {
+        assert_eq!((e.code(), e.http_status()), (code, status), "{e:?}");
+        assert_eq!(e.to_string(), e.message());
+    }
+}
