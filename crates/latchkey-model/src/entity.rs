@@ -323,3 +323,31 @@ pub struct IdentityProvider {
     /// Tags in the order given.
     pub tags: Vec<Tag>,
 }
+
+/// An S3 bucket, as latchkey keeps it: its owner and its bucket policy.
+/// Bucket names are global (one bucket of a name across every account);
+/// the objects are the S3 front end's business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    /// The bucket's name, unique across all accounts.
+    pub name: String,
+    /// The owning account.
+    pub account: AccountId,
+    /// When it was created.
+    pub created: Timestamp,
+    /// Its region (`LocationConstraint`), e.g. `us-east-1`.
+    pub region: String,
+    /// The bucket policy document as the user sent it.
+    pub policy: Option<String>,
+    /// The users and roles the policy names, bound to their unique ids when
+    /// it was saved (as a role's trust policy binds them); empty without a
+    /// policy. An entity ARN without a binding here matches nobody.
+    pub policy_principals: Vec<PrincipalBinding>,
+}
+
+impl Bucket {
+    /// `arn:aws:s3:::NAME`
+    pub fn arn(&self) -> String {
+        format!("arn:aws:s3:::{}", self.name)
+    }
+}

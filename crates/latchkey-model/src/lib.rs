@@ -25,7 +25,7 @@ pub mod totp;
 
 pub use arn::Arn;
 pub use entity::{
-    AccessKey, AccessKeyOwner, Account, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus, ManagedPolicy,
+    AccessKey, AccessKeyOwner, Account, Attachment, Bucket, Group, IdentityProvider, InlinePolicy, KeyStatus, ManagedPolicy,
     MfaDevice, OwnerKind, PolicyVersion, PrincipalBinding, ProviderKind,
     Role, Tag, User,
 };

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 use std::str::FromStr as _;
 
 use latchkey_model::{
-    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus,
+    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Bucket, Group, IdentityProvider, InlinePolicy, KeyStatus,
     ManagedPolicy, MfaDevice, OwnerKind, PolicyVersion, PrincipalBinding, Role, SecretAccessKey, Tag, UniqueId, User,
 };
 
@@ -184,6 +184,24 @@ pub enum Op {
         /// `r-…` or an account id.
         target: String,
     },
+    /// Adds an S3 bucket (with its policy, if it has one). Bucket names are
+    /// global: a name taken in any account fails with
+    /// [`crate::StoreError::Conflict`] (S3's `BucketAlreadyExists`).
+    InsertBucket(Bucket),
+    /// Removes a bucket and its policy; fails with
+    /// [`crate::StoreError::Constraint`] when there is no such bucket.
+    DeleteBucket(String),
+    /// Replaces a bucket's policy, or (`None`) deletes it; fails with
+    /// [`crate::StoreError::Constraint`] when there is no such bucket.
+    SetBucketPolicy {
+        /// The bucket.
+        name: String,
+        /// The document as the user sent it, or `None`.
+        policy: Option<String>,
+        /// The users and roles it names, bound to their unique ids (empty
+        /// with `None`).
+        principals: Vec<PrincipalBinding>,
+    },
 }
 
 /// An Organizations CreateAccount request (always completed at once).
@@ -275,11 +293,13 @@ pub struct Loaded {
     pub mfa_devices: Vec<(MfaDevice, zeroize::Zeroizing<Vec<u8>>)>,
     /// (policy id, target id) SCP attachments.
     pub scp_attachments: Vec<(String, String)>,
+    /// S3 buckets, by name.
+    pub buckets: Vec<Bucket>,
 }
 
 /// The ops that rebuild `loaded` in an empty store, in an order that
 /// satisfies the foreign keys: accounts, users, groups and memberships, roles,
-/// policies, attachments, keys, devices, Organizations data. Ids, secrets and
+/// policies, attachments, keys, devices, providers, buckets, Organizations data. Ids, secrets and
 /// orderings (attachments, memberships) are kept; a membership's time is
 /// replaced by its rank, which is all ListGroupsForUser reads from it.
 pub(crate) fn import_ops(loaded: &Loaded) -> Vec<Op> {
@@ -309,6 +329,7 @@ pub(crate) fn import_ops(loaded: &Loaded) -> Vec<Op> {
     ops.extend(loaded.token_keys.iter().cloned().map(Op::InsertTokenKey));
     ops.extend(loaded.mfa_devices.iter().map(|(d, seed)| Op::InsertMfaDevice(d.clone(), seed.clone())));
     ops.extend(loaded.providers.iter().cloned().map(Op::InsertProvider));
+    ops.extend(loaded.buckets.iter().cloned().map(Op::InsertBucket));
     ops.extend(loaded.create_account_requests.iter().cloned().map(Op::InsertCreateAccountRequest));
     ops.extend(loaded.scps.iter().cloned().map(Op::InsertScp));
     for (policy, target) in &loaded.scp_attachments {
@@ -394,6 +415,8 @@ pub struct Touched {
     pub mfa_devices: BTreeSet<String>,
     /// Identity providers, by ARN.
     pub providers: BTreeSet<String>,
+    /// S3 buckets (with their policies), by name.
+    pub buckets: BTreeSet<String>,
     /// The session-token key ring (a handful of rows: read whole).
     pub token_keys: bool,
     /// The organization: SCPs, their attachments, CreateAccount requests
@@ -471,6 +494,12 @@ impl Touched {
             Op::DeleteProvider(arn) => {
                 self.providers.insert(arn.clone());
             }
+            Op::InsertBucket(b) => {
+                self.buckets.insert(b.name.clone());
+            }
+            Op::DeleteBucket(name) | Op::SetBucketPolicy { name, .. } => {
+                self.buckets.insert(name.clone());
+            }
             Op::InsertCreateAccountRequest(_)
             | Op::InsertScp(_)
             | Op::DeleteScp(_)
@@ -489,6 +518,7 @@ impl Touched {
         self.access_keys.extend(other.access_keys);
         self.mfa_devices.extend(other.mfa_devices);
         self.providers.extend(other.providers);
+        self.buckets.extend(other.buckets);
         self.token_keys |= other.token_keys;
         self.organization |= other.organization;
     }
@@ -503,6 +533,7 @@ impl Touched {
             + self.access_keys.len()
             + self.mfa_devices.len()
             + self.providers.len()
+            + self.buckets.len()
             + usize::from(self.token_keys)
             + usize::from(self.organization)
     }
@@ -513,7 +544,9 @@ impl Touched {
     }
 
     /// The change log's text: one `kind key` line per entity. Keys are ids,
-    /// serial numbers and ARNs, none of which holds white space.
+    /// serial numbers, ARNs and bucket names, none of which holds white
+    /// space (and the key is the rest of its line, so a space would do no
+    /// harm; a line break would fail to decode, which reads everything).
     pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         let mut line = |kind: &str, key: &str| {
@@ -530,6 +563,7 @@ impl Touched {
         self.access_keys.iter().for_each(|k| line("k", k.as_str()));
         self.mfa_devices.iter().for_each(|m| line("m", m));
         self.providers.iter().for_each(|i| line("i", i));
+        self.buckets.iter().for_each(|b| line("b", b));
         if self.token_keys {
             line("t", "-");
         }
@@ -570,6 +604,9 @@ impl Touched {
                 "i" => {
                     t.providers.insert(key.to_owned());
                 }
+                "b" => {
+                    t.buckets.insert(key.to_owned());
+                }
                 "t" => t.token_keys = true,
                 "o" => t.organization = true,
                 _ => return None,
@@ -581,6 +618,10 @@ impl Touched {
 
 /// What [`crate::Store::load_since`] found since a snapshot's version.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per refresh, moved once or twice: boxing would cost an allocation to save a few hundred bytes of copy"
+)]
 pub enum Update {
     /// Nothing was committed since.
     Current,
@@ -623,10 +664,11 @@ mod touched_tests {
         t.policies.insert(UniqueId::from_stored("ANPAPOLICY".into()));
         t.mfa_devices.insert("arn:aws:iam::111111111111:mfa/dev".into());
         t.providers.insert("arn:aws:iam::111111111111:oidc-provider/example.com/x".into());
+        t.buckets.insert("my.bucket-1".into());
         t.token_keys = true;
         t.organization = true;
         assert_eq!(Touched::decode(&t.encode()), Some(t.clone()));
-        assert_eq!(t.len(), 9);
+        assert_eq!(t.len(), 10);
         assert_eq!(Touched::decode(""), Some(Touched::default()));
         assert_eq!(Touched::decode("x y\n"), None, "an unknown kind is refused, not skipped");
         assert_eq!(Touched::decode("u\n"), None);
@@ -642,5 +684,31 @@ mod touched_tests {
         assert_eq!(t.groups.into_iter().collect::<Vec<_>>(), vec![g]);
         assert_eq!(t.users.into_iter().collect::<Vec<_>>(), vec![u]);
         assert!(t.policies.is_empty(), "attaching changes the owner, not the policy");
+    }
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+
+    #[test]
+    fn bucket_ops_touch_the_bucket_by_name() {
+        let account = AccountId::from_str("111111111111").unwrap();
+        let bucket = Bucket {
+            name: "b1".into(),
+            account,
+            created: 1,
+            region: "us-east-1".into(),
+            policy: None,
+            policy_principals: Vec::new(),
+        };
+        let t = Touched::of(&[
+            Op::InsertBucket(bucket),
+            Op::SetBucketPolicy { name: "b2".into(), policy: Some("{}".into()), principals: Vec::new() },
+            Op::DeleteBucket("b3".into()),
+        ]);
+        assert_eq!(t.buckets.iter().map(String::as_str).collect::<Vec<_>>(), ["b1", "b2", "b3"]);
+        assert_eq!(t.len(), 3, "nothing else: a bucket is its own entity");
+        assert_eq!(Touched::decode(&t.encode()), Some(t));
     }
 }

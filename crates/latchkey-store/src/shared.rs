@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use futures_util::TryStreamExt as _;
 use latchkey_model::{
-    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, IdentityProvider, InlinePolicy, KeyStatus,
+    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Bucket, Group, IdentityProvider, InlinePolicy, KeyStatus,
     ManagedPolicy, MfaDevice, OwnerKind, PolicyVersion, ProviderKind, Role, SecretAccessKey, Tag, UniqueId, User,
 };
 use sqlx::{AssertSqlSafe, Pool, SqlSafeStr as _, SqlStr};
@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_management_full_aws_access.sql")),
     (9, include_str!("../migrations/0009_trust_principals.sql")),
     (10, include_str!("../migrations/0010_changes.sql")),
+    (11, include_str!("../migrations/0011_buckets.sql")),
 ];
 
 /// How many batches the change log keeps. A node further behind than this
@@ -715,8 +716,25 @@ async fn load_rows<DB: Dialect>(
         },
     )
     .await?;
+    let query = scope.select(
+        "SELECT name, account_id, region, policy, policy_principals, created FROM buckets",
+        vec![("name", scope.keys(|t| &t.buckets))],
+        "ORDER BY name",
+    );
+    let buckets = rows(c, query, |row| {
+        Ok(Bucket {
+            name: row.get("name")?,
+            account: parse_account(row.get("account_id")?)?,
+            region: row.get("region")?,
+            policy: row.get("policy")?,
+            policy_principals: bindings.decode(row.get("policy_principals")?).map(|b| b.to_vec()).unwrap_or_default(),
+            created: row.get("created")?,
+        })
+    })
+    .await?;
     Ok(Loaded {
         providers,
+        buckets,
         mfa_devices,
         create_account_requests,
         scps,
@@ -995,6 +1013,34 @@ async fn apply_op<C: Conn>(c: &mut C, master: &MasterKey, op: &Op) -> Result<(),
             c.execute("DELETE FROM tags WHERE owner_id = $1", args![arn]).await?;
             c.execute("DELETE FROM identity_providers WHERE arn = $1", args![arn]).await?;
         }
+        Op::InsertBucket(b) => {
+            c.execute(
+                "INSERT INTO buckets (name, account_id, region, policy, policy_principals, created)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                args![
+                    &b.name,
+                    b.account.to_string(),
+                    &b.region,
+                    &b.policy,
+                    crate::ops::encode_principals(Some(&b.policy_principals)),
+                    b.created
+                ],
+            )
+            .await?;
+        }
+        Op::DeleteBucket(name) => {
+            let done = c.execute("DELETE FROM buckets WHERE name = $1", args![name]).await?;
+            expect_bucket(done, name)?;
+        }
+        Op::SetBucketPolicy { name, policy, principals } => {
+            let done = c
+                .execute(
+                    "UPDATE buckets SET policy = $1, policy_principals = $2 WHERE name = $3",
+                    args![policy, crate::ops::encode_principals(Some(principals)), name],
+                )
+                .await?;
+            expect_bucket(done, name)?;
+        }
         Op::InsertCreateAccountRequest(r) => {
             c.execute(
                 "INSERT INTO create_account_requests (id, account_id, name, requested) VALUES ($1, $2, $3, $4)",
@@ -1107,6 +1153,10 @@ async fn insert_version(c: &mut impl Conn, policy: &UniqueId, v: &PolicyVersion)
 
 fn expect_one(done: u64, what: &str, id: &UniqueId) -> Result<(), StoreError> {
     if done == 1 { Ok(()) } else { Err(StoreError::Constraint(format!("{what} {id} does not exist"))) }
+}
+
+fn expect_bucket(done: u64, name: &str) -> Result<(), StoreError> {
+    if done == 1 { Ok(()) } else { Err(StoreError::Constraint(format!("bucket {name} does not exist"))) }
 }
 
 fn token_key_aad(id: u32) -> Vec<u8> {

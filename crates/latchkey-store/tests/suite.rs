@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_model::{
-    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Group, IdPrefix, IdentityProvider, InlinePolicy,
+    AccessKey, AccessKeyId, AccessKeyOwner, Account, AccountId, Attachment, Bucket, Group, IdPrefix, IdentityProvider, InlinePolicy,
     KeyKind, KeyStatus, ManagedPolicy, MfaDevice, OwnerKind, PolicyVersion, PrincipalBinding, ProviderKind, Role, SecretAccessKey,
     Tag, UniqueId,
     User,
@@ -165,6 +165,7 @@ suite!(
     a_gap_in_the_change_log_reads_everything,
     a_bulk_change_reads_everything,
     apply_since_returns_the_batch_and_what_came_before_it,
+    buckets_are_global_and_keep_their_policies,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -297,8 +298,25 @@ fn everything(account: AccountId) -> (Vec<Op>, User, Role) {
         }),
         Op::InsertScp(Scp { id: "p-abcdefgh".into(), name: "deny-all".into(), description: String::new(), content: "{}".into() }),
         Op::AttachScp { policy: "p-abcdefgh".into(), target: account.to_string() },
+        Op::InsertBucket(bucket(account, &format!("plain-{account}"))),
+        Op::InsertBucket(Bucket {
+            policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
+            policy_principals: vec![PrincipalBinding { arn: format!("arn:aws:iam::{account}:user/alice"), id: alice.id.clone() }],
+            ..bucket(account, &format!("with-policy-{account}"))
+        }),
     ];
     (ops, alice, role)
+}
+
+fn bucket(account: AccountId, name: &str) -> Bucket {
+    Bucket {
+        name: name.into(),
+        account,
+        created: 1_700_001_000,
+        region: "eu-central-1".into(),
+        policy: None,
+        policy_principals: Vec::new(),
+    }
 }
 
 /// `Loaded` in a canonical order, so two stores can be compared.
@@ -313,7 +331,7 @@ fn canonical(mut l: Loaded) -> String {
     let tokens: Vec<_> = l.token_keys.iter().map(|k| (k.id, k.created, *k.secret)).collect();
     let mfa: Vec<_> = l.mfa_devices.iter().map(|(d, s)| (d.clone(), s.to_vec())).collect();
     format!(
-        "{} {:?} {:?} {keys:?} {:?} {:?} {:?} {:?} {:?} {:?} {tokens:?} {:?} {:?} {:?} {mfa:?} {:?}",
+        "{} {:?} {:?} {keys:?} {:?} {:?} {:?} {:?} {:?} {:?} {tokens:?} {:?} {:?} {:?} {mfa:?} {:?} {:?}",
         l.version,
         l.accounts,
         l.users,
@@ -326,7 +344,8 @@ fn canonical(mut l: Loaded) -> String {
         l.create_account_requests,
         l.scps,
         l.providers,
-        l.scp_attachments
+        l.scp_attachments,
+        l.buckets
     )
 }
 
@@ -355,7 +374,7 @@ async fn initialize_once(b: &dyn Backend) {
 /// Takes a store back to before migration 8: the migrations after it undone
 /// too, since a store runs those above its highest applied version.
 const BEFORE_MIGRATION_8: &str =
-    "DROP TABLE changes; ALTER TABLE roles DROP COLUMN trust_principals; DELETE FROM schema_migrations WHERE version >= 8";
+    "DROP TABLE buckets; DROP TABLE changes; ALTER TABLE roles DROP COLUMN trust_principals; DELETE FROM schema_migrations WHERE version >= 8";
 
 /// `initialize` applies the bootstrap's further ops; migration 8 gives an
 /// older store's management account (and only it) its FullAWSAccess
@@ -440,6 +459,13 @@ async fn everything_round_trips(b: &dyn Backend) {
     assert_eq!(l.scps.len(), 1);
     assert_eq!(l.scp_attachments, vec![("p-abcdefgh".to_owned(), account.to_string())]);
     assert_eq!(l.create_account_requests.len(), 1);
+    let with_policy = l.buckets.iter().find(|b| b.policy.is_some()).unwrap();
+    let expected = ops.iter().find_map(|op| match op {
+        Op::InsertBucket(b) if b.policy.is_some() => Some(b),
+        _ => None,
+    });
+    assert_eq!(Some(with_policy), expected, "a bucket, its policy and bindings round-trip");
+    assert_eq!(l.buckets.len(), 2);
 
     // And the deletions.
     let group = l.groups[0].id.clone();
@@ -456,6 +482,7 @@ async fn everything_round_trips(b: &dyn Backend) {
             Op::DeleteScp("p-abcdefgh".into()),
             Op::DeleteTokenKey(1),
             Op::DeletePolicyVersion(p.id.clone(), "v1".into()),
+            Op::DeleteBucket(with_policy.name.clone()),
         ])
         .await
         .unwrap();
@@ -464,6 +491,7 @@ async fn everything_round_trips(b: &dyn Backend) {
     assert!(l.token_keys.is_empty());
     assert_eq!(l.policies[0].versions.len(), 1);
     assert_eq!(l.attachments.len(), 1, "the user's attachment went with the user");
+    assert_eq!(l.buckets.len(), 1);
     store.close().await;
 }
 
@@ -481,6 +509,7 @@ fn only(mut full: Loaded, t: &Touched) -> Loaded {
     full.access_keys.retain(|k| t.access_keys.contains(&k.key.id));
     full.mfa_devices.retain(|(d, _)| t.mfa_devices.contains(&d.serial));
     full.providers.retain(|p| t.providers.contains(&p.arn));
+    full.buckets.retain(|b| t.buckets.contains(&b.name));
     if !t.token_keys {
         full.token_keys.clear();
     }
@@ -689,6 +718,66 @@ async fn import_copies_everything_and_refuses_a_non_empty_store(b: &dyn Backend)
     let e = target.import(&loaded).await;
     assert!(matches!(e, Err(StoreError::NotEmpty)), "{e:?}");
     target.close().await;
+}
+
+/// Bucket names are global: a name taken in any account is a conflict (the
+/// server's `BucketAlreadyExists`). A policy and its bindings round-trip,
+/// are replaced and deleted; the change log names buckets by name.
+async fn buckets_are_global_and_keep_their_policies(b: &dyn Backend) {
+    let (store, _, boot) = initialized(b).await;
+    let management = boot.account.id;
+    let member = Account { id: AccountId::random(), name: "member".into(), email: "m@example.com".into(), management: false, created: 1 };
+    store.apply(&[Op::InsertAccount(member.clone())]).await.unwrap();
+    let v0 = store.version().await.unwrap();
+    store.apply(&[Op::InsertBucket(bucket(management, "shared-name"))]).await.unwrap();
+    for owner in [management, member.id] {
+        let e = store.apply(&[Op::InsertBucket(bucket(owner, "shared-name"))]).await;
+        assert!(matches!(e, Err(StoreError::Conflict(_))), "a name is taken across accounts: {e:?}");
+    }
+    let e = store.apply(&[Op::InsertBucket(bucket(AccountId::random(), "orphan"))]).await;
+    assert!(matches!(e, Err(StoreError::Constraint(_))), "an unknown account: {e:?}");
+    store.apply(&[Op::InsertBucket(bucket(member.id, "a-member-bucket"))]).await.unwrap();
+
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:user/u"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::shared-name/*"}]}"#;
+    let binding = PrincipalBinding { arn: "arn:aws:iam::111111111111:user/u".into(), id: UniqueId::from_stored("AIDAUUUU".into()) };
+    let v = store
+        .apply(&[Op::SetBucketPolicy { name: "shared-name".into(), policy: Some(doc.into()), principals: vec![binding.clone()] }])
+        .await
+        .unwrap();
+    let Update::Changed { touched, rows } = store.load_since(v - 1).await.unwrap() else { panic!("expected the changed rows") };
+    assert_eq!(touched.buckets.iter().map(String::as_str).collect::<Vec<_>>(), ["shared-name"]);
+    assert_eq!(touched.len(), 1);
+    assert_eq!(rows.buckets.len(), 1, "only the touched bucket is read");
+    let got = &rows.buckets[0];
+    assert_eq!((got.name.as_str(), got.account, got.region.as_str()), ("shared-name", management, "eu-central-1"));
+    assert_eq!((got.policy.as_deref(), got.policy_principals.as_slice()), (Some(doc), std::slice::from_ref(&binding)));
+
+    let l = store.load().await.unwrap();
+    let names: Vec<(&str, AccountId)> = l.buckets.iter().map(|b| (b.name.as_str(), b.account)).collect();
+    assert_eq!(names, [("a-member-bucket", member.id), ("shared-name", management)], "by name, with their owners");
+
+    store.apply(&[Op::SetBucketPolicy { name: "shared-name".into(), policy: None, principals: Vec::new() }]).await.unwrap();
+    let l = store.load().await.unwrap();
+    let got = l.buckets.iter().find(|b| b.name == "shared-name").unwrap();
+    assert_eq!((got.policy.as_deref(), got.policy_principals.len()), (None, 0), "the policy is gone");
+
+    for op in [
+        Op::SetBucketPolicy { name: "nope".into(), policy: Some(doc.into()), principals: Vec::new() },
+        Op::DeleteBucket("nope".into()),
+    ] {
+        let e = store.apply(&[op]).await;
+        assert!(matches!(e, Err(StoreError::Constraint(_))), "no such bucket: {e:?}");
+    }
+    let v = store.apply(&[Op::DeleteBucket("shared-name".into())]).await.unwrap();
+    let Update::Changed { touched, rows } = store.load_since(v - 1).await.unwrap() else { panic!("expected the changed rows") };
+    assert!(touched.buckets.contains("shared-name") && rows.buckets.is_empty(), "named without a row: deleted");
+    // The name is free again, for any account.
+    store.apply(&[Op::InsertBucket(bucket(member.id, "shared-name"))]).await.unwrap();
+
+    let Update::Changed { touched, rows } = store.load_since(v0).await.unwrap() else { panic!("expected the changed rows") };
+    assert_eq!(touched.buckets.len(), 2);
+    assert_eq!(canonical(rows), canonical(only(store.load().await.unwrap(), &touched)));
+    store.close().await;
 }
 
 // ---------------------------------------------------------------- PostgreSQL only

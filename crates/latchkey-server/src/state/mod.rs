@@ -21,12 +21,13 @@
 //! decides against current data; a race between two nodes' writes is still
 //! settled by the store's unique keys.
 
+pub mod buckets;
 pub mod policies;
 pub mod principals;
 mod snapshot;
 
 pub use snapshot::{
-    AccountState, Effective, FULL_AWS_ACCESS, InlineEntry, KeyEntry, MfaEntry, Organization, PolicyEntry, RoleEntry, ScpEntry, Snapshot,
+    AccountState, BucketEntry, Effective, FULL_AWS_ACCESS, InlineEntry, KeyEntry, MfaEntry, Organization, PolicyEntry, RoleEntry, ScpEntry, Snapshot,
     aws_managed,
 };
 
@@ -56,6 +57,9 @@ impl Internal {
     /// [`State::apply_quietly`]: last-used times of keys and roles, recorded
     /// for calls already decided.
     const LAST_USED: Self = Self { purpose: "last-used bookkeeping" };
+    /// Unit tests of the write path.
+    #[cfg(test)]
+    pub(crate) const TEST: Self = Self { purpose: "test" };
 
     /// What the write is for.
     pub fn purpose(self) -> &'static str {

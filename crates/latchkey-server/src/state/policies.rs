@@ -15,20 +15,78 @@ pub struct NamedPolicy {
     pub policy: Arc<CompiledPolicy>,
 }
 
-/// The AWS-managed policies latchkey knows: (name, path, description, document).
-/// Their iam, sts, organizations and cloudtrail parts follow AWS's documents.
-pub const AWS_MANAGED: &[(&str, &str, &str, &str)] = &[
-    ("AdministratorAccess", "/", "Provides full access to AWS services and resources.", include_str!("aws_managed/AdministratorAccess.json")),
-    (
+/// An AWS-managed policy built into latchkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsManaged {
+    /// `AdministratorAccess`, …
+    pub name: &'static str,
+    /// `/`
+    pub path: &'static str,
+    /// AWS's description.
+    pub description: &'static str,
+    /// The default version's document.
+    pub document: &'static str,
+    /// The default version's id (the only version latchkey has).
+    pub version: &'static str,
+    /// When AWS created the policy (Unix seconds).
+    pub created: i64,
+    /// When its default version was made (Unix seconds).
+    pub updated: i64,
+}
+
+impl AwsManaged {
+    /// `arn:aws:iam::aws:policy/PATH/NAME`
+    pub fn arn(&self) -> String {
+        aws_managed_arn(self.name, self.path)
+    }
+}
+
+/// 2015-02-05, when AWS introduced managed policies: the dates latchkey
+/// gives the policies it has held since before it tracked AWS's.
+const AWS_EPOCH: i64 = 1_423_094_400;
+
+/// One of the first policies latchkey held, version `v1` of `AWS_EPOCH`.
+const fn first(name: &'static str, description: &'static str, document: &'static str) -> AwsManaged {
+    AwsManaged { name, path: "/", description, document, version: "v1", created: AWS_EPOCH, updated: AWS_EPOCH }
+}
+
+/// The AWS-managed policies latchkey knows. Their iam, sts, organizations,
+/// cloudtrail and s3 parts follow AWS's documents; the S3 ones carry AWS's
+/// version ids and dates (AWS Managed Policy Reference).
+pub const AWS_MANAGED: &[AwsManaged] = &[
+    first("AdministratorAccess", "Provides full access to AWS services and resources.", include_str!("aws_managed/AdministratorAccess.json")),
+    first(
         "PowerUserAccess",
-        "/",
         "Provides full access to AWS services and resources, but does not allow management of Users and groups.",
         include_str!("aws_managed/PowerUserAccess.json"),
     ),
-    ("IAMFullAccess", "/", "Provides full access to IAM via the AWS Management Console.", include_str!("aws_managed/IAMFullAccess.json")),
-    ("IAMReadOnlyAccess", "/", "Provides read only access to IAM via the AWS Management Console.", include_str!("aws_managed/IAMReadOnlyAccess.json")),
-    ("ReadOnlyAccess", "/", "Provides read-only access to AWS services and resources.", include_str!("aws_managed/ReadOnlyAccess.json")),
+    first("IAMFullAccess", "Provides full access to IAM via the AWS Management Console.", include_str!("aws_managed/IAMFullAccess.json")),
+    first("IAMReadOnlyAccess", "Provides read only access to IAM via the AWS Management Console.", include_str!("aws_managed/IAMReadOnlyAccess.json")),
+    first("ReadOnlyAccess", "Provides read-only access to AWS services and resources.", include_str!("aws_managed/ReadOnlyAccess.json")),
+    AwsManaged {
+        name: "AmazonS3FullAccess",
+        path: "/",
+        description: "Provides full access to all buckets via the AWS Management Console.",
+        document: include_str!("aws_managed/AmazonS3FullAccess.json"),
+        version: "v2",
+        created: 1_423_248_058, // 2015-02-06T18:40:58Z
+        updated: 1_632_773_797, // 2021-09-27T20:16:37Z
+    },
+    AwsManaged {
+        name: "AmazonS3ReadOnlyAccess",
+        path: "/",
+        description: "Provides read only access to all buckets via the AWS Management Console.",
+        document: include_str!("aws_managed/AmazonS3ReadOnlyAccess.json"),
+        version: "v3",
+        created: 1_423_248_059, // 2015-02-06T18:40:59Z
+        updated: 1_691_703_099, // 2023-08-10T21:31:39Z
+    },
 ];
+
+/// An AWS-managed policy by ARN.
+pub fn aws_managed_policy(arn: &str) -> Option<&'static AwsManaged> {
+    AWS_MANAGED.iter().find(|m| m.arn() == arn)
+}
 
 /// The ARN of an AWS-managed policy.
 pub fn aws_managed_arn(name: &str, path: &str) -> String {
@@ -39,9 +97,9 @@ pub fn aws_managed_arn(name: &str, path: &str) -> String {
 pub static AWS_MANAGED_COMPILED: LazyLock<Vec<(String, NamedPolicy)>> = LazyLock::new(|| {
     AWS_MANAGED
         .iter()
-        .map(|(name, path, _, doc)| {
-            let arn = aws_managed_arn(name, path);
-            let named = NamedPolicy { id: Arc::from(arn.as_str()), policy: compile_stored(doc, PolicyKind::Identity) };
+        .map(|m| {
+            let arn = m.arn();
+            let named = NamedPolicy { id: Arc::from(arn.as_str()), policy: compile_stored(m.document, PolicyKind::Identity) };
             (arn, named)
         })
         .collect()
@@ -87,7 +145,10 @@ pub fn compile_session(doc: &str) -> Arc<CompiledPolicy> {
 pub static DENY_ALL_SESSION: LazyLock<Arc<CompiledPolicy>> = LazyLock::new(|| Arc::new(deny_all(PolicyKind::Session)));
 
 fn deny_all(kind: PolicyKind) -> CompiledPolicy {
-    let doc = if kind.has_principal() {
+    let doc = if kind == PolicyKind::Resource {
+        // A resource-based policy names its resources too.
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"*","Resource":"*"}]}"#
+    } else if kind.has_principal() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"*"}]}"#
     } else {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#
@@ -102,11 +163,13 @@ mod tests {
 
     #[test]
     fn aws_managed_policies_compile() {
-        for (name, _, _, doc) in AWS_MANAGED {
-            assert!(CompiledPolicy::parse(doc, PolicyKind::Identity).is_ok(), "{name}");
+        for m in AWS_MANAGED {
+            assert!(CompiledPolicy::parse(m.document, PolicyKind::Identity).is_ok(), "{}", m.name);
+            assert!(m.created <= m.updated && m.version.starts_with('v'), "{}", m.name);
         }
+        assert_eq!(aws_managed_policy("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess").map(|m| m.version), Some("v3"));
         assert_eq!(AWS_MANAGED_COMPILED.len(), AWS_MANAGED.len());
-        for kind in [PolicyKind::Identity, PolicyKind::Trust, PolicyKind::Session] {
+        for kind in [PolicyKind::Identity, PolicyKind::Trust, PolicyKind::Session, PolicyKind::Resource] {
             assert!(!deny_all(kind).is_empty());
         }
         let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"}]}"#;

@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use latchkey_model::{
-    AccessKey, AccessKeyOwner, Account, AccountId, Attachment, Group, IdentityProvider, InlinePolicy, ManagedPolicy, OwnerKind,
+    AccessKey, AccessKeyOwner, Account, AccountId, Attachment, Bucket, Group, IdentityProvider, InlinePolicy, ManagedPolicy, OwnerKind,
     Role, SecretAccessKey, UniqueId, User,
 };
 use latchkey_policy::{CompiledPolicy, PolicyKind};
@@ -37,6 +37,10 @@ pub struct Snapshot {
     pub token_ring: Option<Arc<latchkey_token::KeyRing>>,
     /// The organization every account belongs to.
     pub org: Arc<Organization>,
+    /// S3 buckets of every account by name (bucket names are global), with
+    /// their policies compiled. Read through [`Snapshot::bucket`] and
+    /// [`Snapshot::buckets_of`].
+    pub buckets: Map<String, Arc<BucketEntry>>,
 }
 
 /// The organization of the management account, with its SCPs.
@@ -185,6 +189,35 @@ impl RoleEntry {
                 None => compiled,
             }
         })
+    }
+}
+
+/// An S3 bucket and its bucket policy, compiled as a resource-based policy
+/// (`PolicyKind::Resource`: within the account it or the caller's identity
+/// policies may allow, across accounts both must) with its users and roles
+/// bound to the unique ids they had when it was saved, as a role's trust
+/// policy is. Compiled when the bucket enters the snapshot, and kept by
+/// later snapshots until the bucket changes: its bindings are ids, so no
+/// rename or deletion of a user or role calls for binding it again.
+#[derive(Debug)]
+pub struct BucketEntry {
+    /// The bucket, with its policy document as stored.
+    pub bucket: Bucket,
+    /// The policy, compiled and bound; `None` without one. Pass it to the
+    /// engine as the resource policy (`policy.as_ref()`).
+    pub policy: Option<CompiledPolicy>,
+}
+
+impl BucketEntry {
+    /// An entry for `bucket`, its policy compiled and bound.
+    pub fn new(bucket: Bucket) -> Self {
+        let policy = bucket.policy.as_deref().map(|doc| {
+            // Freshly compiled, so unwrapping takes it without a copy.
+            let mut compiled = Arc::unwrap_or_clone(compile_stored(doc, PolicyKind::Resource));
+            compiled.bind_principals(&super::principals::binder(&bucket.policy_principals));
+            compiled
+        });
+        Self { bucket, policy }
     }
 }
 
@@ -559,6 +592,18 @@ impl Snapshot {
         self.accounts.get(id).map(Arc::as_ref)
     }
 
+    /// A bucket by name, whichever account owns it (names are global, and
+    /// case-sensitive as S3's are).
+    pub fn bucket(&self, name: &str) -> Option<&BucketEntry> {
+        self.buckets.get(name).map(Arc::as_ref)
+    }
+
+    /// The buckets `account` owns, by name (ListBuckets). A scan of every
+    /// bucket: listing is rare next to the lookups by name.
+    pub fn buckets_of(&self, account: &AccountId) -> impl Iterator<Item = &Bucket> {
+        self.buckets.values().map(|e| &e.bucket).filter(move |b| b.account == *account)
+    }
+
     /// The account holding an entity, found by `has`: a removal knows the
     /// id only (the store has no row for it any more).
     fn holder(&self, has: impl Fn(&AccountState) -> bool) -> Option<AccountId> {
@@ -627,6 +672,9 @@ impl Snapshot {
                 if let Some(a) = self.holder(|a| a.providers.contains_key(arn)) {
                     self.account_mut(a).providers.remove(arn);
                 }
+            }
+            for name in &t.buckets {
+                self.buckets.remove(name);
             }
         }
 
@@ -746,6 +794,9 @@ impl Snapshot {
         for p in std::mem::take(&mut rows.providers) {
             self.account_mut(p.account).providers.insert(p.arn.clone(), Arc::new(p));
         }
+        for b in std::mem::take(&mut rows.buckets) {
+            self.buckets.insert(b.name.clone(), Arc::new(BucketEntry::new(b)));
+        }
         if scope.token_keys() {
             let token_keys: Vec<_> =
                 rows.token_keys.iter().map(|k| latchkey_token::TokenKey::from_bytes(k.id, k.created, *k.secret)).collect();
@@ -853,6 +904,7 @@ impl Snapshot {
         out.push(format!("org {:?} {} {} {:?}", org.management, org.id, org.root_id, org.requests));
         out.extend(org.scps.iter().map(|(k, e)| format!("scp {k} {:?} {}", e.scp, e.aws_managed)));
         out.extend(sorted(org.attached.iter()).into_iter().map(|(k, v)| format!("scp attached {k} {v:?}")));
+        out.extend(self.buckets.iter().map(|(k, e)| format!("bucket {k} {:?} compiled {}", e.bucket, e.policy.is_some())));
         out
     }
 }
@@ -861,4 +913,127 @@ impl Snapshot {
 fn digest(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use std::str::FromStr as _;
+
+    use latchkey_model::{IdPrefix, PrincipalBinding};
+    use latchkey_policy::{Context, PolicyRef, PolicySet, Principal, PrincipalKind, Request, Verdict, evaluate};
+    use latchkey_store::Op;
+
+    use super::*;
+
+    const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:user/alice"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+
+    fn account(id: &str) -> Account {
+        Account { id: AccountId::from_str(id).unwrap(), name: id.into(), email: String::new(), management: false, created: 1 }
+    }
+
+    fn bucket(name: &str, owner: &Account) -> Bucket {
+        Bucket {
+            name: name.into(),
+            account: owner.id,
+            created: 10,
+            region: "us-east-1".into(),
+            policy: None,
+            policy_principals: Vec::new(),
+        }
+    }
+
+    fn user(name: &str, owner: &Account) -> User {
+        User {
+            id: UniqueId::generate(IdPrefix::User, &owner.id),
+            account: owner.id,
+            name: name.into(),
+            path: "/".into(),
+            created: 1,
+            tags: Vec::new(),
+            permissions_boundary: None,
+        }
+    }
+
+    /// Whether `policy` alone (another account's caller: it must allow)
+    /// lets the user with `id` read an object of bucket `b`.
+    fn allows(policy: &CompiledPolicy, id: &str) -> bool {
+        let context = Context::new();
+        let set = PolicySet { resource: Some(PolicyRef { id: "bucket", policy }), resource_account: "", ..PolicySet::default() };
+        let request = Request {
+            principal: Principal { arn: "arn:aws:iam::111111111111:user/alice", id, account: "111111111111", kind: PrincipalKind::User },
+            action: "s3:GetObject",
+            resource: "arn:aws:s3:::b/key",
+            context: &context,
+        };
+        evaluate(&set, &request).verdict() == Verdict::Allow
+    }
+
+    /// Buckets are global, listed per account by name, patched by name
+    /// exactly as a full build makes them, and their policies are bound.
+    #[test]
+    fn buckets_are_built_patched_and_bound() {
+        let (a, b) = (account("111111111111"), account("222222222222"));
+        let alice = user("alice", &a);
+        let mut with_policy = bucket("b", &a);
+        with_policy.policy = Some(POLICY.into());
+        with_policy.policy_principals =
+            vec![PrincipalBinding { arn: "arn:aws:iam::111111111111:user/alice".into(), id: alice.id.clone() }];
+        let full = |buckets: Vec<Bucket>| Loaded {
+            version: 1,
+            accounts: vec![a.clone(), b.clone()],
+            users: vec![alice.clone()],
+            buckets,
+            ..Loaded::default()
+        };
+        let snap = Snapshot::build(full(vec![bucket("zeta", &a), with_policy.clone(), bucket("alpha", &a), bucket("mid", &b)]));
+
+        let names = |snap: &Snapshot, owner: &Account| snap.buckets_of(&owner.id).map(|b| b.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&snap, &a), ["alpha", "b", "zeta"], "the owner's only, by name");
+        assert_eq!(names(&snap, &b), ["mid"]);
+        assert_eq!(snap.bucket("mid").map(|e| e.bucket.account), Some(b.id));
+        assert!(snap.bucket("MID").is_none(), "names are case-sensitive");
+        assert!(snap.bucket("zeta").is_some_and(|e| e.policy.is_none()));
+        let policy = snap.bucket("b").and_then(|e| e.policy.as_ref()).unwrap();
+        assert_eq!(policy.kind(), PolicyKind::Resource);
+        assert!(allows(policy, alice.id.as_str()), "the user the policy was saved for");
+        assert!(!allows(policy, "AIDANAMESAKE000000000"), "a namesake created later is another principal");
+
+        // A patch: a policy deleted, a bucket deleted, one created.
+        let ops = [
+            Op::SetBucketPolicy { name: "b".into(), policy: None, principals: Vec::new() },
+            Op::DeleteBucket("zeta".into()),
+            Op::InsertBucket(bucket("new", &b)),
+        ];
+        let touched = Touched::of(&ops);
+        let now = vec![bucket("alpha", &a), bucket("b", &a), bucket("mid", &b), bucket("new", &b)];
+        let rows = Loaded {
+            version: 2,
+            buckets: now.iter().filter(|x| touched.buckets.contains(&x.name)).cloned().collect(),
+            ..Loaded::default()
+        };
+        let patched = snap.patched(&touched, rows);
+        let built = Snapshot::build(Loaded { version: 2, ..full(now) });
+        assert_eq!(patched.fingerprint(), built.fingerprint());
+        assert_eq!(names(&patched, &a), ["alpha", "b"]);
+        assert_eq!(names(&patched, &b), ["mid", "new"]);
+        assert!(patched.bucket("b").is_some_and(|e| e.policy.is_none()));
+        assert!(snap.bucket("zeta").is_some(), "the previous snapshot is untouched");
+        assert!(
+            Arc::ptr_eq(snap.buckets.get("alpha").unwrap(), patched.buckets.get("alpha").unwrap()),
+            "an untouched bucket is shared, its policy not compiled again"
+        );
+        assert!(patched.fingerprint().iter().any(|l| l.starts_with("bucket new ")), "buckets are in the fingerprint");
+    }
+
+    /// A stored policy that no longer compiles denies everything rather
+    /// than vanishing (which could drop a Deny).
+    #[test]
+    fn a_policy_that_no_longer_compiles_denies() {
+        let a = account("111111111111");
+        let mut broken = bucket("b", &a);
+        broken.policy = Some("{not json".into());
+        let entry = BucketEntry::new(broken);
+        let policy = entry.policy.as_ref().unwrap();
+        assert!(!allows(policy, "AIDAANYONE"));
+    }
 }

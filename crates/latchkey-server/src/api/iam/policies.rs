@@ -11,7 +11,7 @@ use crate::api::{Answer, Ctx, Output};
 use crate::authz::{self, Request};
 use crate::protocol::query::{Violations, is_name_char};
 use crate::protocol::xml::Xml;
-use crate::state::policies::{AWS_MANAGED, aws_managed_arn};
+use crate::state::policies::{AWS_MANAGED, AwsManaged, aws_managed_policy};
 use crate::state::{AccountState, Snapshot};
 
 /// AWS's quota of versions per managed policy.
@@ -58,20 +58,18 @@ fn describe_customer<'a>(acct: &AccountState, p: &'a ManagedPolicy) -> Described
 }
 
 /// AWS-managed policies exist before any account; their dates are fixed.
-const AWS_EPOCH: i64 = 1_423_094_400; // 2015-02-05, when AWS introduced managed policies
-
-fn describe_aws(acct: &AccountState, (name, path, description, _): &'static (&'static str, &'static str, &'static str, &'static str)) -> Described<'static> {
-    let arn = aws_managed_arn(name, path);
+fn describe_aws(acct: &AccountState, m: &'static AwsManaged) -> Described<'static> {
+    let arn = m.arn();
     let (attachments, boundary_uses) = usage(acct, &arn);
     Described {
-        name,
-        id: format!("ANPA{}", name.to_uppercase().chars().filter(char::is_ascii_alphanumeric).take(17).collect::<String>()),
+        name: m.name,
+        id: format!("ANPA{}", m.name.to_uppercase().chars().filter(char::is_ascii_alphanumeric).take(17).collect::<String>()),
         arn,
-        path,
-        default_version: "v1",
-        description: Some(description),
-        created: AWS_EPOCH,
-        updated: AWS_EPOCH,
+        path: m.path,
+        default_version: m.version,
+        description: Some(m.description),
+        created: m.created,
+        updated: m.updated,
         attachments,
         boundary_uses,
         tags: &[],
@@ -161,7 +159,7 @@ fn find<'s>(acct: &'s AccountState, arn: &str) -> Option<Described<'s>> {
     if let Some(p) = acct.policy_by_arn(arn) {
         return Some(describe_customer(acct, &p.policy));
     }
-    AWS_MANAGED.iter().find(|(n, p, _, _)| aws_managed_arn(n, p) == arn).map(|m| describe_aws(acct, m))
+    aws_managed_policy(arn).map(|m| describe_aws(acct, m))
 }
 
 
@@ -285,9 +283,8 @@ pub(super) async fn create_version(ctx: &Ctx<'_>) -> Output {
 
 /// The one version latchkey has of an AWS-managed policy.
 fn aws_managed_version(arn: &str) -> Result<PolicyVersion, ApiError> {
-    let (_, _, _, doc) =
-        AWS_MANAGED.iter().find(|(n, p, _, _)| aws_managed_arn(n, p) == arn).ok_or_else(|| no_such_policy(arn))?;
-    Ok(PolicyVersion { version_id: "v1".to_owned(), document: (*doc).to_owned(), created: AWS_EPOCH })
+    let m = aws_managed_policy(arn).ok_or_else(|| no_such_policy(arn))?;
+    Ok(PolicyVersion { version_id: m.version.to_owned(), document: m.document.to_owned(), created: m.updated })
 }
 
 fn version_param<'p>(ctx: &'p Ctx<'_>) -> Result<&'p str, ApiError> {
@@ -319,7 +316,8 @@ pub(super) fn get_version(ctx: &Ctx<'_>) -> Output {
         if vid != v.version_id {
             return Err(no_such_version(arn, vid));
         }
-        write_version(&mut x, "PolicyVersion", &v, "v1", true);
+        let default = v.version_id.clone();
+        write_version(&mut x, "PolicyVersion", &v, &default, true);
     }
     Ok(Answer::new(proof, Some(x.into_string())))
 }
@@ -331,7 +329,11 @@ pub(super) fn list_versions(ctx: &Ctx<'_>) -> Output {
     let acct = account(ctx)?;
     let (versions, default) = match acct.policy_by_arn(arn) {
         Some(p) => (p.policy.versions.iter().rev().cloned().collect::<Vec<_>>(), p.policy.default_version.clone()),
-        None => (vec![aws_managed_version(arn)?], "v1".to_owned()),
+        None => {
+            let v = aws_managed_version(arn)?;
+            let default = v.version_id.clone();
+            (vec![v], default)
+        }
     };
     let mut x = Xml::new();
     page.write(&mut x, "Versions", &versions, |x, v| write_version(x, "member", v, &default, false));

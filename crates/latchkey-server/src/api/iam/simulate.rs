@@ -417,9 +417,6 @@ fn resource_policy(ctx: &Ctx<'_>, docs: &mut HashMap<String, (String, PolicyKind
 /// The default version's document of a managed policy, the account's or AWS's.
 fn managed_document(acct: &crate::state::AccountState, arn: &str) -> Option<String> {
     acct.policy_by_arn(arn).and_then(|p| p.policy.default_document().map(str::to_owned)).or_else(|| {
-        crate::state::policies::AWS_MANAGED
-            .iter()
-            .find(|(n, p, _, _)| crate::state::policies::aws_managed_arn(n, p) == arn)
-            .map(|(_, _, _, d)| (*d).to_owned())
+        crate::state::policies::aws_managed_policy(arn).map(|m| m.document.to_owned())
     })
 }
