@@ -54,15 +54,21 @@ pub struct Event {
     pub resources: Vec<Resource>,
     /// `AwsApiCall`.
     pub event_type: &'static str,
-    /// Always true: IAM and STS calls are management events.
+    /// True for IAM, STS, Organizations and CloudTrail calls; false for
+    /// S3's data events.
     pub management_event: bool,
     /// The account whose trail holds this record.
     pub recipient_account_id: String,
     /// The id shared by the records of one cross-account call.
     #[serde(rename = "sharedEventID", skip_serializing_if = "Option::is_none")]
     pub shared_event_id: Option<String>,
-    /// `Management`.
+    /// `Management`, or `Data` for S3 object and bucket calls.
     pub event_category: &'static str,
+    /// `additionalEventData`: S3's signing details, and latchkey's
+    /// explanation of a refused S3 call (S3 answers with no encoded
+    /// message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub additional_event_data: Option<serde_json::Value>,
 }
 
 /// `userIdentity`.
@@ -280,6 +286,7 @@ mod tests {
             recipient_account_id: "111122223333".into(),
             shared_event_id: None,
             event_category: "Management",
+            additional_event_data: None,
         };
         let v: serde_json::Value = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
         assert_eq!(v["userIdentity"]["type"], "IAMUser");

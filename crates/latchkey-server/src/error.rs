@@ -143,6 +143,54 @@ error_codes! {
     /// The policy is not attached to the target.
     PolicyNotAttachedException = BAD_REQUEST,
 
+    // S3 (its own XML error shape; see `protocol::s3`).
+    /// The access key is not one latchkey issued (S3's word for it).
+    InvalidAccessKeyId = FORBIDDEN,
+    /// A session token that does not open (S3's word for it).
+    InvalidToken = BAD_REQUEST,
+    /// A header-signed request outside the allowed clock skew.
+    RequestTimeTooSkewed = FORBIDDEN,
+    /// The Authorization header lacks a part or names a wrong scope.
+    AuthorizationHeaderMalformed = BAD_REQUEST,
+    /// A request S3 refuses as a whole (a signing method it does not take).
+    InvalidRequest = BAD_REQUEST,
+    /// An argument S3 refuses.
+    InvalidArgument = BAD_REQUEST,
+    /// The path is not a valid URI once decoded.
+    InvalidURI = BAD_REQUEST,
+    /// A key longer than 1024 bytes.
+    KeyTooLongError = BAD_REQUEST,
+    /// A bucket name S3's rules refuse.
+    InvalidBucketName = BAD_REQUEST,
+    /// The bucket does not exist.
+    NoSuchBucket = NOT_FOUND,
+    /// The bucket has no bucket policy.
+    NoSuchBucketPolicy = NOT_FOUND,
+    /// Another account owns a bucket of that name.
+    BucketAlreadyExists = CONFLICT,
+    /// The caller's account owns that bucket already.
+    BucketAlreadyOwnedByYou = CONFLICT,
+    /// A bucket policy S3 would refuse.
+    MalformedPolicy = BAD_REQUEST,
+    /// An XML body that does not parse or validate.
+    MalformedXML = BAD_REQUEST,
+    /// A trailing or header checksum that does not match the body.
+    BadDigest = BAD_REQUEST,
+    /// The body ended before its declared length or final chunk.
+    IncompleteBody = BAD_REQUEST,
+    /// An aws-chunked trailer that does not parse.
+    MalformedTrailerError = BAD_REQUEST,
+    /// A body larger than the operation takes.
+    EntityTooLarge = BAD_REQUEST,
+    /// A body sent without a length.
+    MissingContentLength = LENGTH_REQUIRED,
+    /// The method is not allowed on this resource.
+    MethodNotAllowed = METHOD_NOT_ALLOWED,
+    /// A feature latchkey's S3 front end does not provide (or not enabled).
+    NotImplemented = NOT_IMPLEMENTED,
+    /// The upstream store failed or could not be reached.
+    InternalError = INTERNAL_SERVER_ERROR,
+
     // CloudTrail (awsJson).
     /// LookupAttributes that CloudTrail refuses.
     InvalidLookupAttributesException = BAD_REQUEST,
@@ -189,6 +237,17 @@ impl ErrorCode {
     }
 }
 
+impl ErrorCode {
+    /// The HTTP status S3 answers this code with: S3 answers an expired
+    /// session token with 400 where STS and IAM answer 403.
+    pub fn s3_status(self) -> StatusCode {
+        match self {
+            Self::ExpiredToken => StatusCode::BAD_REQUEST,
+            other => other.status(),
+        }
+    }
+}
+
 impl From<latchkey_sigv4::Code> for ErrorCode {
     fn from(code: latchkey_sigv4::Code) -> Self {
         use latchkey_sigv4::Code as C;
@@ -201,6 +260,8 @@ impl From<latchkey_sigv4::Code> for ErrorCode {
             C::XAmzContentSHA256Mismatch => Self::XAmzContentSHA256Mismatch,
             C::MalformedQueryString => Self::MalformedQueryString,
             C::InvalidClientTokenId => Self::InvalidClientTokenId,
+            C::InvalidRequest => Self::InvalidRequest,
+            C::InvalidArgument => Self::InvalidArgument,
         }
     }
 }
@@ -350,6 +411,44 @@ impl From<AuthnError> for ApiError {
             AuthnError::Signature(e) => e.into(),
             AuthnError::InvalidKey | AuthnError::InvalidToken => Self::invalid_client_token_id(),
             AuthnError::ExpiredToken => Self::expired_token(),
+        }
+    }
+}
+
+impl ApiError {
+    /// A refused S3 authentication, in S3's words (S3 names the failures
+    /// differently from STS and IAM: `InvalidAccessKeyId`, `InvalidToken`,
+    /// `RequestTimeTooSkewed`, and "Request has expired" as AccessDenied).
+    pub fn s3_authn(e: AuthnError) -> Self {
+        use latchkey_sigv4::Error as S;
+        match e {
+            AuthnError::InvalidKey => {
+                Self::of(ErrorCode::InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
+            }
+            AuthnError::InvalidToken => Self::of(ErrorCode::InvalidToken, "The provided token is malformed or otherwise invalid."),
+            AuthnError::ExpiredToken => Self::of(ErrorCode::ExpiredToken, "The provided token has expired."),
+            AuthnError::Signature(e) => match e {
+                S::SignatureExpired { .. } | S::SignatureNotYetCurrent { .. } => Self::of(
+                    ErrorCode::RequestTimeTooSkewed,
+                    "The difference between the request time and the current time is too large.",
+                ),
+                S::PresignedExpired { .. } => Self::access_denied("Request has expired"),
+                S::MissingAuthenticationToken => Self::access_denied("Access Denied"),
+                S::SignatureDoesNotMatch | S::ScopeMismatch(_) | S::SignedHeaderMissing { .. } | S::HostNotSigned => Self::of(
+                    ErrorCode::SignatureDoesNotMatch,
+                    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+                ),
+                S::ContentSha256Mismatch => Self::of(
+                    ErrorCode::XAmzContentSHA256Mismatch,
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                ),
+                other => match other.aws_code() {
+                    latchkey_sigv4::Code::IncompleteSignature => {
+                        Self::of(ErrorCode::AuthorizationHeaderMalformed, other.message())
+                    }
+                    code => Self::of(code.into(), other.message()),
+                },
+            },
         }
     }
 }

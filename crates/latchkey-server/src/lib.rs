@@ -20,6 +20,7 @@ mod error;
 pub mod http;
 pub mod metrics;
 pub mod protocol;
+pub mod s3;
 pub mod setup;
 pub mod state;
 
@@ -53,6 +54,8 @@ pub struct ServiceConfig {
     /// Regions a credential scope may name besides AWS's own
     /// ([`authn::regions::AWS_REGIONS`]).
     pub extra_regions: Vec<String>,
+    /// The S3 front end: its upstream store and addressing.
+    pub s3: s3::S3Settings,
 }
 
 impl Default for ServiceConfig {
@@ -65,6 +68,7 @@ impl Default for ServiceConfig {
             encode_authorization_messages: true,
             audit_queue: 4096,
             extra_regions: Vec::new(),
+            s3: s3::S3Settings::default(),
         }
     }
 }
@@ -115,6 +119,8 @@ pub struct App {
     /// When a refused request last made this node catch up with the store
     /// (milliseconds since the Unix epoch).
     last_catch_up: std::sync::atomic::AtomicU64,
+    /// The S3 front end.
+    pub s3: s3::Front,
 }
 
 impl App {
@@ -128,7 +134,14 @@ impl App {
             config.audit_queue,
             Some(Box::new(move |took, records| observed.audit_commit(took, records))),
         );
+        // The binary checks the settings with `s3::Front::new` before it
+        // gets here, so a failure here is only logged.
+        let s3 = s3::Front::new(&config.s3).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the S3 front end could not start; S3 calls will be refused");
+            s3::Front::default()
+        });
         Arc::new(Self {
+            s3,
             state,
             signing_keys: SigningKeyCache::new(4096),
             regions: authn::regions::Regions::with_extra(config.extra_regions.iter().cloned()),

@@ -105,6 +105,22 @@ pub struct ServeArgs {
     /// comma-separated (e.g. `local-1,dc-2`) [default: none]
     #[arg(long, env = "LATCHKEY_EXTRA_REGIONS", value_name = "REGION,...", value_delimiter = ',')]
     pub extra_regions: Option<Vec<String>>,
+
+    /// Serve S3 on the same listener, in front of this S3-compatible store
+    /// (`http://HOST:PORT`); its key comes from
+    /// LATCHKEY_S3_UPSTREAM_ACCESS_KEY_ID and
+    /// LATCHKEY_S3_UPSTREAM_SECRET_ACCESS_KEY [default: S3 off]
+    #[arg(long, env = "LATCHKEY_S3_UPSTREAM", value_name = "URL")]
+    pub s3_upstream: Option<String>,
+
+    /// Also address buckets virtual-hosted style, as BUCKET.DOMAIN
+    /// [default: path style only]
+    #[arg(long, env = "LATCHKEY_S3_DOMAIN", value_name = "DOMAIN")]
+    pub s3_domain: Option<String>,
+
+    /// The region latchkey signs for at the upstream store [default: us-east-1]
+    #[arg(long, env = "LATCHKEY_S3_UPSTREAM_REGION", value_name = "REGION")]
+    pub s3_upstream_region: Option<String>,
 }
 
 /// `latchkey audit …`
@@ -195,6 +211,11 @@ pub struct FileConfig {
     encode_authorization_messages: Option<bool>,
     audit_retention_days: Option<u64>,
     extra_regions: Option<RegionList>,
+    s3_upstream: Option<String>,
+    s3_upstream_region: Option<String>,
+    s3_upstream_access_key_id: Option<String>,
+    s3_upstream_secret_access_key: Option<String>,
+    s3_domain: Option<String>,
 }
 
 /// `extra_regions` in the file: a list, or one comma-separated string as
@@ -261,6 +282,7 @@ pub struct Settings {
     pub encode_authorization_messages: bool,
     pub audit_retention: Duration,
     pub extra_regions: Vec<String>,
+    pub s3: latchkey_server::s3::S3Settings,
 }
 
 impl Settings {
@@ -280,6 +302,34 @@ fn resolve_store(c: &Common, file: &FileConfig) -> (Option<String>, Option<PathB
         c.database_url.clone().or_else(|| file.database_url.clone()),
         c.master_key_file.clone().or_else(|| file.master_key_file.clone()),
     )
+}
+
+/// The S3 front end's settings. The upstream's key comes from the
+/// environment or the file only (never a flag, which `ps` would show).
+fn resolve_s3(a: &ServeArgs, file: &FileConfig) -> anyhow::Result<latchkey_server::s3::S3Settings> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let domain = a.s3_domain.clone().or_else(|| file.s3_domain.clone());
+    let Some(url) = a.s3_upstream.clone().or_else(|| file.s3_upstream.clone()) else {
+        return Ok(latchkey_server::s3::S3Settings { upstream: None, domain });
+    };
+    let uri: http::Uri = url.parse().map_err(|e| anyhow::anyhow!("--s3-upstream {url:?} is not a URL: {e}"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        anyhow::bail!("--s3-upstream must be an http:// or https:// URL with a host, not {url:?}");
+    }
+    let access_key_id = env("LATCHKEY_S3_UPSTREAM_ACCESS_KEY_ID")
+        .or_else(|| file.s3_upstream_access_key_id.clone())
+        .ok_or_else(|| anyhow::anyhow!("--s3-upstream needs LATCHKEY_S3_UPSTREAM_ACCESS_KEY_ID (or s3_upstream_access_key_id in the file)"))?;
+    let secret = env("LATCHKEY_S3_UPSTREAM_SECRET_ACCESS_KEY")
+        .or_else(|| file.s3_upstream_secret_access_key.clone())
+        .ok_or_else(|| anyhow::anyhow!("--s3-upstream needs LATCHKEY_S3_UPSTREAM_SECRET_ACCESS_KEY (or s3_upstream_secret_access_key in the file)"))?;
+    let region = a.s3_upstream_region.clone().or_else(|| file.s3_upstream_region.clone()).unwrap_or_else(|| "us-east-1".to_owned());
+    let upstream = latchkey_server::s3::UpstreamSettings {
+        url: uri,
+        access_key_id,
+        secret_access_key: zeroize::Zeroizing::new(secret),
+        region,
+    };
+    Ok(latchkey_server::s3::S3Settings { upstream: Some(upstream), domain })
 }
 
 fn resolve_common(c: &Common, file: &FileConfig) -> (PathBuf, String, LogFormat) {
@@ -318,6 +368,7 @@ impl Settings {
             audit_retention: Duration::from_secs(
                 a.audit_retention_days.or(file.audit_retention_days).unwrap_or(90).max(1).saturating_mul(86_400),
             ),
+            s3: resolve_s3(a, &file)?,
             extra_regions: resolve_extra_regions(a.extra_regions.as_ref(), file.extra_regions)?,
         })
     }
@@ -341,6 +392,7 @@ impl Settings {
             encode_authorization_messages: true,
             audit_retention: Duration::ZERO,
             extra_regions: Vec::new(),
+            s3: latchkey_server::s3::S3Settings::default(),
         })
     }
 
@@ -363,6 +415,7 @@ impl Settings {
             encode_authorization_messages: true,
             audit_retention: Duration::ZERO,
             extra_regions: Vec::new(),
+            s3: latchkey_server::s3::S3Settings::default(),
         })
     }
 }

@@ -121,8 +121,15 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         token_key_rotation: s.token_key_rotation,
         encode_authorization_messages: s.encode_authorization_messages,
         extra_regions: s.extra_regions.clone(),
+        s3: s.s3.clone(),
         ..ServiceConfig::default()
     };
+    // Refuse to start with an S3 upstream that cannot be reached as set.
+    let front = latchkey_server::s3::Front::new(&config.s3).map_err(|e| anyhow::anyhow!("the S3 front end: {e}"))?;
+    if let Some(up) = front.upstream() {
+        tracing::info!(upstream = %up.url(), domain = config.s3.domain.as_deref().unwrap_or("-"), "serving S3 in front of the upstream store");
+    }
+    drop(front);
     let app = App::new(state, clock, config, trail.clone());
     let period = i64::try_from(s.token_key_rotation.as_secs()).unwrap_or(86_400);
     app.state

@@ -157,6 +157,12 @@ pub struct Notes {
     pub other_account: Option<AccountId>,
     /// Which kind of temporary credentials the call issued.
     pub issued: Option<&'static str>,
+    /// `additionalEventData` (S3's data events: how the request was
+    /// signed, and why latchkey refused it).
+    pub additional: Option<Map<String, Value>>,
+    /// The code and message of a failure the call passed on rather than
+    /// made (an S3 store's error response, relayed as it came).
+    pub failed: Option<(String, String)>,
 }
 
 impl Notes {
@@ -165,6 +171,11 @@ impl Notes {
         self.issued = Some(kind);
         self.respond("credentials", serde_json::json!({ "accessKeyId": access_key_id, "expiration": format_iso8601(expiration) }));
         self.lookup_resources.push(LookupResource { kind: "AWS::IAM::AccessKey".to_owned(), name: access_key_id.to_owned() });
+    }
+
+    /// Adds `key: value` to `additionalEventData`.
+    pub fn additional(&mut self, key: &str, value: Value) {
+        self.additional.get_or_insert_with(Map::new).insert(key.to_owned(), value);
     }
 
     /// Adds `key: value` to `responseElements`.
@@ -185,8 +196,11 @@ impl Notes {
 /// Whether CloudTrail marks the action read-only. STS calls change no
 /// resource, so AWS marks them all read-only.
 pub fn is_read_only(service: Service, action: &str) -> bool {
-    matches!(service, Service::Sts)
-        || ["Get", "List", "Describe", "Lookup", "Simulate", "Decode"].iter().any(|p| action.starts_with(p))
+    match service {
+        Service::Sts => true,
+        Service::S3 => ["Get", "List", "Head"].iter().any(|p| action.starts_with(p)),
+        _ => ["Get", "List", "Describe", "Lookup", "Simulate", "Decode"].iter().any(|p| action.starts_with(p)),
+    }
 }
 
 /// Whether a successful call must not answer before its record is durable:
@@ -370,7 +384,16 @@ pub async fn commit(trail: &Trail, call: &Call<'_>, result: &mut Result<Option<S
 /// caller's trail, and one in another account's when the call reached into
 /// it, the two sharing an event id.
 pub fn records(call: &Call<'_>, error: Option<&ApiError>) -> Vec<Record> {
-    let request_parameters = if call.service.is_json() { json_parameters(call.json) } else { query_parameters(call.params) };
+    // S3 calls are data events: their parameters come as the front end
+    // wrote them (bucketName, key, Host, ...), not as awsQuery or awsJson.
+    let data = call.service == Service::S3;
+    let request_parameters = if data {
+        Some(call.json.clone())
+    } else if call.service.is_json() {
+        json_parameters(call.json)
+    } else {
+        query_parameters(call.params)
+    };
     let mut lookup_resources = Vec::new();
     parameter_resources(call.params, &mut lookup_resources);
     lookup_resources.extend(call.notes.lookup_resources.iter().cloned());
@@ -389,19 +412,20 @@ pub fn records(call: &Call<'_>, error: Option<&ApiError>) -> Vec<Record> {
         aws_region: call.region.to_owned(),
         source_ip_address: call.source_ip.clone(),
         user_agent: call.user_agent.to_owned(),
-        error_code: error.map(|e| e.code().to_owned()),
-        error_message: error.map(|e| e.message().to_owned()),
+        error_code: error.map(|e| e.code().to_owned()).or_else(|| call.notes.failed.as_ref().map(|f| f.0.clone())),
+        error_message: error.map(|e| e.message().to_owned()).or_else(|| call.notes.failed.as_ref().map(|f| f.1.clone())),
         request_parameters,
-        response_elements: if error.is_some() { None } else { call.notes.response.clone() },
+        response_elements: if error.is_some() || call.notes.failed.is_some() { None } else { call.notes.response.clone() },
         request_id: call.request_id.to_owned(),
         event_id: uuid::Uuid::new_v4().to_string(),
         read_only: is_read_only(call.service, call.action),
         resources: call.notes.resources.clone(),
         event_type: "AwsApiCall",
-        management_event: true,
+        management_event: !data,
         recipient_account_id: call.who.account.to_string(),
         shared_event_id,
-        event_category: "Management",
+        event_category: if data { "Data" } else { "Management" },
+        additional_event_data: call.notes.additional.clone().map(Value::Object),
     };
     let mut out = Vec::with_capacity(2);
     let row = |event: &Event, username: Option<String>| {
@@ -449,6 +473,7 @@ pub fn event_source(service: Service) -> &'static str {
         Service::Iam => "iam.amazonaws.com",
         Service::Organizations => "organizations.amazonaws.com",
         Service::CloudTrail => "cloudtrail.amazonaws.com",
+        Service::S3 => "s3.amazonaws.com",
     }
 }
 

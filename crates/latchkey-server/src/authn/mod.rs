@@ -153,11 +153,27 @@ pub fn authenticate(
     signed: &SignedRequest,
     now: i64,
 ) -> Result<Authenticated, AuthnError> {
+    authenticate_by(snap, cache, regions, signed, now, |key| signed.verify(req, key, now))
+}
+
+/// [`authenticate`] with the signature checked by `verify`, given the
+/// signing key of the claimed credentials: for a front end whose requests
+/// are checked differently (S3's canonical path, and a body that arrives
+/// only after the headers are judged). Everything else (the region, the
+/// key or token lookup, expiry) is the same.
+pub fn authenticate_by(
+    snap: &Snapshot,
+    cache: &SigningKeyCache,
+    regions: &Regions,
+    signed: &SignedRequest,
+    now: i64,
+    verify: impl FnOnce(&latchkey_sigv4::SigningKey) -> Result<SignatureValid, latchkey_sigv4::Error>,
+) -> Result<Authenticated, AuthnError> {
     signed.check_region(|r| regions.contains(r))?;
     let key_id = signed.access_key_id();
     let (account, principal, session, proof) = match AccessKeyId::kind_of(key_id) {
-        Some(KeyKind::LongTerm) => long_term(snap, cache, req, signed, now)?,
-        Some(KeyKind::Temporary) => temporary(snap, cache, req, signed, now)?,
+        Some(KeyKind::LongTerm) => long_term(snap, cache, signed, verify)?,
+        Some(KeyKind::Temporary) => temporary(snap, cache, signed, now, verify)?,
         None => return Err(AuthnError::InvalidKey),
     };
     Ok(Authenticated {
@@ -172,9 +188,8 @@ type Verified = (AccountId, Principal, Option<Box<SessionClaims>>, SignatureVali
 fn long_term(
     snap: &Snapshot,
     cache: &SigningKeyCache,
-    req: &HttpRequest<'_>,
     signed: &SignedRequest,
-    now: i64,
+    verify: impl FnOnce(&latchkey_sigv4::SigningKey) -> Result<SignatureValid, latchkey_sigv4::Error>,
 ) -> Result<Verified, AuthnError> {
     let key_id = signed.access_key_id();
     let entry = snap.keys.get(key_id).ok_or(AuthnError::InvalidKey)?;
@@ -186,7 +201,7 @@ fn long_term(
         return Err(AuthnError::InvalidKey);
     }
     let signing_key = cache.get_or_derive(key_id, signed.scope(), || entry.secret.expose());
-    let proof = signed.verify(req, &signing_key, now)?;
+    let proof = verify(&signing_key)?;
     let account = entry.key.account;
     let principal = match &entry.key.owner {
         AccessKeyOwner::Root => Principal::Root,
@@ -204,9 +219,9 @@ fn long_term(
 fn temporary(
     snap: &Snapshot,
     cache: &SigningKeyCache,
-    req: &HttpRequest<'_>,
     signed: &SignedRequest,
     now: i64,
+    verify: impl FnOnce(&latchkey_sigv4::SigningKey) -> Result<SignatureValid, latchkey_sigv4::Error>,
 ) -> Result<Verified, AuthnError> {
     let key_id = signed.access_key_id();
     let token = signed.session_token().ok_or(AuthnError::InvalidToken)?;
@@ -219,7 +234,7 @@ fn temporary(
     }
     let account: AccountId = claims.account.parse().map_err(|_| AuthnError::InvalidToken)?;
     let signing_key = cache.get_or_derive(key_id, signed.scope(), || claims.secret_access_key.as_str());
-    let proof = signed.verify(req, &signing_key, now)?;
+    let proof = verify(&signing_key)?;
     let principal = session_principal(snap, &account, &claims);
     Ok((account, principal, Some(Box::new(claims)), proof))
 }

@@ -33,7 +33,23 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(handle)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        // Outermost: S3 requests leave before the body limit and the
+        // timeout, which are made for IAM and STS calls, not for objects.
+        .layer(axum::middleware::from_fn_with_state(app.clone(), divert_s3))
         .with_state(app)
+}
+
+/// Sends S3 requests to the S3 front end, everything else on.
+async fn divert_s3(State(app): State<Arc<App>>, req: Request, next: axum::middleware::Next) -> Response {
+    let (parts, body) = req.into_parts();
+    if crate::s3::is_s3(&parts, app.s3.domain()) {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        return crate::s3::handle(app, peer, Request::from_parts(parts, body)).await;
+    }
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
@@ -323,6 +339,8 @@ async fn dispatch(service: Service, action: &str, ctx: &Ctx<'_>) -> api::Output 
         Service::Iam => api::iam::dispatch(action, ctx).await,
         Service::Organizations => api::organizations::dispatch(action, ctx).await,
         Service::CloudTrail => api::cloudtrail::dispatch(action, ctx).await,
+        // S3 requests are diverted to `crate::s3` before they get here.
+        Service::S3 => None,
     };
     routed.unwrap_or_else(|| {
         if service.is_json() {

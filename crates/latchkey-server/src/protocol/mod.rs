@@ -2,6 +2,7 @@
 
 pub mod json;
 pub mod query;
+pub mod s3;
 pub mod xml;
 
 /// Which AWS service a request is for.
@@ -15,6 +16,9 @@ pub enum Service {
     Organizations,
     /// CloudTrail, awsJson1_1.
     CloudTrail,
+    /// S3, REST-XML, served by the front end in `crate::s3` (never
+    /// dispatched as an awsQuery or awsJson action).
+    S3,
 }
 
 impl Service {
@@ -25,6 +29,7 @@ impl Service {
             "iam" => Some(Service::Iam),
             "organizations" => Some(Service::Organizations),
             "cloudtrail" => Some(Service::CloudTrail),
+            "s3" => Some(Service::S3),
             _ => None,
         }
     }
@@ -36,6 +41,7 @@ impl Service {
             Service::Iam => "iam",
             Service::Organizations => "organizations",
             Service::CloudTrail => "cloudtrail",
+            Service::S3 => "s3",
         }
     }
 
@@ -44,7 +50,7 @@ impl Service {
         match self {
             Service::Sts => "2011-06-15",
             Service::Iam => "2010-05-08",
-            Service::Organizations | Service::CloudTrail => "",
+            Service::Organizations | Service::CloudTrail | Service::S3 => "",
         }
     }
 
@@ -53,6 +59,7 @@ impl Service {
         match self {
             Service::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
             Service::Iam => "https://iam.amazonaws.com/doc/2010-05-08/",
+            Service::S3 => "http://s3.amazonaws.com/doc/2006-03-01/",
             Service::Organizations | Service::CloudTrail => "",
         }
     }
@@ -67,7 +74,7 @@ impl Service {
         match self {
             Service::Organizations => "AWSOrganizationsV20161128.",
             Service::CloudTrail => "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.",
-            Service::Sts | Service::Iam => "",
+            Service::Sts | Service::Iam | Service::S3 => "",
         }
     }
 
