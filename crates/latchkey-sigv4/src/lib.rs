@@ -144,6 +144,7 @@ mod error;
 mod key;
 mod payload;
 mod sign;
+mod sigv2;
 mod time;
 mod verify;
 
@@ -163,6 +164,7 @@ pub use sign::{
     ChunkSigner, ChunkedEncoder, HeaderSignature, PayloadSigning, SigningParams, presign_query,
     sign_headers,
 };
+pub use sigv2::{SUBRESOURCES_V2, SignedV2, parse_v2};
 pub use verify::{MAX_PRESIGNED_AGE_S3, SignatureValid, SignedRequest, VerifyOptions, parse};
 
 /// The parts of a received HTTP request that SigV4 covers, borrowed from the
