@@ -477,7 +477,8 @@ impl SignedV2 {
     }
 }
 
-/// `base64`-less SigV2 signature: HMAC-SHA1 of the string to sign.
+/// The SigV2 signature before base64: HMAC-SHA1 of the string to sign,
+/// keyed with the secret itself.
 fn sign(secret: &[u8], string_to_sign: &[u8]) -> [u8; 20] {
     #[expect(
         clippy::expect_used,

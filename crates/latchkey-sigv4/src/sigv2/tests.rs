@@ -42,6 +42,7 @@ fn parsed(req: &HttpRequest<'_>) -> SignedV2 {
 /// via a client with `signature_version="s3"`), `time.time` patched to 1_700_000_000,
 /// access key `AKIAIOSFODNN7EXAMPLE`, secret `wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`;
 /// `string_to_sign` is what botocore logged. Unsigned headers (User-Agent, amz-sdk-*) dropped.
+/// Regenerate with `gen_fixtures.py > fx.json` then `emit_fixtures.py` (next to this file).
 const BOTOCORE: &[Fixture] = &[
     Fixture {
         name: "get_plain_path",
