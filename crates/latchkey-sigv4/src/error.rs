@@ -104,7 +104,9 @@ pub enum Error {
         /// The allowed skew, in seconds.
         skew: i64,
     },
-    /// A presigned request is past `X-Amz-Date + X-Amz-Expires`.
+    /// A presigned request is past `X-Amz-Date + X-Amz-Expires`; or, for a
+    /// SigV2 presigned URL, past its `Expires` (then `signed_at` is that
+    /// `Expires` and `expires` is 0, since SigV2 carries no signing time).
     PresignedExpired {
         /// Unix seconds of `X-Amz-Date`.
         signed_at: i64,
@@ -151,6 +153,28 @@ pub enum Error {
     InvalidContentSha256 {
         /// The value received (lossily decoded).
         value: String,
+    },
+    /// A SigV2 `Authorization: AWS ...` header is not
+    /// `AWS AccessKeyId:Signature`. S3 answers `InvalidArgument`.
+    MalformedAuthorizationV2 {
+        /// The whole header (lossily decoded).
+        header: String,
+    },
+    /// A SigV2 presigned URL lacks (or has empty) `AWSAccessKeyId`,
+    /// `Signature` or `Expires`. S3 answers `AccessDenied`.
+    MissingQueryParametersV2,
+    /// A SigV2 presigned URL's `Expires` is not a number of seconds since
+    /// the epoch. S3 answers `AccessDenied`.
+    InvalidExpiresV2 {
+        /// The value received (lossily decoded).
+        value: String,
+    },
+    /// A SigV2 header-signed request has neither an `x-amz-date` nor a
+    /// `Date` header, or the one that counts is not an HTTP date. S3
+    /// answers `AccessDenied`.
+    InvalidDateV2 {
+        /// The value received (lossily decoded), `None` when absent.
+        value: Option<String>,
     },
 }
 
@@ -315,7 +339,13 @@ impl Error {
             Self::MalformedQueryString(_) => Code::MalformedQueryString,
             Self::InvalidSecurityToken | Self::InvalidClientTokenId => Code::InvalidClientTokenId,
             Self::MissingContentSha256 => Code::InvalidRequest,
-            Self::InvalidContentSha256 { .. } => Code::InvalidArgument,
+            Self::InvalidContentSha256 { .. } | Self::MalformedAuthorizationV2 { .. } => {
+                Code::InvalidArgument
+            }
+            // S3's answers to SigV2 requests it cannot authenticate.
+            Self::MissingQueryParametersV2
+            | Self::InvalidExpiresV2 { .. }
+            | Self::InvalidDateV2 { .. } => Code::AccessDenied,
         }
     }
 
@@ -468,6 +498,16 @@ impl Error {
                 "Missing required header for this request: x-amz-content-sha256".to_owned()
             }
             Self::InvalidContentSha256 { .. } => "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.".to_owned(),
+            Self::MalformedAuthorizationV2 { .. } => {
+                "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature".to_owned()
+            }
+            Self::MissingQueryParametersV2 => "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters".to_owned(),
+            Self::InvalidExpiresV2 { value } => {
+                format!("Invalid date (should be seconds since epoch): {value}")
+            }
+            Self::InvalidDateV2 { .. } => {
+                "AWS authentication requires a valid Date or x-amz-date header".to_owned()
+            }
             // A missing signed header makes the canonical request unbuildable;
             // AWS reports that as an ordinary mismatch.
             Self::SignedHeaderMissing { .. }

@@ -135,6 +135,38 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # S3 Signature Version 2
+//!
+//! The aws CLI v1 (`aws s3 presign`), boto3 unless configured for `s3v4`,
+//! and old clients sign S3 requests with SigV2: `Authorization: AWS
+//! AccessKeyId:Signature`, or `AWSAccessKeyId`, `Signature` and `Expires`
+//! in the query. [`parse_v2`] reads that (call it before [`parse`], which
+//! takes a SigV2 header for a malformed SigV4 one), and
+//! [`SignedV2::verify`] checks it with the secret itself (SigV2 derives no
+//! key), returning the same [`SignatureValid`] proof. The CanonicalizedResource
+//! covers the path as sent and the sub-resource parameters in
+//! [`SUBRESOURCES_V2`]; other parameters are not signed.
+//!
+//! ```
+//! use latchkey_sigv4::{HttpRequest, Placement, parse_v2};
+//!
+//! # fn main() -> Result<(), latchkey_sigv4::Error> {
+//! // AWS's example: a virtual-hosted GET, so the bucket is passed in.
+//! let headers: [(&str, &[u8]); 3] = [
+//!     ("Host", b"awsexamplebucket1.us-west-1.s3.amazonaws.com"),
+//!     ("Date", b"Tue, 27 Mar 2007 19:36:42 +0000"),
+//!     ("Authorization", b"AWS AKIAIOSFODNN7EXAMPLE:qgk2+6Sv9/oM7G3qLEjTH1a1l1g="),
+//! ];
+//! let req = HttpRequest { method: "GET", path: "/photos/puppy.jpg", query: "", headers: &headers, body: b"" };
+//! let claimed = parse_v2(&req)?.expect("the request is SigV2-signed");
+//! assert_eq!(claimed.placement(), Placement::Header);
+//! let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"; // looked up by claimed.access_key_id()
+//! let now = claimed.date().unwrap_or_default(); // the server's clock, in practice
+//! claimed.verify(&req, Some("awsexamplebucket1"), secret, now)?;
+//! # Ok(())
+//! # }
+//! ```
 
 #![deny(missing_docs)]
 
@@ -144,6 +176,7 @@ mod error;
 mod key;
 mod payload;
 mod sign;
+mod sigv2;
 mod time;
 mod verify;
 
@@ -163,6 +196,7 @@ pub use sign::{
     ChunkSigner, ChunkedEncoder, HeaderSignature, PayloadSigning, SigningParams, presign_query,
     sign_headers,
 };
+pub use sigv2::{SUBRESOURCES_V2, SignedV2, parse_v2};
 pub use verify::{MAX_PRESIGNED_AGE_S3, SignatureValid, SignedRequest, VerifyOptions, parse};
 
 /// The parts of a received HTTP request that SigV4 covers, borrowed from the

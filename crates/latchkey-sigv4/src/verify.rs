@@ -101,6 +101,15 @@ pub struct SignatureValid {
     _private: (),
 }
 
+impl SignatureValid {
+    /// The proof, for the verifiers of this crate (SigV4 here, SigV2 in
+    /// `sigv2`) to hand out once a signature has matched, so that the
+    /// server treats both alike.
+    pub(crate) fn issue() -> Self {
+        Self { _private: () }
+    }
+}
+
 /// What a request claims about its signature: parsed, nothing checked
 /// cryptographically yet.
 #[derive(Clone)]
@@ -139,7 +148,7 @@ impl fmt::Debug for SignedRequest {
 
 /// Case-insensitive header lookup; repeated headers are joined with `,` as
 /// in the canonical request.
-fn header<'a>(req: &HttpRequest<'a>, name: &str) -> Option<Cow<'a, [u8]>> {
+pub(crate) fn header<'a>(req: &HttpRequest<'a>, name: &str) -> Option<Cow<'a, [u8]>> {
     let mut values = req
         .headers
         .iter()
