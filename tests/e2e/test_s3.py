@@ -16,7 +16,7 @@ import boto3
 import botocore.config
 import pytest
 
-from conftest import Server, clean_env, run
+from conftest import BIN, Server, clean_env, run
 
 UPSTREAM_KEY = "LATCHKEYUPSTREAMKEY01"
 UPSTREAM_SECRET = "upstream-secret-never-shown-0123456789"
@@ -29,9 +29,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    """moto's S3 server, as the store latchkey fronts."""
+def start_moto(tmp):
     port = free_port()
     exe = os.path.join(os.path.dirname(sys.executable), "moto_server")
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -39,13 +37,35 @@ def upstream():
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
+                return proc, f"http://127.0.0.1:{port}"
         except OSError:
             time.sleep(0.1)
-    else:
+    proc.kill()
+    raise RuntimeError("moto_server did not start")
+
+
+def start_s3s(tmp):
+    """s3s-fs, built in the workspace as latchkey-s3-upstream: it checks
+    latchkey's SigV4 signatures with the upstream key."""
+    exe = os.environ.get("LATCHKEY_S3_UPSTREAM_BIN") or os.path.join(os.path.dirname(BIN), "latchkey-s3-upstream")
+    proc = subprocess.Popen(
+        [exe, "--host", "127.0.0.1", "--port", "0", "--access-key", UPSTREAM_KEY, "--secret-key", UPSTREAM_SECRET, str(tmp)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    line = proc.stdout.readline()
+    if not line.startswith("listening on "):
         proc.kill()
-        raise RuntimeError("moto_server did not start")
-    yield f"http://127.0.0.1:{port}"
+        raise RuntimeError(f"latchkey-s3-upstream did not start: {line!r}")
+    return proc, line.split("listening on ", 1)[1].strip()
+
+
+@pytest.fixture(scope="module", params=["s3s", "moto"])
+def upstream(request, tmp_path_factory):
+    """A real S3 server as the store latchkey fronts: s3s-fs (which verifies
+    latchkey's signatures) and moto's, to show nothing is s3s-specific."""
+    start = start_s3s if request.param == "s3s" else start_moto
+    proc, url = start(tmp_path_factory.mktemp(request.param))
+    yield url
     proc.kill()
     proc.wait()
 
@@ -219,6 +239,15 @@ def test_presigned_urls_work_until_they_expire(s3srv, tmp_path):
     assert "X-Amz-Signature=" in url
     with urllib.request.urlopen(url) as r:
         assert r.read() == b"presigned body"
+    # As the aws CLI v1 presigns by default: Signature Version 2.
+    url = aws_as(s3srv, tmp_path, admin, "s3", "presign", "s3://presigned/a b+c.txt", "--expires-in", "60").stdout.strip()
+    assert "AWSAccessKeyId=" in url
+    with urllib.request.urlopen(url) as r:
+        assert r.read() == b"presigned body"
+    # A subresource SigV2 does not sign cannot be slipped into its URL.
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url + "&attributes")
+    assert e.value.code == 403
     short = client.generate_presigned_url("get_object", Params={"Bucket": "presigned", "Key": "a b+c.txt"}, ExpiresIn=1)
     time.sleep(2.1)
     with pytest.raises(urllib.error.HTTPError) as e:
@@ -367,8 +396,11 @@ def test_bad_input_is_refused_before_the_upstream(s3srv):
     assert "<Code>XAmzContentSHA256Mismatch</Code>" in e.value.read().decode()
     err = pytest.raises(Exception, admin.head_object, Bucket="inputs", Key="hash.txt").value
     assert err.response["Error"]["Code"] == "404"
-    # SigV2 is refused in S3's words.
+    # SigV2, as old clients sign headers, is checked like SigV4.
     v2 = boto3.client("s3", endpoint_url=s3srv.endpoint, region_name="us-east-1", aws_access_key_id=key,
                       aws_secret_access_key=secret, config=botocore.config.Config(signature_version="s3", retries={"max_attempts": 1}))
-    err = pytest.raises(Exception, v2.list_objects, Bucket="inputs").value
-    assert err.response["Error"]["Code"] == "InvalidRequest"
+    assert v2.list_objects(Bucket="inputs")["Name"] == "inputs"
+    bad = boto3.client("s3", endpoint_url=s3srv.endpoint, region_name="us-east-1", aws_access_key_id=key,
+                       aws_secret_access_key="wrong" + secret, config=botocore.config.Config(signature_version="s3", retries={"max_attempts": 1}))
+    err = pytest.raises(Exception, bad.list_objects, Bucket="inputs").value
+    assert err.response["Error"]["Code"] == "SignatureDoesNotMatch"

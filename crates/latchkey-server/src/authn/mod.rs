@@ -170,38 +170,64 @@ pub fn authenticate_by(
     verify: impl FnOnce(&latchkey_sigv4::SigningKey) -> Result<SignatureValid, latchkey_sigv4::Error>,
 ) -> Result<Authenticated, AuthnError> {
     signed.check_region(|r| regions.contains(r))?;
-    let key_id = signed.access_key_id();
-    let (account, principal, session, proof) = match AccessKeyId::kind_of(key_id) {
-        Some(KeyKind::LongTerm) => long_term(snap, cache, signed, verify)?,
-        Some(KeyKind::Temporary) => temporary(snap, cache, signed, now, verify)?,
-        None => return Err(AuthnError::InvalidKey),
-    };
+    let claim = Claim { access_key_id: signed.access_key_id(), session_token: signed.session_token() };
+    let caller = identify(snap, claim, now, |secret| {
+        let key = cache.get_or_derive(claim.access_key_id, signed.scope(), || secret);
+        verify(&key)
+    })?;
     Ok(Authenticated {
-        caller: Caller { account, principal, access_key_id: key_id.to_owned(), session, proof },
+        caller,
         service: signed.scope().service().to_owned(),
         region: signed.scope().region().to_owned(),
     })
+}
+
+/// The credentials a request claims to be signed with.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// The access key id.
+    pub access_key_id: &'a str,
+    /// The session token, with temporary credentials.
+    pub session_token: Option<&'a str>,
+}
+
+/// The caller behind `claim`, once `verify`, given the claimed key's secret,
+/// has checked the signature: for any signing scheme (SigV4, and the SigV2
+/// S3 still takes). An `AKIA` key is looked up in the snapshot (unknown or
+/// inactive, or sent with a session token: `InvalidKey`); an `ASIA` key's
+/// session token is opened with the snapshot's key ring and its expiry
+/// checked. No database read.
+pub fn identify(
+    snap: &Snapshot,
+    claim: Claim<'_>,
+    now: i64,
+    verify: impl FnOnce(&str) -> Result<SignatureValid, latchkey_sigv4::Error>,
+) -> Result<Caller, AuthnError> {
+    let key_id = claim.access_key_id;
+    let (account, principal, session, proof) = match AccessKeyId::kind_of(key_id) {
+        Some(KeyKind::LongTerm) => long_term(snap, claim, verify)?,
+        Some(KeyKind::Temporary) => temporary(snap, claim, now, verify)?,
+        None => return Err(AuthnError::InvalidKey),
+    };
+    Ok(Caller { account, principal, access_key_id: key_id.to_owned(), session, proof })
 }
 
 type Verified = (AccountId, Principal, Option<Box<SessionClaims>>, SignatureValid);
 
 fn long_term(
     snap: &Snapshot,
-    cache: &SigningKeyCache,
-    signed: &SignedRequest,
-    verify: impl FnOnce(&latchkey_sigv4::SigningKey) -> Result<SignatureValid, latchkey_sigv4::Error>,
+    claim: Claim<'_>,
+    verify: impl FnOnce(&str) -> Result<SignatureValid, latchkey_sigv4::Error>,
 ) -> Result<Verified, AuthnError> {
-    let key_id = signed.access_key_id();
-    let entry = snap.keys.get(key_id).ok_or(AuthnError::InvalidKey)?;
+    let entry = snap.keys.get(claim.access_key_id).ok_or(AuthnError::InvalidKey)?;
     if entry.key.status != KeyStatus::Active {
         return Err(AuthnError::InvalidKey);
     }
     // A long-term key signing with a session token is refused as AWS does.
-    if signed.session_token().is_some() {
+    if claim.session_token.is_some() {
         return Err(AuthnError::InvalidKey);
     }
-    let signing_key = cache.get_or_derive(key_id, signed.scope(), || entry.secret.expose());
-    let proof = verify(&signing_key)?;
+    let proof = verify(entry.secret.expose())?;
     let account = entry.key.account;
     let principal = match &entry.key.owner {
         AccessKeyOwner::Root => Principal::Root,
@@ -218,23 +244,20 @@ fn long_term(
 
 fn temporary(
     snap: &Snapshot,
-    cache: &SigningKeyCache,
-    signed: &SignedRequest,
+    claim: Claim<'_>,
     now: i64,
-    verify: impl FnOnce(&latchkey_sigv4::SigningKey) -> Result<SignatureValid, latchkey_sigv4::Error>,
+    verify: impl FnOnce(&str) -> Result<SignatureValid, latchkey_sigv4::Error>,
 ) -> Result<Verified, AuthnError> {
-    let key_id = signed.access_key_id();
-    let token = signed.session_token().ok_or(AuthnError::InvalidToken)?;
+    let token = claim.session_token.ok_or(AuthnError::InvalidToken)?;
     let ring = snap.token_ring.as_ref().ok_or(AuthnError::InvalidToken)?;
     // Any failure to open (tampered, another key id, unknown or retired key)
     // is the same answer: the token is not one of ours.
-    let claims = ring.open(token, key_id).map_err(|_| AuthnError::InvalidToken)?;
+    let claims = ring.open(token, claim.access_key_id).map_err(|_| AuthnError::InvalidToken)?;
     if now >= claims.expires_at {
         return Err(AuthnError::ExpiredToken);
     }
     let account: AccountId = claims.account.parse().map_err(|_| AuthnError::InvalidToken)?;
-    let signing_key = cache.get_or_derive(key_id, signed.scope(), || claims.secret_access_key.as_str());
-    let proof = verify(&signing_key)?;
+    let proof = verify(claims.secret_access_key.as_str())?;
     let principal = session_principal(snap, &account, &claims);
     Ok((account, principal, Some(Box::new(claims)), proof))
 }

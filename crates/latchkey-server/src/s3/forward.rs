@@ -88,12 +88,12 @@ fn is_hop_or_auth(name: &HeaderName) -> bool {
     )
 }
 
-/// The query parameters of a presigned URL's signature.
+/// The query parameters of a presigned URL's signature (SigV4's and SigV2's).
 fn is_presign_parameter(k: &str) -> bool {
     matches!(
         k,
         "X-Amz-Algorithm" | "X-Amz-Credential" | "X-Amz-Date" | "X-Amz-Expires" | "X-Amz-SignedHeaders" | "X-Amz-Signature"
-            | "X-Amz-Security-Token"
+            | "X-Amz-Security-Token" | "x-amz-security-token" | "AWSAccessKeyId" | "Signature" | "Expires"
     )
 }
 

@@ -188,7 +188,7 @@ async fn serve(
     audit::parameters(&mut outcome.params, host, &target, &query);
 
     let now = app.clock.now();
-    let (authed, payload, verifier, signed_at) = authenticate(app, parts, now, outcome)?;
+    let (authed, payload, verifier, signed_at) = authenticate(app, parts, &target, &query, now, outcome)?;
     let facts = RequestFacts { source_ip: peer.ip().to_string(), region: authed.region.clone(), secure_transport: false };
     let snap = app.state.snapshot();
     let caller = &authed.caller;
@@ -279,11 +279,14 @@ fn decide(
     })
 }
 
-/// Authenticates the request as S3 does: SigV4 only (SigV2 refused in S3's
-/// words), anonymous requests refused.
+/// Authenticates the request as S3 does: SigV4 (header or presigned), or
+/// SigV2 (still what the aws CLI v1 and boto3 presign with by default);
+/// anonymous requests refused.
 fn authenticate(
     app: &App,
     parts: &http::request::Parts,
+    target: &Target,
+    query: &request::Query<'_>,
     now: i64,
     outcome: &mut Outcome,
 ) -> Result<(Authenticated, PayloadCheck, Option<latchkey_sigv4::ChunkVerifier>, i64), ApiError> {
@@ -295,13 +298,8 @@ fn authenticate(
         headers: &header_pairs,
         body: &[],
     };
-    let sigv2 = parts.headers.get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS "))
-        || http_req.query.contains("AWSAccessKeyId=");
-    if sigv2 {
-        return Err(ApiError::of(
-            ErrorCode::InvalidRequest,
-            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
-        ));
+    if let Some(v2) = latchkey_sigv4::parse_v2(&http_req).map_err(|e| ApiError::s3_authn(e.into()))? {
+        return authenticate_v2(app, &http_req, &v2, target, query, now, outcome);
     }
     let signed = latchkey_sigv4::parse(&http_req).map_err(|e| ApiError::s3_authn(e.into()))?;
     let Some(signed) = signed else {
@@ -332,6 +330,39 @@ fn authenticate(
     if authed.service != "s3" {
         return Err(ApiError::s3_authn(authn::AuthnError::Signature(latchkey_sigv4::Error::SignatureDoesNotMatch)));
     }
+    identified(app, &authed, "SigV4", signed.placement(), now, outcome);
+    let (check, verifier) = deferred.ok_or_else(|| ApiError::internal("verification left no payload check"))?;
+    Ok((authed, check, verifier, signed.timestamp()))
+}
+
+/// SigV2: the same key and token lookup, the signature over S3's SigV2
+/// string to sign. SigV2 signs neither the body nor most query parameters;
+/// a subresource it does not sign is refused, and the body is taken as
+/// unsigned (an `x-amz-checksum-*` header is still checked).
+fn authenticate_v2(
+    app: &App,
+    http_req: &HttpRequest<'_>,
+    v2: &latchkey_sigv4::SignedV2,
+    target: &Target,
+    query: &request::Query<'_>,
+    now: i64,
+    outcome: &mut Outcome,
+) -> Result<(Authenticated, PayloadCheck, Option<latchkey_sigv4::ChunkVerifier>, i64), ApiError> {
+    if let Some(k) = request::unsigned_in_v2(query) {
+        return Err(ApiError::access_denied(format!("Signature Version 2 does not sign the parameter `{k}`; sign this request with AWS4-HMAC-SHA256.")));
+    }
+    "us-east-1".clone_into(&mut outcome.region);
+    let snap = app.state.snapshot();
+    let claim = authn::Claim { access_key_id: v2.access_key_id(), session_token: v2.session_token() };
+    let bucket = target.bucket.as_deref().filter(|_| target.hosted);
+    let caller = authn::identify(&snap, claim, now, |secret| v2.verify(http_req, bucket, secret, now)).map_err(ApiError::s3_authn)?;
+    let authed = Authenticated { caller, service: "s3".to_owned(), region: "us-east-1".to_owned() };
+    identified(app, &authed, "SigV2", v2.placement(), now, outcome);
+    Ok((authed, PayloadCheck::Unsigned, None, v2.date().unwrap_or(now)))
+}
+
+/// Notes who called, for the log line and the audit record.
+fn identified(app: &App, authed: &Authenticated, version: &str, placement: Placement, now: i64, outcome: &mut Outcome) {
     outcome.caller = Some(authed.caller.arn());
     outcome.who = Some(crate::audit::Who::new(
         &authed.caller.account,
@@ -339,16 +370,14 @@ fn authenticate(
         authed.caller.session.as_deref(),
         &authed.caller.access_key_id,
     ));
-    outcome.notes.additional("SignatureVersion", "SigV4".into());
+    outcome.notes.additional("SignatureVersion", version.into());
     outcome.notes.additional(
         "AuthenticationMethod",
-        if signed.placement() == Placement::Query { "QueryString" } else { "AuthHeader" }.into(),
+        if placement == Placement::Query { "QueryString" } else { "AuthHeader" }.into(),
     );
     if authed.caller.session.is_none() {
         app.record_key_use(&authed.caller.access_key_id, now, "s3", &authed.region);
     }
-    let (check, verifier) = deferred.ok_or_else(|| ApiError::internal("verification left no payload check"))?;
-    Ok((authed, check, verifier, signed.timestamp()))
 }
 
 /// What the body must pass, from the payload check and the headers.

@@ -21,6 +21,8 @@ pub struct Target {
     pub bucket: Option<String>,
     /// The object key (decoded), if the request names one.
     pub key: Option<String>,
+    /// Whether the bucket came from the host (virtual-hosted style).
+    pub hosted: bool,
 }
 
 impl Target {
@@ -56,6 +58,7 @@ pub fn target(host: Option<&str>, path: &str, domain: Option<&str>) -> Result<Ta
         _ => None,
     };
     let path = path.strip_prefix('/').unwrap_or(path);
+    let hosted = virtual_bucket.is_some();
     let (bucket, key) = match virtual_bucket {
         Some(b) => (Some(b), path),
         None => match path.split_once('/') {
@@ -67,7 +70,7 @@ pub fn target(host: Option<&str>, path: &str, domain: Option<&str>) -> Result<Ta
         check_bucket_chars(b)?;
     }
     let key = if key.is_empty() || bucket.is_none() { None } else { Some(check_key(decode(key)?.into_owned())?) };
-    Ok(Target { bucket, key })
+    Ok(Target { bucket, key, hosted })
 }
 
 fn decode(s: &str) -> Result<Cow<'_, str>, ApiError> {
@@ -328,12 +331,20 @@ fn is_plain_parameter(k: &str) -> bool {
             "list-type" | "prefix" | "delimiter" | "max-keys" | "marker" | "continuation-token" | "start-after" | "fetch-owner"
                 | "encoding-type" | "versionId" | "partNumber" | "key-marker" | "version-id-marker" | "upload-id-marker"
                 | "max-uploads" | "max-parts" | "part-number-marker" | "optional-object-attributes" | "x-id"
-                | "bucket-region" | "max-buckets" | "continuation" 
+                | "bucket-region" | "max-buckets" | "AWSAccessKeyId" | "Signature" | "Expires"
         )
 }
 
 fn has_other_subresource(q: &Query<'_>) -> bool {
     q.pairs().any(|(k, _)| !is_plain_parameter(k))
+}
+
+/// A subresource a SigV2 signature does not cover (SigV2 signs only those
+/// in [`latchkey_sigv4::SUBRESOURCES_V2`]): appended to a signed URL, it
+/// would turn the request into another operation, so such a request is
+/// refused.
+pub fn unsigned_in_v2<'q>(q: &'q Query<'_>) -> Option<&'q str> {
+    q.pairs().map(|(k, _)| k).find(|k| !is_plain_parameter(k) && !latchkey_sigv4::SUBRESOURCES_V2.contains(k))
 }
 
 /// The source of a copy, from `x-amz-copy-source` (`BUCKET/KEY` or
@@ -352,7 +363,7 @@ pub fn copy_source(header: &str) -> Result<(Target, Option<String>), ApiError> {
     if bucket.is_empty() || key.is_empty() {
         return Err(invalid());
     }
-    Ok((Target { bucket: Some(bucket), key: Some(key) }, version))
+    Ok((Target { bucket: Some(bucket), key: Some(key), hosted: false }, version))
 }
 
 #[cfg(test)]
