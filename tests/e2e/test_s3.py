@@ -16,7 +16,7 @@ import boto3
 import botocore.config
 import pytest
 
-from conftest import BIN, Server, clean_env, run
+from conftest import BIN, REPO, Server, clean_env, run
 
 UPSTREAM_KEY = "LATCHKEYUPSTREAMKEY01"
 UPSTREAM_SECRET = "upstream-secret-never-shown-0123456789"
@@ -70,14 +70,14 @@ def upstream(request, tmp_path_factory):
     proc.wait()
 
 
-def s3_server(tmp_path, upstream, extra_env=None):
+def s3_server(tmp_path, upstream, extra_env=None, data_dir=None):
     env = clean_env(
         LATCHKEY_S3_UPSTREAM_ACCESS_KEY_ID=UPSTREAM_KEY,
         LATCHKEY_S3_UPSTREAM_SECRET_ACCESS_KEY=UPSTREAM_SECRET,
         LATCHKEY_LOG="debug",
         **(extra_env or {}),
     )
-    return Server(tmp_path / "data", args=["--s3-upstream", upstream], env=env)
+    return Server(data_dir or tmp_path / "data", args=["--s3-upstream", upstream], env=env)
 
 
 @pytest.fixture
@@ -404,3 +404,29 @@ def test_bad_input_is_refused_before_the_upstream(s3srv):
                        aws_secret_access_key="wrong" + secret, config=botocore.config.Config(signature_version="s3", retries={"max_attempts": 1}))
     err = pytest.raises(Exception, bad.list_objects, Bucket="inputs").value
     assert err.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+def test_the_readme_tutorial_runs_as_written(tmp_path, upstream):
+    """README.md's "The tutorial, on latchkey", its steps run by bash as
+    written, against a server whose data dir is the one they name."""
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    section = re.search(r"^## The tutorial, on latchkey\n(.*?)(?=^## )", readme, re.S | re.M).group(1)
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(blocks) == 3, "the section has the upstream, the server and the steps"
+    assert "--s3-upstream" in blocks[1]
+    s = s3_server(tmp_path, upstream, data_dir=tmp_path / "latchkey-data")
+    try:
+        script = blocks[2].replace("E=http://127.0.0.1:7300", f"E={s.endpoint}")
+        assert script != blocks[2]
+        env = clean_env(PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+        out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+        assert "AccessDenied" in out.stderr, out.stderr
+        assert f"['{BUCKET}']" in out.stdout, out.stdout + out.stderr
+        # `aws s3 ls` as the role: one line, date and name.
+        listed = [l for l in out.stdout.splitlines() if re.match(r"\d{4}-\d\d-\d\d .*" + BUCKET + "$", l)]
+        assert len(listed) == 1, out.stdout
+    finally:
+        s.proc.kill()
+        s.proc.wait()
