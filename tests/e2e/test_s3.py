@@ -525,3 +525,23 @@ def test_aws_chunked_uploads_are_checked_chunk_by_chunk(s3srv):
     time.sleep(0.5)
     err = pytest.raises(Exception, admin.head_object, Bucket="chunked", Key="cut.bin").value
     assert err.response["Error"]["Code"] == "404"
+
+
+def test_settings_from_a_file_and_a_missing_upstream_key(tmp_path, upstream):
+    config = tmp_path / "latchkey.toml"
+    config.write_text(
+        f's3_upstream = "{upstream}"\n'
+        f's3_upstream_access_key_id = "{UPSTREAM_KEY}"\n'
+        f's3_upstream_secret_access_key = "{UPSTREAM_SECRET}"\n'
+    )
+    s = Server(tmp_path / "data", args=["--config", str(config)])
+    try:
+        s3(s).create_bucket(Bucket="from-file")
+        assert "from-file" in [b["Name"] for b in s3(s).list_buckets()["Buckets"]]
+    finally:
+        s.proc.kill()
+        s.proc.wait()
+    # An upstream without its key is refused at start, naming what is missing.
+    out = run("serve", "--data-dir", str(tmp_path / "data2"), "--listen", "127.0.0.1:0", "--s3-upstream", upstream, check=False, timeout=30)
+    assert out.returncode != 0
+    assert "LATCHKEY_S3_UPSTREAM_ACCESS_KEY_ID" in out.stderr
