@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -396,6 +397,16 @@ def test_bad_input_is_refused_before_the_upstream(s3srv):
     assert "<Code>XAmzContentSHA256Mismatch</Code>" in e.value.read().decode()
     err = pytest.raises(Exception, admin.head_object, Bucket="inputs", Key="hash.txt").value
     assert err.response["Error"]["Code"] == "404"
+    # A body without a length (HTTP chunked transfer coding): S3's 411.
+    import http.client
+
+    put_url = admin.generate_presigned_url("put_object", Params={"Bucket": "inputs", "Key": "nolength.txt"}, ExpiresIn=60)
+    u = urllib.parse.urlparse(put_url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("PUT", f"{u.path}?{u.query}", body=iter([b"part one ", b"part two"]), encode_chunked=True)
+    r = conn.getresponse()
+    assert r.status == 411 and "<Code>MissingContentLength</Code>" in r.read().decode()
+    conn.close()
     # SigV2, as old clients sign headers, is checked like SigV4.
     v2 = boto3.client("s3", endpoint_url=s3srv.endpoint, region_name="us-east-1", aws_access_key_id=key,
                       aws_secret_access_key=secret, config=botocore.config.Config(signature_version="s3", retries={"max_attempts": 1}))

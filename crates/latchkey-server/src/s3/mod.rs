@@ -456,6 +456,10 @@ async fn forward_with_body(
     check: body::Check,
 ) -> Result<Response, ApiError> {
     let (length, encoding) = upstream_framing(&call.parts.headers, &check)?;
+    if length.is_none() && call.parts.headers.contains_key(header::TRANSFER_ENCODING) {
+        // S3 needs the length up front (aws-chunked carries it separately).
+        return Err(ApiError::of(ErrorCode::MissingContentLength, "You must provide the Content-Length HTTP header."));
+    }
     let failure = body::Failure::default();
     let has_body = length.is_some_and(|n| n > 0) || matches!(check, body::Check::Chunked(_));
     let outgoing = if has_body {
