@@ -502,7 +502,10 @@ mod tests {
     #[test]
     fn fault_follows_status() {
         for code in ErrorCode::ALL {
-            let receiver = matches!(code, ErrorCode::InternalFailure | ErrorCode::ServiceUnavailable);
+            let receiver = matches!(
+                code,
+                ErrorCode::InternalFailure | ErrorCode::ServiceUnavailable | ErrorCode::InternalError | ErrorCode::NotImplemented
+            );
             assert_eq!(code.fault() == Fault::Receiver, receiver, "{code:?}");
         }
     }
