@@ -91,6 +91,20 @@ def cmd_setup(a):
 
 # --------------------------------------------------------------------------- sign
 
+# Prints wrk's summary as one JSON line, which `record` reads.
+WRK_DONE = """
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,' ..
+    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d}\\n',
+    summary.requests, summary.duration, summary.bytes,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
 def lua_str(s):
     level = "=" * 4
     assert f"]{level}]" not in s
@@ -143,19 +157,125 @@ def cmd_sign(a):
         lines.append(f"wrk.headers[ {lua_str(k)} ] = {lua_str(v)}")
     if a.delay_ms:
         lines.append(f"function delay() return {int(a.delay_ms)} end")
-    lines.append(
-        """
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCHJSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,' ..
-    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d}\\n',
-    summary.requests, summary.duration, summary.bytes,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
-    e.connect, e.read, e.write, e.status, e.timeout))
-end
-"""
+    lines.append(WRK_DONE)
+    with open(a.out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- S3 (--s3)
+
+S3_BUCKET = "latchkey-bench"
+S3_OBJECTS = {"4KiB": 4096, "1MiB": 1024 * 1024}  # key suffix -> size
+
+
+def s3_key(name):
+    return f"bench-{name}"
+
+
+def s3_client(endpoint, key, secret):
+    import boto3
+    import botocore.config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=botocore.config.Config(
+            retries={"max_attempts": 1}, signature_version="s3v4", s3={"addressing_style": "path"}
+        ),
     )
+
+
+def s3_presign(endpoint, bucket, key, access_key, secret_key, expires):
+    """A SigV4 presigned GET (query auth, UNSIGNED-PAYLOAD): replayable until
+    it expires, so wrk can send the same request over and over."""
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method="GET", url=f"{endpoint.rstrip('/')}/{bucket}/{key}")
+    S3SigV4QueryAuth(Credentials(access_key, secret_key), "s3", REGION, expires=expires).add_auth(req)
+    return req.url
+
+
+def http_get(url, headers=None):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("GET", u.path + ("?" + u.query if u.query else ""), headers=headers or {})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp.status, body
+
+
+def cmd_s3_setup(a):
+    """Through latchkey, as the account root: the bucket (so latchkey records
+    its owner) and one object per size; the bench user gets an inline policy
+    allowing s3:GetObject on the bucket's objects. Then each object is read
+    back presigned, through latchkey with the user's key and straight from the
+    upstream with its own key, and must match."""
+    import os
+
+    with open(a.state) as f:
+        st = json.load(f)
+    root = s3_client(a.endpoint, a.access_key, a.secret_key)
+    root.create_bucket(Bucket=S3_BUCKET)
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=a.endpoint, region_name=REGION,
+                       aws_access_key_id=a.access_key, aws_secret_access_key=a.secret_key)
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{S3_BUCKET}/*"}]}
+    iam.put_user_policy(UserName=USER, PolicyName="bench-s3-read", PolicyDocument=json.dumps(policy))
+    for name, size in S3_OBJECTS.items():
+        data = os.urandom(size)
+        root.put_object(Bucket=S3_BUCKET, Key=s3_key(name), Body=data)
+        for label, endpoint, ak, sk in (
+            ("latchkey", a.endpoint, st["access_key"], st["secret_key"]),
+            ("upstream", a.upstream, a.upstream_access_key, a.upstream_secret_key),
+        ):
+            status, body = http_get(s3_presign(endpoint, S3_BUCKET, s3_key(name), ak, sk, 900))
+            if status != 200 or body != data:
+                sys.exit(f"GetObject {name} from {label} ({endpoint}): HTTP {status}, {len(body)} bytes "
+                         f"(want {size}){' ' + body[:500].decode(errors='replace') if status != 200 else ''}")
+    st["s3"] = {
+        "bucket": S3_BUCKET,
+        "objects": S3_OBJECTS,
+        "latchkey": {"endpoint": a.endpoint, "access_key": st["access_key"], "secret_key": st["secret_key"]},
+        "upstream": {"endpoint": a.upstream, "access_key": a.upstream_access_key, "secret_key": a.upstream_secret_key},
+    }
+    with open(a.state, "w") as f:
+        json.dump(st, f, indent=1)
+    print(f"S3: bucket {S3_BUCKET} with {', '.join(S3_OBJECTS)} objects, created through {a.endpoint}, "
+          f"stored in {a.upstream}; {USER} may GetObject", file=sys.stderr)
+
+
+def cmd_s3_sign(a):
+    """Presigns one GetObject for wrk (the user's key for latchkey, the
+    upstream's own key for the upstream), checks that one replay returns the
+    whole object, writes the wrk Lua script."""
+    with open(a.state) as f:
+        s3 = json.load(f)["s3"]
+    who = s3[a.target]
+    endpoint = a.endpoint or who["endpoint"]
+    size = s3["objects"][a.object]
+    url = s3_presign(endpoint, s3["bucket"], s3_key(a.object), who["access_key"], who["secret_key"], a.expires)
+    status, body = http_get(url)
+    if status != 200 or len(body) != size:
+        sys.exit(f"presigned GetObject {a.object} to {endpoint} failed: HTTP {status}, {len(body)} bytes\n"
+                 f"{body[:2000].decode(errors='replace')}")
+    u = urllib.parse.urlsplit(url)
+    lines = [
+        f"-- generated by bench/bench.py s3-sign; the presigned URL is valid for {a.expires} s",
+        'wrk.method = "GET"',
+        f"wrk.path = {lua_str(u.path + '?' + u.query)}",
+        "wrk.headers = {}",
+    ]
+    if a.connection_close:
+        lines.append('wrk.headers["Connection"] = "close"')
+    lines.append(WRK_DONE)
     with open(a.out, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -831,10 +951,58 @@ def create_table(rows):
     return out
 
 
+def mib_s(r):
+    """Object bytes per second, in MiB/s (wrk's byte count also holds the
+    response headers; this is the payload only)."""
+    return r["rps"] * r["object_bytes"] / (1024 * 1024)
+
+
+def s3_table(rows):
+    out = ["| run | target | object | conns | req/s | MiB/s | p50 ms | p90 ms | p99 ms | max ms | errors | "
+           "latchkey CPU µs/req | upstream CPU µs/req | latchkey peak RSS MB |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        via = r["server"] == "latchkey"
+        rss = f"{r['rss_peak_kb'] / 1024:.1f}" if via and r.get("rss_peak_kb") else "-"
+        out.append(
+            f"| {r['label']} | {'through latchkey' if via else 'upstream direct'} | {r['action'].split('-', 1)[1]} | "
+            f"{r.get('connections', '-')} | {r['rps']:.0f} | {mib_s(r):.1f} | {ms(r['p50_us'])} | {ms(r['p90_us'])} | "
+            f"{ms(r['p99_us'])} | {ms(r['max_us'])} | {r['errors']} | {cpu_us(r) if via else '-'} | "
+            f"{cpu_us(r, 'upstream_cpu_s' if via else 'server_cpu_s')} | {rss} |"
+        )
+    return out
+
+
+def s3_verdict(rows):
+    """Per object size: medians through latchkey over medians direct, against
+    issue #17's targets (latency p50 +15 % at most, throughput 85 % at least)."""
+    out = []
+    for action in dict.fromkeys(r["action"] for r in rows):
+        def med(server, fn):
+            return median(fn(r) for r in rows if r["action"] == action and r["server"] == server)
+        n = sum(1 for r in rows if r["action"] == action and r["server"] == "latchkey")
+        p50 = (med("latchkey", lambda r: r["p50_us"]), med("upstream", lambda r: r["p50_us"]))
+        p99 = (med("latchkey", lambda r: r["p99_us"]), med("upstream", lambda r: r["p99_us"]))
+        rps = (med("latchkey", lambda r: r["rps"]), med("upstream", lambda r: r["rps"]))
+        mib = (med("latchkey", mib_s), med("upstream", mib_s))
+        if None in p50 + rps:
+            continue
+        lat, thr = p50[0] / p50[1], rps[0] / rps[1]
+        out.append(
+            f"- {action} (medians of {n}): p50 {ms(p50[0])} vs {ms(p50[1])} ms = {times(lat)} "
+            f"(target <= 1.15: {'met' if lat <= 1.15 else 'MISSED'}); p99 {ms(p99[0])} vs {ms(p99[1])} ms = {times(p99[0] / p99[1])}; "
+            f"{rps[0]:.0f} vs {rps[1]:.0f} req/s ({mib[0]:.1f} vs {mib[1]:.1f} MiB/s) = {times(thr)} "
+            f"(target >= 0.85: {'met' if thr >= 0.85 else 'MISSED'})"
+        )
+    return out
+
+
 def cmd_report(a):
     rows = [json.loads(l) for l in open(a.results) if l.strip()]
+    s3_rows = [r for r in rows if "rps" in r and "object_bytes" in r]
     tables = [
-        (wrk_table, [r for r in rows if "rps" in r and "kind" not in r]),
+        (s3_table, s3_rows),
+        (wrk_table, [r for r in rows if "rps" in r and "kind" not in r and "object_bytes" not in r]),
         (writes_table, [r for r in rows if r.get("kind") == "writes"]),
         (lag_table, [r for r in rows if r.get("kind") == "lag"]),
         (create_table, [r for r in rows if r.get("kind") == "create"]),
@@ -854,6 +1022,8 @@ def cmd_report(a):
     rps = lambda r: r.get("rps")
     cpu = lambda r: r["server_cpu_s"] * 1e6 / requests_done(r) if r.get("server_cpu_s") is not None and r.get("requests") else None
 
+    if s3_rows:
+        out += [""] + s3_verdict(s3_rows)
     if a.ratio or a.field_ratio:
         out.append("")
     for spec in a.ratio or []:
@@ -894,6 +1064,26 @@ def main():
     s.add_argument("--delay-ms", type=int, default=0)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_sign)
+
+    s = sub.add_parser("s3-setup")
+    s.add_argument("--state", required=True, help="from setup (its user gets s3:GetObject); the S3 part is added to it")
+    s.add_argument("--endpoint", required=True, help="latchkey")
+    s.add_argument("--access-key", required=True, help="the account root's key")
+    s.add_argument("--secret-key", required=True)
+    s.add_argument("--upstream", required=True)
+    s.add_argument("--upstream-access-key", required=True)
+    s.add_argument("--upstream-secret-key", required=True)
+    s.set_defaults(fn=cmd_s3_setup)
+
+    s = sub.add_parser("s3-sign")
+    s.add_argument("--state", required=True)
+    s.add_argument("--target", choices=["latchkey", "upstream"], required=True)
+    s.add_argument("--object", choices=list(S3_OBJECTS), required=True)
+    s.add_argument("--endpoint", help="default: the target's, as set up")
+    s.add_argument("--expires", type=int, default=900)
+    s.add_argument("--connection-close", action="store_true")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_s3_sign)
 
     s = sub.add_parser("load-roles")
     s.add_argument("--state", required=True)

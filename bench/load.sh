@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: bench/load.sh [--new-connection] [--roles N] [--audit] [--database-url URL] [--writes] [options]
+usage: bench/load.sh [--new-connection] [--roles N] [--audit] [--database-url URL] [--writes] [--s3] [options]
 
   (default)          keep-alive: latchkey and moto_server, AssumeRole and
                      GetCallerIdentity at the same connection count, plus
@@ -32,6 +32,11 @@ usage: bench/load.sh [--new-connection] [--roles N] [--audit] [--database-url UR
                      second database): write cycles on node A at --pace, how
                      long node B takes to show each new role, and B's CPU per
                      write
+  --s3               S3 GetObject of a 4 KiB and a 1 MiB object through
+                     latchkey's S3 front end vs. straight to the upstream
+                     (latchkey-s3-upstream, s3s-fs), presigned GETs,
+                     interleaved; with --new-connection, one TCP connection
+                     per request
 
 options:
   --duration S       seconds per wrk run (default 12)
@@ -46,11 +51,15 @@ options:
 env:
   LATCHKEY_BIN=PATH  use this binary instead of `cargo build --release -p latchkey`
   LATCHKEY_BIN_NOTE  free text recorded next to the binary (e.g. what it was built from)
+  LATCHKEY_S3_UPSTREAM_BIN=PATH
+                     --s3: the upstream server (default: latchkey-s3-upstream
+                     next to the latchkey binary)
 EOF
 }
 
 ORIG_ARGS="$*"
 MODE=keepalive
+S3=0
 ROLES=0
 WRITES=0
 PACE=50
@@ -69,6 +78,7 @@ while [ $# -gt 0 ]; do
         --audit) MODE=audit ;;
         --database-url) PG_ADMIN=$2; MODE=postgres; shift ;;
         --writes) WRITES=1 ;;
+        --s3) S3=1 ;;
         --pace) PACE=$2; shift ;;
         --create-cap) CREATE_CAP=$2; shift ;;
         --duration) DURATION=$2; shift ;;
@@ -85,6 +95,11 @@ done
 if [ "$WRITES" = 1 ]; then
     [ "$ROLES" -gt 0 ] || ROLES=100000
     if [ -n "$PG_ADMIN" ]; then MODE=pgwrites; else MODE=writes; fi
+fi
+if [ "$S3" = 1 ]; then
+    [ "$MODE" = keepalive ] || [ "$MODE" = newconn ] || { echo "load.sh: --s3 goes with --new-connection only" >&2; exit 2; }
+    [ "$WRITES" = 0 ] || { echo "load.sh: --s3 and --writes are separate runs" >&2; exit 2; }
+    [ "$MODE" = newconn ] && MODE=s3-newconn || MODE=s3
 fi
 [ "$MODE" = postgres ] && MOTO=0
 if [ "$MODE" != keepalive ] && [ "$MODE" != newconn ]; then
@@ -153,11 +168,21 @@ if [ -n "${LATCHKEY_BIN:-}" ]; then
     BIN=$LATCHKEY_BIN
     log "using LATCHKEY_BIN=$BIN (not building)"
 else
-    log "cargo build --release -p latchkey"
-    (cd "$ROOT" && cargo build --release -p latchkey)
-    BIN=$ROOT/target/release/latchkey
+    if [ "$S3" = 1 ] && [ -z "${LATCHKEY_S3_UPSTREAM_BIN:-}" ]; then
+        log "cargo build --release -p latchkey -p latchkey-s3-upstream"
+        (cd "$ROOT" && cargo build --release -p latchkey -p latchkey-s3-upstream)
+    else
+        log "cargo build --release -p latchkey"
+        (cd "$ROOT" && cargo build --release -p latchkey)
+    fi
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/latchkey
 fi
 [ -x "$BIN" ] || { echo "load.sh: no binary at $BIN" >&2; exit 1; }
+UPBIN=
+if [ "$S3" = 1 ]; then
+    UPBIN=${LATCHKEY_S3_UPSTREAM_BIN:-$(dirname "$BIN")/latchkey-s3-upstream}
+    [ -x "$UPBIN" ] || { echo "load.sh: no latchkey-s3-upstream at $UPBIN (build it: cargo build --release -p latchkey-s3-upstream, or set LATCHKEY_S3_UPSTREAM_BIN)" >&2; exit 1; }
+fi
 
 # ------------------------------------------------------------------ record the setting
 {
@@ -165,6 +190,7 @@ fi
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (work tree modified)')"
     echo "binary: $BIN ($(stat -c %y "$BIN" 2>/dev/null))${LATCHKEY_BIN_NOTE:+ - $LATCHKEY_BIN_NOTE}"
+    [ -z "$UPBIN" ] || echo "s3 upstream: $UPBIN ($(stat -c %y "$UPBIN" 2>/dev/null); $("$UPBIN" --version 2>&1 | head -n 1), s3s-fs 0.14.1)"
     echo "mode: $MODE roles=$ROLES duration=${DURATION}s connections=$CONNS threads=$THREADS repeat=$REPEAT moto=$MOTO$([ "$WRITES" = 0 ] || echo " pace=$PACE create-cap=${CREATE_CAP}s")"
     echo "nproc: $(nproc)"
     lscpu | head -n 15
@@ -220,9 +246,16 @@ load() {
     local label=$1 server=$2 state=$3 url=$4 action=$5 conns=$6 pid=$7 delay=${8:-0}
     shift 8
     local c0 c1 lua=$WORK/$label.lua txt=$OUT/$label.$(date +%H%M%S).txt samples=$WORK/rss.$label spid peak
-    local close=; [ "$MODE" = newconn ] && close=--connection-close
+    local close=; case $MODE in newconn|s3-newconn) close=--connection-close ;; esac
     # Signed just before use: SigV4 accepts a replay for 15 minutes.
-    "$PY" "$HERE/bench.py" sign --state "$state" --endpoint "$url" --action "$action" $close --delay-ms "$delay" --out "$lua"
+    case $action in
+        GetObject-*)
+            # Presigned (query SigV4, 15 minutes) for the server it is sent to.
+            "$PY" "$HERE/bench.py" s3-sign --state "$state" --target "$server" --endpoint "$url" \
+                --object "${action#GetObject-}" $close --out "$lua" ;;
+        *)
+            "$PY" "$HERE/bench.py" sign --state "$state" --endpoint "$url" --action "$action" $close --delay-ms "$delay" --out "$lua" ;;
+    esac
     : > "$samples"
     ( while kill -0 "$pid" 2>/dev/null; do ps -o rss= -p "$pid" >> "$samples" 2>/dev/null || true; sleep 0.25; done ) &
     spid=$!
@@ -230,13 +263,15 @@ load() {
     local note=; [ "$delay" = 0 ] || note=", ${delay} ms between requests"
     log "$label: wrk -t$THREADS -c$conns -d${DURATION}s ($action on $server$note)"
     c0=$(cpu_ticks "$pid")
+    local u0= u1= ucpu=; [ -z "${UPSTREAM_CPU_PID:-}" ] || u0=$(cpu_ticks "$UPSTREAM_CPU_PID")
     wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --timeout 10s --latency -s "$lua" "$url/" > "$txt" 2>&1 || { cat "$txt" >&2; exit 1; }
     c1=$(cpu_ticks "$pid")
+    [ -z "$u0" ] || { u1=$(cpu_ticks "$UPSTREAM_CPU_PID"); ucpu=upstream_cpu_s=$(awk -v a="$u0" -v b="$u1" -v t="$TCK" 'BEGIN{printf "%.2f", (b-a)/t}'); }
     kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
     peak=$(sort -n "$samples" | tail -n 1)
     "$PY" "$HERE/bench.py" record --results "$RESULTS" --label "$label" --server "$server" --action "$action" \
         --mode "$MODE" --roles "${ROLES_NOW:-10}" --connections "$conns" --wrk "$txt" rss_peak_kb="${peak:-0}" \
-        server_cpu_s="$(awk -v a="$c0" -v b="$c1" -v t="$TCK" 'BEGIN{printf "%.2f", (b-a)/t}')" "$@"
+        server_cpu_s="$(awk -v a="$c0" -v b="$c1" -v t="$TCK" 'BEGIN{printf "%.2f", (b-a)/t}')" $ucpu "$@"
     grep -E 'Requests/sec|99%|50%|Non-2xx|Socket errors' "$txt" | sed "s/^/  $label: /" >&2
     LAST_RPS=$("$PY" "$HERE/bench.py" rps "$txt")
 }
@@ -298,13 +333,38 @@ new_pg_database() {
     PGURL=${PGURL%/*}/$db
 }
 
+# ------------------------------------------------------------------ --s3: the upstream store
+LK_ARGS=()
+if [ "$S3" = 1 ]; then
+    UP_AK=BENCHUPSTREAM$(python3 -c 'import secrets; print(secrets.token_hex(4).upper())')
+    UP_SK=$(python3 -c 'import secrets; print(secrets.token_urlsafe(30))')
+    UPDATA=$WORK/s3-upstream-data
+    mkdir -p "$UPDATA"
+    t0=$(now_ms)
+    "$UPBIN" --host 127.0.0.1 --port 0 --access-key "$UP_AK" --secret-key "$UP_SK" "$UPDATA" \
+        > "$WORK/s3-upstream.out" 2>>"$OUT/s3-upstream.log" &
+    UP_PID=$!
+    PIDS+=("$UP_PID")
+    watchdog "$UP_PID"
+    until grep -q '^listening on ' "$WORK/s3-upstream.out" 2>/dev/null; do
+        kill -0 "$UP_PID" 2>/dev/null || { echo "latchkey-s3-upstream exited; see $OUT/s3-upstream.log" >&2; exit 1; }
+        [ $(( $(now_ms) - t0 )) -lt 30000 ] || { echo "latchkey-s3-upstream not ready after 30 s" >&2; exit 1; }
+        sleep 0.01
+    done
+    UPURL=$(sed -n 's/^listening on //p' "$WORK/s3-upstream.out" | head -n 1)
+    log "s3 upstream ready at $UPURL (pid $UP_PID)"
+    LK_ARGS=(--s3-upstream "$UPURL")
+    LK_ENV="LATCHKEY_S3_UPSTREAM_ACCESS_KEY_ID=$UP_AK LATCHKEY_S3_UPSTREAM_SECRET_ACCESS_KEY=$UP_SK"
+fi
+
 # ------------------------------------------------------------------ latchkey: init + seed
 DATA=$WORK/latchkey-data
 "$BIN" init --data-dir "$DATA" --output json > "$WORK/root.json" 2>>"$OUT/latchkey-init.log"
 ROOT_AK=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["AccessKeyId"])' "$WORK/root.json")
 ROOT_SK=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["SecretAccessKey"])' "$WORK/root.json")
 
-start_latchkey latchkey "$DATA"
+start_latchkey latchkey "$DATA" "${LK_ARGS[@]}"
+LK_ENV=
 LK=$LK_PID; LKURL=$LK_URL
 sleep 1
 fact latchkey-startup ready_ms="$LK_READY_MS" rss_idle_kb="$(rss_kb "$LK")" roles=0
@@ -312,7 +372,26 @@ fact latchkey-startup ready_ms="$LK_READY_MS" rss_idle_kb="$(rss_kb "$LK")" role
 ROLES_NOW=10
 
 RATIOS=()
-if [ "$MODE" = audit ]; then
+if [ "$S3" = 1 ]; then
+    # ---------------------------------------------------------------- S3 GetObject: through latchkey vs direct
+    # The bucket and objects are created through latchkey (so it knows the
+    # bucket's owner) and so are stored in the upstream's data dir.
+    "$PY" "$HERE/bench.py" s3-setup --state "$WORK/latchkey.json" --endpoint "$LKURL" --access-key "$ROOT_AK" \
+        --secret-key "$ROOT_SK" --upstream "$UPURL" --upstream-access-key "$UP_AK" --upstream-secret-key "$UP_SK"
+    fact s3-upstream-idle rss_idle_kb="$(rss_kb "$UP_PID")" objects_bytes="$(du -sb "$UPDATA" | cut -f1)"
+    sleep 1
+    for _ in $(seq 1 "$REPEAT"); do
+        for object in 4KiB 1MiB; do
+            UPSTREAM_CPU_PID=$UP_PID load "latchkey-GetObject-$object" latchkey "$WORK/latchkey.json" "$LKURL" \
+                "GetObject-$object" "$CONNS" "$LK" 0 object_bytes="$([ $object = 4KiB ] && echo 4096 || echo 1048576)"
+            load "upstream-GetObject-$object" upstream "$WORK/latchkey.json" "$UPURL" \
+                "GetObject-$object" "$CONNS" "$UP_PID" 0 object_bytes="$([ $object = 4KiB ] && echo 4096 || echo 1048576)"
+        done
+    done
+    sleep 2
+    fact latchkey-after-load rss_idle_kb="$(rss_kb "$LK")"
+    fact s3-upstream-after-load rss_idle_kb="$(rss_kb "$UP_PID")"
+elif [ "$MODE" = audit ]; then
     # ---------------------------------------------------------------- durable audit vs discarded
     stop_pid "$LK"
     STUB=$WORK/latchkey-stub
