@@ -60,15 +60,26 @@ def start_s3s(tmp):
     return proc, line.split("listening on ", 1)[1].strip()
 
 
-@pytest.fixture(scope="module", params=["s3s", "moto"])
-def upstream(request, tmp_path_factory):
-    """A real S3 server as the store latchkey fronts: s3s-fs (which verifies
-    latchkey's signatures) and moto's, to show nothing is s3s-specific."""
+def _upstream(request, tmp_path_factory):
     start = start_s3s if request.param == "s3s" else start_moto
     proc, url = start(tmp_path_factory.mktemp(request.param))
     yield url
     proc.kill()
     proc.wait()
+
+
+@pytest.fixture(scope="module", params=["s3s", "moto"])
+def upstream(request, tmp_path_factory):
+    """A real S3 server as the store latchkey fronts: s3s-fs (which verifies
+    latchkey's signatures) and moto's, to show nothing is s3s-specific.
+    Shared by the module's tests, which use distinct bucket names."""
+    yield from _upstream(request, tmp_path_factory)
+
+
+@pytest.fixture(params=["s3s", "moto"])
+def empty_upstream(request, tmp_path_factory):
+    """An upstream of the test's own, holding no bucket yet."""
+    yield from _upstream(request, tmp_path_factory)
 
 
 def s3_server(tmp_path, upstream, extra_env=None, data_dir=None):
@@ -417,7 +428,7 @@ def test_bad_input_is_refused_before_the_upstream(s3srv):
     assert err.response["Error"]["Code"] == "SignatureDoesNotMatch"
 
 
-def test_the_readme_tutorial_runs_as_written(tmp_path, upstream):
+def test_the_readme_tutorial_runs_as_written(tmp_path, empty_upstream):
     """README.md's "The tutorial, on latchkey", its steps run by bash as
     written, against a server whose data dir is the one they name."""
     import re
@@ -427,7 +438,7 @@ def test_the_readme_tutorial_runs_as_written(tmp_path, upstream):
     blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
     assert len(blocks) == 3, "the section has the upstream, the server and the steps"
     assert "--s3-upstream" in blocks[1]
-    s = s3_server(tmp_path, upstream, data_dir=tmp_path / "latchkey-data")
+    s = s3_server(tmp_path, empty_upstream, data_dir=tmp_path / "latchkey-data")
     try:
         script = blocks[2].replace("E=http://127.0.0.1:7300", f"E={s.endpoint}")
         assert script != blocks[2]

@@ -124,6 +124,8 @@ async fn run(opt: Opt) -> anyhow::Result<()> {
             },
             () = shutdown.as_mut() => break,
         };
+        // Small responses must not wait for a delayed ACK (Nagle).
+        let _ = socket.set_nodelay(true);
         let conn = http_server.serve_connection(TokioIo::new(socket), service.clone());
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {

@@ -55,6 +55,14 @@ async fn divert_s3(State(app): State<Arc<App>>, req: Request, next: axum::middle
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let router = router(app);
+    // Responses go out as soon as they are written: with Nagle's algorithm a
+    // response's last segment could wait for the client's delayed ACK
+    // (40 ms on Linux), which dominated small S3 GETs.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

@@ -126,9 +126,12 @@ impl Upstream {
     /// A client for `settings`; HTTPS upstreams are checked against the
     /// system's roots.
     pub fn new(settings: UpstreamSettings) -> Result<Self, String> {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let connector = match builder.with_native_roots() {
-            Ok(b) => b.https_or_http().enable_http1().build(),
+        // Requests and small bodies go out at once (no Nagle delay).
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+            Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
             Err(e) => {
                 if settings.url.scheme_str() == Some("https") {
                     return Err(format!("no system root certificates for the https upstream: {e}"));
@@ -143,7 +146,7 @@ impl Upstream {
                     )
                     .https_or_http()
                     .enable_http1()
-                    .build()
+                    .wrap_connector(http)
             }
         };
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
