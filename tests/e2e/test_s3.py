@@ -567,3 +567,40 @@ def test_settings_from_a_file_and_a_missing_upstream_key(tmp_path, upstream):
     out = run("serve", "--data-dir", str(tmp_path / "data2"), "--listen", "127.0.0.1:0", "--s3-upstream", upstream, check=False, timeout=30)
     assert out.returncode != 0
     assert "LATCHKEY_S3_UPSTREAM_ACCESS_KEY_ID" in out.stderr
+
+
+def test_anonymous_reads_need_a_bucket_policy_naming_everyone(s3srv):
+    """The S3 User Guide's "Granting read-only permission to a public
+    anonymous user": unsigned requests are allowed only by a bucket policy
+    with "Principal": "*", and only for what it names."""
+    admin = s3(s3srv)
+    admin.create_bucket(Bucket="public-site")
+    admin.put_object(Bucket="public-site", Key="index.html", Body=b"<h1>hi</h1>")
+    url = f"{s3srv.endpoint}/public-site/index.html"
+
+    def anonymous(method="GET", path="/public-site/index.html", data=None):
+        req = urllib.request.Request(f"{s3srv.endpoint}{path}", method=method, data=data)
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    status, body = anonymous()
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body
+    admin.put_bucket_policy(
+        Bucket="public-site",
+        Policy=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
+                           "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": ["arn:aws:s3:::public-site/*"]}],
+        }),
+    )
+    assert anonymous() == (200, b"<h1>hi</h1>")
+    assert urllib.request.urlopen(url).headers["x-amz-request-id"]
+    # Only what the policy names: no listing, no writes.
+    assert anonymous(path="/public-site")[0] == 403
+    assert anonymous("PUT", "/public-site/defaced.html", b"x")[0] == 403
+    # latchkey's own paths stay latchkey's.
+    with urllib.request.urlopen(f"{s3srv.endpoint}/healthz") as r:
+        assert r.read() == b"ok\n"

@@ -239,6 +239,42 @@ fn entity_id(caller: &Caller) -> &str {
     }
 }
 
+/// The decision for an unauthenticated caller: only a resource-based
+/// policy (an S3 bucket policy) can allow it, by naming `"*"`; nothing else
+/// applies (no identity, no session, no SCP). `resource_policy` is the
+/// policy's id, the policy, and the resource owner's account.
+pub fn decide_anonymous(
+    req: Request<'_>,
+    resource_policy: Option<(&str, &CompiledPolicy, &str)>,
+    context: &Context,
+) -> Result<Authorized, Denied> {
+    let denied = |message: String| Denied { message, missing: None, explicit: false, explanation: None };
+    let Some((id, policy, owner)) = resource_policy else {
+        return Err(denied(format!("Anonymous users are not authorized to perform: {} on resource: {}", req.action, req.resource)));
+    };
+    let set = PolicySet {
+        identity: &[],
+        boundary: None,
+        session: None,
+        resource: Some(PolicyRef { id, policy }),
+        resource_account: owner,
+        scps: &[],
+    };
+    let request = latchkey_policy::Request {
+        principal: PolicyPrincipal { arn: "", id: "", account: "", kind: PrincipalKind::Anonymous },
+        action: req.action,
+        resource: req.resource,
+        context,
+    };
+    let decision = latchkey_policy::evaluate(&set, &request);
+    let explicit = matches!(decision.reason(), latchkey_policy::Reason::Denied(_));
+    match decision.access_denied_message() {
+        None => Authorized::decided(req.action, req.resource, decision.reason())
+            .ok_or_else(|| denied(format!("Anonymous users are not authorized to perform: {} on resource: {}", req.action, req.resource))),
+        Some(message) => Err(Denied { message, missing: None, explicit, explanation: None }),
+    }
+}
+
 /// The policy engine's answer for `caller` doing `req`, with an optional
 /// resource-based policy (a role's trust policy) owned by `resource`'s account:
 /// the proof that it allowed `req`, or the refusal.

@@ -74,6 +74,26 @@ pub fn decide(snap: &Snapshot, caller: &Caller, need: Need<'_>, context: &Contex
     })
 }
 
+/// Decides `need` for an anonymous caller: only the bucket's policy can
+/// allow it (naming `"*"`).
+pub fn decide_anonymous(snap: &Snapshot, need: Need<'_>, context: &Context) -> Result<Authorized, Refused> {
+    let request = authz::Request { action: need.action, resource: need.resource };
+    let owner = need.bucket.and_then(|b| owner(snap, b)).map(|a| a.to_string()).unwrap_or_default();
+    let entry = need.bucket.and_then(|b| snap.bucket(b));
+    let resource_id = need.bucket.map(|b| format!("arn:aws:s3:::{b}")).unwrap_or_default();
+    let policy = entry.and_then(|e| e.policy.as_ref()).map(|p| (resource_id.as_str(), p, owner.as_str()));
+    authz::decide_anonymous(request, policy, context).map_err(|d| Refused {
+        error: ApiError::of(ErrorCode::AccessDenied, "Access Denied"),
+        explanation: serde_json::json!({
+            "reason": d.message,
+            "explicitDeny": d.explicit,
+            "action": need.action,
+            "resource": need.resource,
+            "principal": "anonymous",
+        }),
+    })
+}
+
 fn refused(caller: &Caller, need: Need<'_>, mut explanation: serde_json::Value) -> Refused {
     if let Some(m) = explanation.as_object_mut() {
         m.insert("action".into(), need.action.into());
@@ -109,6 +129,23 @@ pub struct S3Keys<'a> {
 /// Builds the context for `caller`'s request.
 pub fn context(snap: &Snapshot, caller: &Caller, facts: &RequestFacts, now: i64, keys: &S3Keys<'_>, owner: Option<AccountId>) -> Context {
     let mut c = authz::base_context(snap, caller, facts, now);
+    add_s3_keys(&mut c, keys, owner);
+    c
+}
+
+/// The context of an anonymous request: the global keys that do not
+/// describe a principal, and S3's.
+pub fn anonymous_context(facts: &RequestFacts, now: i64, keys: &S3Keys<'_>, owner: Option<AccountId>) -> Context {
+    let mut c = Context::new();
+    c.insert("aws:SourceIp", facts.source_ip.clone());
+    c.insert("aws:SecureTransport", if facts.secure_transport { "true" } else { "false" });
+    c.insert("aws:CurrentTime", latchkey_model::format_iso8601(now));
+    c.insert("aws:EpochTime", now.to_string());
+    add_s3_keys(&mut c, keys, owner);
+    c
+}
+
+fn add_s3_keys(c: &mut Context, keys: &S3Keys<'_>, owner: Option<AccountId>) {
     if let Some((prefix, delimiter, max_keys)) = keys.list {
         // AWS sets s3:prefix to "" when the request has none, so that a
         // condition on it can be met by a listing of the whole bucket.
@@ -120,9 +157,11 @@ pub fn context(snap: &Snapshot, caller: &Caller, facts: &RequestFacts, now: i64,
             c.insert("s3:max-keys", m);
         }
     }
-    c.insert("s3:authType", keys.auth_type);
-    c.insert("s3:signatureversion", "AWS4-HMAC-SHA256");
-    c.insert("s3:signatureAge", keys.signature_age_ms.max(0).to_string());
+    if !keys.auth_type.is_empty() {
+        c.insert("s3:authType", keys.auth_type);
+        c.insert("s3:signatureversion", "AWS4-HMAC-SHA256");
+        c.insert("s3:signatureAge", keys.signature_age_ms.max(0).to_string());
+    }
     if let Some(h) = keys.content_sha256 {
         c.insert("s3:x-amz-content-sha256", h);
     }
@@ -142,7 +181,6 @@ pub fn context(snap: &Snapshot, caller: &Caller, facts: &RequestFacts, now: i64,
         c.insert("s3:ResourceAccount", o.to_string());
         c.insert("aws:ResourceAccount", o.to_string());
     }
-    c
 }
 
 /// The tags of `x-amz-tagging` (URL-encoded `k1=v1&k2=v2`).

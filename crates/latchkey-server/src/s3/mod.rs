@@ -13,8 +13,10 @@
 //! [`audit`] (a CloudTrail data event) → response.
 //!
 //! Requests are S3's when their credential scope names `s3`, when they are
-//! addressed to a bucket under `--s3-domain`, or when they are SigV2 (only
-//! S3 ever took it; it is refused in S3's words).
+//! SigV2 (only S3 ever took it), when they are addressed to a bucket under
+//! `--s3-domain`, or when they are unsigned and their path names a bucket
+//! (IAM and STS calls go to `/`): those are anonymous, and only a bucket
+//! policy naming `"*"` can allow them.
 
 pub mod audit;
 pub mod authorize;
@@ -93,13 +95,18 @@ pub fn is_s3(parts: &http::request::Parts, domain: Option<&str>) -> bool {
         let cred = percent_encoding::percent_decode_str(cred).decode_utf8_lossy();
         return cred.split('/').nth(3) == Some("s3");
     }
-    match (domain, parts.headers.get(header::HOST).and_then(|h| h.to_str().ok())) {
+    let hosted = match (domain, parts.headers.get(header::HOST).and_then(|h| h.to_str().ok())) {
         (Some(d), Some(host)) => {
             let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
             host.len() > d.len() && host.ends_with(d) && host.as_bytes().get(host.len() - d.len() - 1) == Some(&b'.')
         }
         _ => false,
-    }
+    };
+    // An unsigned request addressed to a bucket path is an anonymous S3
+    // request: IAM and STS calls go to `/`, and `/healthz` and `/metrics`
+    // are latchkey's own.
+    let first = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or("");
+    hosted || (!first.is_empty() && !matches!(first, "healthz" | "metrics") && !headers.contains_key("x-amz-target"))
 }
 
 /// One request, as the steps after the decision need it.
@@ -188,7 +195,9 @@ async fn serve(
     audit::parameters(&mut outcome.params, host, &target, &query);
 
     let now = app.clock.now();
-    let (authed, payload, verifier, signed_at) = authenticate(app, parts, &target, &query, now, outcome)?;
+    let Some((authed, payload, verifier, signed_at)) = authenticate(app, parts, &target, &query, now, outcome)? else {
+        return anonymous(app, upstream, peer, parts, body, &target, &query, op, request_id, now, outcome).await;
+    };
     let facts = RequestFacts { source_ip: peer.ip().to_string(), region: authed.region.clone(), secure_transport: false };
     let snap = app.state.snapshot();
     let caller = &authed.caller;
@@ -265,6 +274,82 @@ async fn serve(
     }
 }
 
+/// An unsigned request: only a bucket policy naming `"*"` can allow it, and
+/// only for operations on an existing bucket that latchkey forwards (never
+/// CreateBucket, ListBuckets, DeleteObjects or the bucket policy calls).
+/// The record goes to the bucket owner's trail, the caller shown as
+/// CloudTrail shows anonymous S3 callers.
+#[expect(clippy::too_many_arguments, reason = "one request's parts, passed down once")]
+async fn anonymous(
+    app: &App,
+    upstream: &Upstream,
+    peer: SocketAddr,
+    parts: &http::request::Parts,
+    body: Body,
+    target: &Target,
+    query: &request::Query<'_>,
+    op: Operation,
+    request_id: &str,
+    now: i64,
+    outcome: &mut Outcome,
+) -> Result<Response, ApiError> {
+    let snap = app.state.snapshot();
+    let owner = target.bucket.as_deref().and_then(|b| authorize::owner(&snap, b));
+    if let Some(account) = owner {
+        outcome.who = Some(crate::audit::Who {
+            account,
+            identity: latchkey_audit::UserIdentity {
+                kind: "AWSAccount",
+                principal_id: Some(String::new()),
+                account_id: Some("anonymous".to_owned()),
+                ..latchkey_audit::UserIdentity::default()
+            },
+            username: "anonymous".to_owned(),
+            source_identity: None,
+        });
+    }
+    let forwardable = op.handling == Handling::Forward && !matches!(op.name, "CreateBucket" | "ListBuckets" | "DeleteObjects");
+    if !forwardable || target.bucket.is_none() {
+        return Err(ApiError::access_denied("Access Denied"));
+    }
+    let facts = RequestFacts { source_ip: peer.ip().to_string(), region: "us-east-1".to_owned(), secure_transport: false };
+    let mut keys = condition_keys(&parts.headers, query, &op, parts, 0);
+    keys.auth_type = "";
+    let context = authorize::anonymous_context(&facts, now, &keys, owner);
+    let bucket_arn = target.bucket_arn();
+    let object_arn = target.object_arn();
+    let resource = match op.on {
+        On::Object => object_arn.as_deref().or(bucket_arn.as_deref()).unwrap_or("*"),
+        On::Bucket | On::Any => bucket_arn.as_deref().unwrap_or("*"),
+    };
+    audit::resources(&mut outcome.notes, target, owner);
+    let need = authorize::Need { action: op.action, resource, bucket: target.bucket.as_deref() };
+    let proof = authorize::decide_anonymous(&snap, need, &context).map_err(|refused| {
+        outcome.notes.additional("latchkeyDenial", refused.explanation);
+        refused.error
+    })?;
+    if parts.headers.contains_key("x-amz-copy-source") {
+        // Reading another object needs a decision of its own.
+        let (src, _) = request::copy_source(parts.headers.get("x-amz-copy-source").and_then(|v| v.to_str().ok()).unwrap_or_default())?;
+        let src_arn = src.object_arn().unwrap_or_default();
+        let _source_read = authorize::decide_anonymous(&snap, authorize::Need { action: "s3:GetObject", resource: &src_arn, bucket: src.bucket.as_deref() }, &context)
+            .map_err(|refused| refused.error)?;
+    }
+    let pairs: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    let check = body::Check::Unsigned(ChecksumCheck::from_headers(&pairs).map_err(|e| body::body_error(&e))?);
+    let call = Call { app, upstream, parts, target, request_id, now };
+    let response = match op.name {
+        "DeleteBucket" => {
+            let response = send(call, &mut outcome.notes, &proof, Body::empty(), None, None).await?;
+            buckets::forget_if_deleted(app, &proof, target, response.status()).await?;
+            response
+        }
+        _ => forward_with_body(call, &mut outcome.notes, &proof, body, check).await?,
+    };
+    outcome.allowed_by = Some(proof.into_basis());
+    Ok(response)
+}
+
 /// One decision; a refusal is explained in the audit record.
 fn decide(
     snap: &crate::state::Snapshot,
@@ -279,9 +364,13 @@ fn decide(
     })
 }
 
+/// The verified caller, what its body must still pass, the chunk verifier
+/// of a signed aws-chunked body, and when the request was signed.
+type Verified = (Authenticated, PayloadCheck, Option<latchkey_sigv4::ChunkVerifier>, i64);
+
 /// Authenticates the request as S3 does: SigV4 (header or presigned), or
 /// SigV2 (still what the aws CLI v1 and boto3 presign with by default);
-/// anonymous requests refused.
+/// `None` for an anonymous request.
 fn authenticate(
     app: &App,
     parts: &http::request::Parts,
@@ -289,7 +378,7 @@ fn authenticate(
     query: &request::Query<'_>,
     now: i64,
     outcome: &mut Outcome,
-) -> Result<(Authenticated, PayloadCheck, Option<latchkey_sigv4::ChunkVerifier>, i64), ApiError> {
+) -> Result<Option<Verified>, ApiError> {
     let header_pairs: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
     let http_req = HttpRequest {
         method: parts.method.as_str(),
@@ -299,13 +388,11 @@ fn authenticate(
         body: &[],
     };
     if let Some(v2) = latchkey_sigv4::parse_v2(&http_req).map_err(|e| ApiError::s3_authn(e.into()))? {
-        return authenticate_v2(app, &http_req, &v2, target, query, now, outcome);
+        return authenticate_v2(app, &http_req, &v2, target, query, now, outcome).map(Some);
     }
     let signed = latchkey_sigv4::parse(&http_req).map_err(|e| ApiError::s3_authn(e.into()))?;
     let Some(signed) = signed else {
-        // Anonymous access would be decided by bucket policies naming
-        // "*"; latchkey does not grant it yet.
-        return Err(ApiError::access_denied("Access Denied"));
+        return Ok(None);
     };
     signed.scope().region().clone_into(&mut outcome.region);
     let snap = app.state.snapshot();
@@ -332,7 +419,7 @@ fn authenticate(
     }
     identified(app, &authed, "SigV4", signed.placement(), now, outcome);
     let (check, verifier) = deferred.ok_or_else(|| ApiError::internal("verification left no payload check"))?;
-    Ok((authed, check, verifier, signed.timestamp()))
+    Ok(Some((authed, check, verifier, signed.timestamp())))
 }
 
 /// SigV2: the same key and token lookup, the signature over S3's SigV2
@@ -347,7 +434,7 @@ fn authenticate_v2(
     query: &request::Query<'_>,
     now: i64,
     outcome: &mut Outcome,
-) -> Result<(Authenticated, PayloadCheck, Option<latchkey_sigv4::ChunkVerifier>, i64), ApiError> {
+) -> Result<Verified, ApiError> {
     if let Some(k) = request::unsigned_in_v2(query) {
         return Err(ApiError::access_denied(format!("Signature Version 2 does not sign the parameter `{k}`; sign this request with AWS4-HMAC-SHA256.")));
     }
