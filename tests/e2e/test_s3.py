@@ -409,15 +409,23 @@ def test_bad_input_is_refused_before_the_upstream(s3srv):
     err = pytest.raises(Exception, admin.head_object, Bucket="inputs", Key="hash.txt").value
     assert err.response["Error"]["Code"] == "404"
     # A body without a length (HTTP chunked transfer coding): S3's 411.
-    import http.client
-
     put_url = admin.generate_presigned_url("put_object", Params={"Bucket": "inputs", "Key": "nolength.txt"}, ExpiresIn=60)
     u = urllib.parse.urlparse(put_url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    conn.request("PUT", f"{u.path}?{u.query}", body=iter([b"part one ", b"part two"]), encode_chunked=True)
-    r = conn.getresponse()
-    assert r.status == 411 and "<Code>MissingContentLength</Code>" in r.read().decode()
-    conn.close()
+    # The whole request in one write: latchkey answers before reading the
+    # body, and a client still sending would see its pipe broken.
+    raw = (
+        f"PUT {u.path}?{u.query} HTTP/1.1\r\nHost: {u.netloc}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "9\r\npart one \r\n8\r\npart two\r\n0\r\n\r\n"
+    ).encode()
+    with socket.create_connection((u.hostname, u.port), timeout=30) as sock:
+        sock.sendall(raw)
+        reply = b""
+        while b"</Error>" not in reply:
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            reply += piece
+    assert reply.startswith(b"HTTP/1.1 411") and b"<Code>MissingContentLength</Code>" in reply, reply
     # SigV2, as old clients sign headers, is checked like SigV4.
     v2 = boto3.client("s3", endpoint_url=s3srv.endpoint, region_name="us-east-1", aws_access_key_id=key,
                       aws_secret_access_key=secret, config=botocore.config.Config(signature_version="s3", retries={"max_attempts": 1}))
