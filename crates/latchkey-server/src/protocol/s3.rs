@@ -7,6 +7,17 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::ApiError;
 
+/// The unescaped text of the first `<tag>…</tag>` in `text`: the few
+/// fields latchkey reads from S3 documents (an upstream error's code, a
+/// ListAllMyBucketsResult's names, a CreateBucketConfiguration's region,
+/// DeleteObjects' keys) need no more than this.
+pub fn element(text: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = text.find(&open)? + open.len();
+    let end = text.get(start..)?.find(&format!("</{tag}>"))? + start;
+    text.get(start..end).map(|s| quick_xml::escape::unescape(s).map_or_else(|_| s.to_owned(), |c| c.into_owned()))
+}
+
 /// S3's error document for `e`, about `resource` (the request's path).
 pub fn error_body(e: &ApiError, resource: &str, request_id: &str) -> String {
     format!(

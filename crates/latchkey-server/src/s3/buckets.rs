@@ -13,7 +13,7 @@ use super::request::{self, Operation, Target};
 use super::{Call, Outcome, body};
 use crate::authn::{Authenticated, Caller};
 use crate::authz::Authorized;
-use crate::protocol::s3 as wire;
+use crate::protocol::s3::{self as wire, element};
 use crate::state::{Snapshot, buckets as ops};
 use crate::{ApiError, App, ErrorCode};
 
@@ -170,7 +170,7 @@ pub(super) async fn create(
     if !succeeded {
         let failed = notes.failed.clone();
         notes.failed = None;
-        app.state.write(proof, |snap| Ok((snap.bucket(&name).map(|_| ops::delete(&name)).into_iter().collect(), ()))).await?;
+        forget(app, proof, &name).await?;
         // A bucket the store had before latchkey fronted it belongs to the
         // management account.
         if let Some((code, _)) = failed.as_ref().filter(|(c, _)| c == "BucketAlreadyOwnedByYou" || c == "BucketAlreadyExists") {
@@ -186,15 +186,20 @@ pub(super) async fn create(
 /// `LocationConstraint` of a CreateBucketConfiguration body.
 fn location_constraint(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("<LocationConstraint>")? + "<LocationConstraint>".len();
-    let end = text.get(start..)?.find("</LocationConstraint>")? + start;
-    text.get(start..end).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    element(text, "LocationConstraint").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 /// DeleteBucket succeeded upstream: forget the bucket and its policy.
 pub async fn forget_if_deleted(app: &App, proof: &Authorized, target: &Target, status: StatusCode) -> Result<(), ApiError> {
-    let Some(name) = target.bucket.clone().filter(|_| status.is_success()) else { return Ok(()) };
-    app.state.write(proof, |snap| Ok((snap.bucket(&name).map(|_| ops::delete(&name)).into_iter().collect(), ()))).await
+    match target.bucket.as_deref().filter(|_| status.is_success()) {
+        Some(name) => forget(app, proof, name).await,
+        None => Ok(()),
+    }
+}
+
+/// Removes bucket `name` (and its policy) from the store, if latchkey has it.
+async fn forget(app: &App, proof: &Authorized, name: &str) -> Result<(), ApiError> {
+    app.state.write(proof, |snap| Ok((snap.bucket(name).map(|_| ops::delete(name)).into_iter().collect(), ()))).await
 }
 
 /// S3's canonical user id for an account: 64 hex digits, stable.
@@ -243,14 +248,8 @@ fn bucket_entries(body: &[u8]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for piece in text.split("<Bucket>").skip(1) {
         let inner = piece.split("</Bucket>").next().unwrap_or_default();
-        let field = |tag: &str| {
-            let open = format!("<{tag}>");
-            let start = inner.find(&open)? + open.len();
-            let end = inner.get(start..)?.find(&format!("</{tag}>"))? + start;
-            inner.get(start..end).map(|s| quick_xml::escape::unescape(s).map_or_else(|_| s.to_owned(), |c| c.into_owned()))
-        };
-        if let Some(name) = field("Name") {
-            out.push((name, field("CreationDate").unwrap_or_default()));
+        if let Some(name) = element(inner, "Name") {
+            out.push((name, element(inner, "CreationDate").unwrap_or_default()));
         }
     }
     out
@@ -295,12 +294,6 @@ fn malformed_xml() -> ApiError {
     ApiError::of(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
 }
 
-fn element(inner: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = inner.find(&open)? + open.len();
-    let end = inner.get(start..)?.find(&format!("</{tag}>"))? + start;
-    inner.get(start..end).map(|s| quick_xml::escape::unescape(s).map_or_else(|_| s.to_owned(), |c| c.into_owned()))
-}
 
 /// A decoded key encoded again so that [`request::target`] checks it as it
 /// checks a path.

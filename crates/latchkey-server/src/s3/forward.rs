@@ -183,10 +183,15 @@ impl Upstream {
             .collect::<Vec<_>>()
             .join("&");
         let authority = self.settings.url.authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
+        // An aws-chunked body's trailing checksum is checked by latchkey; the
+        // upstream gets the decoded payload without it, so not the header
+        // announcing it either.
+        let chunked = out.headers.get("x-amz-content-sha256").is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
         let mut headers: Vec<(HeaderName, HeaderValue)> = out
             .headers
             .iter()
             .filter(|(n, _)| !is_hop_or_auth(n) && *n != header::CONTENT_ENCODING)
+            .filter(|(n, _)| !(chunked && n.as_str() == "x-amz-sdk-checksum-algorithm"))
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect();
         if let Some(ce) = out.content_encoding.as_deref().filter(|c| !c.is_empty())
@@ -261,15 +266,9 @@ pub async fn relay(response: Response<hyper::body::Incoming>, request_id: &str) 
 /// `<Code>` and `<Message>` of an S3 error document; the status's reason
 /// when there is none (a HEAD's error has no body).
 fn error_code(body: &[u8]) -> (String, String) {
+    use crate::protocol::s3::element;
     let text = String::from_utf8_lossy(body);
-    let element = |tag: &str| {
-        let open = format!("<{tag}>");
-        let close = format!("</{tag}>");
-        let start = text.find(&open)? + open.len();
-        let end = text.get(start..)?.find(&close)? + start;
-        text.get(start..end).map(|s| quick_xml::escape::unescape(s).map_or_else(|_| s.to_owned(), |c| c.into_owned()))
-    };
-    (element("Code").unwrap_or_else(|| "UpstreamError".to_owned()), element("Message").unwrap_or_default())
+    (element(&text, "Code").unwrap_or_else(|| "UpstreamError".to_owned()), element(&text, "Message").unwrap_or_default())
 }
 
 /// A bucket name or key as a path, each byte outside SigV4's unreserved

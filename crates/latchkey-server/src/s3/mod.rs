@@ -574,19 +574,12 @@ async fn send(
     encoding: Option<String>,
 ) -> Result<Response, ApiError> {
     let parts = call.parts;
-    let chunked = parts.headers.get("x-amz-content-sha256").is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
-    let mut headers = parts.headers.clone();
-    if chunked {
-        // The checksum is checked here, against the trailer; the upstream
-        // gets the decoded payload without it.
-        headers.remove("x-amz-sdk-checksum-algorithm");
-    }
     let out = forward::Outgoing {
         method: &parts.method,
         bucket: call.target.bucket.as_deref(),
         key: call.target.key.as_deref(),
         query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
+        headers: &parts.headers,
         content_length: length,
         content_encoding: encoding,
     };
